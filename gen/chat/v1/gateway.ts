@@ -1852,6 +1852,37 @@ export const GoAway: MessageFns<GoAway> = {
  * message (64-bit ids as decimal strings); the server answers in the form the client used.
  * Over gRPC the token may be given in `hello` or as `authorization: Bearer <jwt>` metadata.
  */
+export type GatewayServiceDefinition = typeof GatewayServiceDefinition;
+export const GatewayServiceDefinition = {
+  name: "GatewayService",
+  fullName: "chat.v1.GatewayService",
+  methods: {
+    /**
+     * Connect opens a device session. The first frame must be `hello`; the server answers `welcome`
+     * or an `error` (UNAUTHENTICATED) and closes. After that, frames are handled in order per
+     * connection. Bad frames get an `error` frame and the stream stays open; a client that keeps
+     * breaking the protocol is disconnected. Not idempotent as a whole; `send` is idempotent by
+     * (sender, client_msg_id).
+     */
+    connect: {
+      name: "Connect",
+      requestType: ConnectRequest as typeof ConnectRequest,
+      requestStream: true,
+      responseType: ConnectResponse as typeof ConnectResponse,
+      responseStream: true,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * GatewayService is the client protocol: one bidirectional stream per device connection.
+ *
+ * The same frames travel over WebSocket at `/ws`: a binary WS message carries one ConnectRequest
+ * (or ConnectResponse) in protobuf, a text WS message carries the proto3 canonical JSON of the same
+ * message (64-bit ids as decimal strings); the server answers in the form the client used.
+ * Over gRPC the token may be given in `hello` or as `authorization: Bearer <jwt>` metadata.
+ */
 export type GatewayServiceService = typeof GatewayServiceService;
 export const GatewayServiceService = {
   /**

@@ -1195,6 +1195,85 @@ export const ListUserGroupsResponse: MessageFns<ListUserGroupsResponse> = {
  * GroupService manages group conversations of up to CHAT_MAX_GROUP_SIZE (500) members.
  * The caller is the `sub` of the request's token. A group's conversation id is "g:<group_id>".
  */
+export type GroupServiceDefinition = typeof GroupServiceDefinition;
+export const GroupServiceDefinition = {
+  name: "GroupService",
+  fullName: "chat.v1.GroupService",
+  methods: {
+    /**
+     * CreateGroup creates a group; the caller becomes its admin and a member. Not idempotent.
+     * Errors: INVALID_ARGUMENT (empty or too long name), FAILED_PRECONDITION (over the size limit).
+     */
+    createGroup: {
+      name: "CreateGroup",
+      requestType: CreateGroupRequest as typeof CreateGroupRequest,
+      requestStream: false,
+      responseType: CreateGroupResponse as typeof CreateGroupResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * AddMembers adds users to a group. Admins only. Idempotent (existing members are kept as they
+     * are). Errors: NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION (the group would exceed its limit;
+     * nobody is added).
+     */
+    addMembers: {
+      name: "AddMembers",
+      requestType: AddMembersRequest as typeof AddMembersRequest,
+      requestStream: false,
+      responseType: AddMembersResponse as typeof AddMembersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * RemoveMembers removes users from a group. Admins may remove anyone; any member may remove
+     * itself (leave). Idempotent. Errors: NOT_FOUND, PERMISSION_DENIED.
+     */
+    removeMembers: {
+      name: "RemoveMembers",
+      requestType: RemoveMembersRequest as typeof RemoveMembersRequest,
+      requestStream: false,
+      responseType: RemoveMembersResponse as typeof RemoveMembersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** GetGroup returns a group. Members only. Errors: NOT_FOUND, PERMISSION_DENIED. */
+    getGroup: {
+      name: "GetGroup",
+      requestType: GetGroupRequest as typeof GetGroupRequest,
+      requestStream: false,
+      responseType: GetGroupResponse as typeof GetGroupResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * ListMembers lists a group's members by user id. Members only. Errors: NOT_FOUND,
+     * PERMISSION_DENIED.
+     */
+    listMembers: {
+      name: "ListMembers",
+      requestType: ListMembersRequest as typeof ListMembersRequest,
+      requestStream: false,
+      responseType: ListMembersResponse as typeof ListMembersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** ListUserGroups lists the groups the caller belongs to, newest first. */
+    listUserGroups: {
+      name: "ListUserGroups",
+      requestType: ListUserGroupsRequest as typeof ListUserGroupsRequest,
+      requestStream: false,
+      responseType: ListUserGroupsResponse as typeof ListUserGroupsResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * GroupService manages group conversations of up to CHAT_MAX_GROUP_SIZE (500) members.
+ * The caller is the `sub` of the request's token. A group's conversation id is "g:<group_id>".
+ */
 export type GroupServiceService = typeof GroupServiceService;
 export const GroupServiceService = {
   /**

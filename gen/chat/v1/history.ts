@@ -578,6 +578,52 @@ export const ListConversationsResponse: MessageFns<ListConversationsResponse> = 
  * HistoryService stores messages and serves them back by cursor. Messages are partitioned by
  * (conversation, time bucket) and ordered by Snowflake id.
  */
+export type HistoryServiceDefinition = typeof HistoryServiceDefinition;
+export const HistoryServiceDefinition = {
+  name: "HistoryService",
+  fullName: "chat.v1.HistoryService",
+  methods: {
+    /**
+     * AppendMessage stores a message and advances every participant's conversation list.
+     * For the sync worker and chat servers (service credentials). Idempotent by message_id.
+     */
+    appendMessage: {
+      name: "AppendMessage",
+      requestType: AppendMessageRequest as typeof AppendMessageRequest,
+      requestStream: false,
+      responseType: AppendMessageResponse as typeof AppendMessageResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * ListMessages reads one page of a conversation, backwards (before_id, or neither) or forwards
+     * (after_id). The caller must be a participant. Errors: INVALID_ARGUMENT (both cursors set, bad
+     * conversation id), PERMISSION_DENIED.
+     */
+    listMessages: {
+      name: "ListMessages",
+      requestType: ListMessagesRequest as typeof ListMessagesRequest,
+      requestStream: false,
+      responseType: ListMessagesResponse as typeof ListMessagesResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** ListConversations returns the caller's conversations with their last message, newest first. */
+    listConversations: {
+      name: "ListConversations",
+      requestType: ListConversationsRequest as typeof ListConversationsRequest,
+      requestStream: false,
+      responseType: ListConversationsResponse as typeof ListConversationsResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * HistoryService stores messages and serves them back by cursor. Messages are partitioned by
+ * (conversation, time bucket) and ordered by Snowflake id.
+ */
 export type HistoryServiceService = typeof HistoryServiceService;
 export const HistoryServiceService = {
   /**

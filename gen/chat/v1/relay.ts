@@ -482,6 +482,33 @@ export const RelayResponse: MessageFns<RelayResponse> = {
  * acknowledged in time is published to the target's Kafka delivery topic instead (at-least-once;
  * clients dedupe by message id). Service credentials only.
  */
+export type RelayServiceDefinition = typeof RelayServiceDefinition;
+export const RelayServiceDefinition = {
+  name: "RelayService",
+  fullName: "chat.v1.RelayService",
+  methods: {
+    /**
+     * Relay opens the stream. The first request must be `open`. Errors: PERMISSION_DENIED (not a
+     * service), FAILED_PRECONDITION (first frame not `open`, or wrong target server).
+     */
+    relay: {
+      name: "Relay",
+      requestType: RelayRequest as typeof RelayRequest,
+      requestStream: true,
+      responseType: RelayResponse as typeof RelayResponse,
+      responseStream: true,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * RelayService carries messages between chat servers: one long-lived bidirectional stream per
+ * peer. The sender batches (message, recipients on the target server) and the target acknowledges
+ * each batch once it has handed the messages to its local connections. A batch that is not
+ * acknowledged in time is published to the target's Kafka delivery topic instead (at-least-once;
+ * clients dedupe by message id). Service credentials only.
+ */
 export type RelayServiceService = typeof RelayServiceService;
 export const RelayServiceService = {
   /**

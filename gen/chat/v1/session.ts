@@ -988,6 +988,90 @@ export const WatchPresenceResponse: MessageFns<WatchPresenceResponse> = {
  * a user's devices are. Register, Heartbeat, Unregister, LocateUsers and WatchPresence are for
  * chat servers (service credentials); GetPresence is public.
  */
+export type SessionServiceDefinition = typeof SessionServiceDefinition;
+export const SessionServiceDefinition = {
+  name: "SessionService",
+  fullName: "chat.v1.SessionService",
+  methods: {
+    /**
+     * RegisterConnection records a live connection. Idempotent by session_id. The user becomes
+     * ONLINE if this is its first live connection. Errors: INVALID_ARGUMENT, FAILED_PRECONDITION
+     * (the user is at CHAT_MAX_CONNECTIONS_PER_USER), PERMISSION_DENIED (not a service).
+     */
+    registerConnection: {
+      name: "RegisterConnection",
+      requestType: RegisterConnectionRequest as typeof RegisterConnectionRequest,
+      requestStream: false,
+      responseType: RegisterConnectionResponse as typeof RegisterConnectionResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
+     * Sessions the service no longer knows (expired) are returned so the caller can re-register.
+     */
+    heartbeat: {
+      name: "Heartbeat",
+      requestType: HeartbeatRequest as typeof HeartbeatRequest,
+      requestStream: false,
+      responseType: HeartbeatResponse as typeof HeartbeatResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * UnregisterConnection removes a connection. Idempotent. The user becomes OFFLINE when this was
+     * its last connection.
+     */
+    unregisterConnection: {
+      name: "UnregisterConnection",
+      requestType: UnregisterConnectionRequest as typeof UnregisterConnectionRequest,
+      requestStream: false,
+      responseType: UnregisterConnectionResponse as typeof UnregisterConnectionResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
+    locateUsers: {
+      name: "LocateUsers",
+      requestType: LocateUsersRequest as typeof LocateUsersRequest,
+      requestStream: false,
+      responseType: LocateUsersResponse as typeof LocateUsersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * GetPresence returns the current presence of users. Read-only. A user caller only sees users
+     * who share a conversation with it; others are omitted.
+     */
+    getPresence: {
+      name: "GetPresence",
+      requestType: GetPresenceRequest as typeof GetPresenceRequest,
+      requestStream: false,
+      responseType: GetPresenceResponse as typeof GetPresenceResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * WatchPresence streams every presence change (ONLINE/OFFLINE transitions) as it happens, for
+     * chat servers to fan out to subscribers and to invalidate location caches.
+     */
+    watchPresence: {
+      name: "WatchPresence",
+      requestType: WatchPresenceRequest as typeof WatchPresenceRequest,
+      requestStream: false,
+      responseType: WatchPresenceResponse as typeof WatchPresenceResponse,
+      responseStream: true,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * SessionService tracks live connections (user, device, chat server) and derives presence from
+ * them. Chat servers register and heartbeat their connections; anyone routing a message asks where
+ * a user's devices are. Register, Heartbeat, Unregister, LocateUsers and WatchPresence are for
+ * chat servers (service credentials); GetPresence is public.
+ */
 export type SessionServiceService = typeof SessionServiceService;
 export const SessionServiceService = {
   /**

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of a chat process: one environment variable each, all prefixed CHAT_. This table
+ * is the single source for validation, `--help` and the README's configuration table.
+ */
+export interface Setting {
+  env: string;
+  description: string;
+  default?: string;
+  schema: z.ZodType;
+}
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const port = z.coerce.number().int().min(0).max(65535);
+const positive = z.coerce.number().int().positive();
+
+function setting<S extends z.ZodType>(env: string, description: string, schema: S, def?: string): Setting & { schema: S } {
+  return { env, description, schema, default: def };
+}
+
+export const SETTINGS = {
+  host: setting('CHAT_HOST', 'Address the HTTP/WS and gRPC servers bind to.', z.string().min(1), '127.0.0.1'),
+  httpPort: setting('CHAT_HTTP_PORT', 'HTTP port: web API, /ws, /healthz (0 picks a free port).', port, '8080'),
+  grpcPort: setting('CHAT_GRPC_PORT', 'gRPC port: every service, health, reflection (0 picks a free port).', port, '9090'),
+  dataDir: setting('CHAT_DATA_DIR', 'Directory of the SQLite database (history, groups).', z.string().min(1), './data'),
+  sqliteSynchronous: setting('CHAT_SQLITE_SYNCHRONOUS', 'SQLite durability: full (fsync every commit) or normal (WAL; survives a process crash, not a power loss).', z.enum(['full', 'normal']), 'full'),
+  devMode: setting('CHAT_DEV_MODE', 'Serve POST /v1/dev/token and accept a built-in dev secret. Never in production.', bool, 'false'),
+  serverId: setting('CHAT_SERVER_ID', 'Id of this chat server in the mesh.', z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), 'chatd-1'),
+  workerId: setting('CHAT_WORKER_ID', 'Snowflake worker id, 0..1023, unique among live processes.', z.coerce.number().int().min(0).max(1023), '0'),
+  logLevel: setting('CHAT_LOG_LEVEL', 'pino log level.', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  jwtSecret: setting('CHAT_JWT_SECRET', 'HS256 secret for tokens (at least 32 bytes). Required unless a public key is set or dev mode is on.', z.string().min(32).optional()),
+  jwtPublicKeyFile: setting('CHAT_JWT_PUBLIC_KEY_FILE', 'PEM (SPKI) public key file for RS256/ES256 tokens.', z.string().min(1).optional()),
+  jwtAlgorithms: setting('CHAT_JWT_ALGORITHMS', 'Comma-separated accepted algorithms (pinned), from HS256, RS256, ES256.', z.string().transform((s) => s.split(',').map((a) => a.trim())).pipe(z.array(z.enum(['HS256', 'RS256', 'ES256'])).min(1)), 'HS256'),
+  jwtIssuer: setting('CHAT_JWT_ISSUER', 'Required `iss` claim, if set.', z.string().min(1).optional()),
+  jwtAudience: setting('CHAT_JWT_AUDIENCE', 'Required `aud` claim, if set.', z.string().min(1).optional()),
+  jwtClockToleranceSec: setting('CHAT_JWT_CLOCK_TOLERANCE_SEC', 'Allowed clock skew for exp/nbf, seconds.', z.coerce.number().int().min(0).max(300), '30'),
+  devTokenTtlSec: setting('CHAT_DEV_TOKEN_TTL_SEC', 'Lifetime of dev tokens, seconds.', positive, '86400'),
+  heartbeatIntervalMs: setting('CHAT_HEARTBEAT_INTERVAL_MS', 'How often clients heartbeat (told in `welcome`).', positive, '5000'),
+  presenceTtlMs: setting('CHAT_PRESENCE_TTL_MS', 'A connection without a heartbeat for this long is offline.', positive, '10000'),
+  maxFrameBytes: setting('CHAT_MAX_FRAME_BYTES', 'Largest WebSocket or gRPC frame accepted; larger closes the WS with 1009.', positive, '65536'),
+  maxTextBytes: setting('CHAT_MAX_TEXT_BYTES', 'Largest message text, UTF-8 bytes.', positive, '4096'),
+  sendRatePerSec: setting('CHAT_SEND_RATE_PER_SEC', 'Sustained sends per connection per second (token bucket).', positive, '20'),
+  sendBurst: setting('CHAT_SEND_BURST', 'Send burst per connection (token bucket size).', positive, '40'),
+  maxProtocolErrors: setting('CHAT_MAX_PROTOCOL_ERRORS', 'Malformed or unknown frames tolerated per connection before it is closed.', positive, '10'),
+  maxGroupSize: setting('CHAT_MAX_GROUP_SIZE', 'Members per group.', positive, '500'),
+  maxGroupNameBytes: setting('CHAT_MAX_GROUP_NAME_BYTES', 'Longest group name, UTF-8 bytes.', positive, '128'),
+  defaultPageSize: setting('CHAT_DEFAULT_PAGE_SIZE', 'History page size when the client gives none.', positive, '50'),
+  maxPageSize: setting('CHAT_MAX_PAGE_SIZE', 'Largest history page.', positive, '100'),
+  maxPresenceSubscriptions: setting('CHAT_MAX_PRESENCE_SUBSCRIPTIONS', 'Users one connection may watch.', positive, '500'),
+  maxConnectionsPerUser: setting('CHAT_MAX_CONNECTIONS_PER_USER', 'Live connections per user.', positive, '10'),
+  resumeMaxMessages: setting('CHAT_RESUME_MAX_MESSAGES', 'Messages replayed per conversation after hello; beyond it has_more tells the client to page.', positive, '200'),
+  maxBufferedBytes: setting('CHAT_MAX_BUFFERED_BYTES', 'Unsent bytes queued to one slow client before it is disconnected.', positive, '4194304'),
+  shutdownGraceMs: setting('CHAT_SHUTDOWN_GRACE_MS', 'How long SIGTERM waits for clients to leave after go_away.', z.coerce.number().int().min(0), '2000'),
+} as const satisfies Record<string, Setting>;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type Config = { [K in SettingKey]: z.output<(typeof SETTINGS)[K]['schema']> };

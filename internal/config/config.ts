@@ -1,0 +1,47 @@
+import { SETTINGS, type Config, type SettingKey } from './config-schema';
+
+export type { Config } from './config-schema';
+
+/** Thrown at startup when the environment does not describe a valid configuration. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads and validates every CHAT_ setting from `env` once, at startup. Errors name the variable.
+ * `overrides` supply defaults for one entrypoint (e.g. `make run` turns dev mode on through env,
+ * tests pass ports of 0).
+ */
+export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Record<SettingKey, string>> = {}): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(SETTINGS)) {
+    const raw = env[s.env] ?? overrides[key as SettingKey] ?? s.default;
+    const parsed = s.schema.safeParse(raw === '' ? undefined : raw);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${s.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length === 0) problems.push(...crossCheck(out as Config));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as Config;
+}
+
+function crossCheck(c: Config): string[] {
+  const problems: string[] = [];
+  const hs = c.jwtAlgorithms.includes('HS256');
+  const asym = c.jwtAlgorithms.some((a) => a !== 'HS256');
+  if (hs && !c.jwtSecret && !c.devMode) problems.push('CHAT_JWT_SECRET is required for HS256 unless CHAT_DEV_MODE=true');
+  if (asym && !c.jwtPublicKeyFile) problems.push('CHAT_JWT_PUBLIC_KEY_FILE is required for RS256/ES256');
+  if (c.defaultPageSize > c.maxPageSize) problems.push('CHAT_DEFAULT_PAGE_SIZE must not exceed CHAT_MAX_PAGE_SIZE');
+  if (c.presenceTtlMs <= c.heartbeatIntervalMs) problems.push('CHAT_PRESENCE_TTL_MS must exceed CHAT_HEARTBEAT_INTERVAL_MS');
+  return problems;
+}
+
+/** The configuration table for `--help` and the README. */
+export function describeSettings(): string {
+  const rows = Object.values(SETTINGS).map((s) => `  ${s.env.padEnd(34)} ${s.description}${s.default !== undefined ? ` (default ${s.default})` : ''}`);
+  return `Environment variables:\n${rows.join('\n')}`;
+}

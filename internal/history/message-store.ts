@@ -1,0 +1,57 @@
+import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
+
+/** One page of a conversation, in the direction of paging. `hasMore` is exact. */
+export interface MessagePage {
+  messages: ChatMessage[];
+  hasMore: boolean;
+}
+
+/**
+ * A page query. With `afterId` the page goes forwards (ids strictly greater, oldest first);
+ * otherwise backwards (ids strictly smaller than `beforeId`, or the newest, newest first).
+ * Callers validate that at most one cursor is set and that 1 <= limit <= the configured cap.
+ */
+export interface PageQuery {
+  conversationId: string;
+  beforeId?: bigint;
+  afterId?: bigint;
+  limit: number;
+}
+
+export interface ConversationPage {
+  conversations: ConversationSummary[];
+  hasMore: boolean;
+}
+
+/** The outcome of an append: the stored message, which is the original one for a retried send. */
+export interface AppendResult {
+  message: ChatMessage;
+  created: boolean;
+}
+
+/**
+ * MessageStore is the history of every conversation (SQLite in `chatd`, Cassandra in the mesh).
+ *
+ * Guarantees implementers keep:
+ * - `append` resolves only once the message is durable, and is idempotent twice over: by
+ *   message_id, and by (sender_id, client_msg_id). A second append with a known client key stores
+ *   nothing and returns the originally stored message with `created: false`.
+ * - `append` also advances the conversation list of every participant to this message when it is
+ *   newer than their current last message, in the same durable write.
+ * - Pages are ordered strictly by message id and never skip or repeat a stored message between
+ *   consecutive cursor pages. No call scans more than the rows it returns (plus one, for hasMore).
+ * - Device cursors are a resume hint: the newest message id a device acknowledged, per conversation.
+ *   Saving keeps the maximum of old and new; losing the latest save only causes extra replay.
+ */
+export interface MessageStore {
+  append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult>;
+  findByClientMsgId(senderId: string, clientMsgId: string): Promise<ChatMessage | undefined>;
+  listMessages(query: PageQuery): Promise<MessagePage>;
+  /** The user's conversations, newest last message first, optionally older than a message id. */
+  listConversations(userId: string, limit: number, beforeMessageId?: bigint): Promise<ConversationPage>;
+  /** Whether the conversation is in the user's conversation list (it has at least one message). */
+  hasConversation(userId: string, conversationId: string): Promise<boolean>;
+  saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void>;
+  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>>;
+  close(): Promise<void>;
+}

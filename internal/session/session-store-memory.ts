@@ -1,0 +1,107 @@
+import type { Connection } from '../../gen/chat/v1/session';
+import { ChatError } from '../errors/chat-error';
+import type { OfflineTransition, PresenceRecord, SessionStore } from './session-store';
+
+interface Entry {
+  connection: Connection;
+  expiresAtMs: number;
+}
+
+/**
+ * The in-memory SessionStore of `chatd`. Presence and sessions are rebuilt from live connections
+ * after a restart (clients reconnect), so nothing here needs to be durable; last-seen times of
+ * users who went offline before a restart are lost with it.
+ */
+export class MemorySessionStore implements SessionStore {
+  private readonly sessions = new Map<string, Entry>();
+  private readonly byUser = new Map<string, Set<string>>();
+  private readonly lastSeen = new Map<string, number>();
+
+  register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<{ becameOnline: boolean }> {
+    const existing = this.sessions.get(connection.sessionId);
+    if (existing && existing.expiresAtMs > nowMs) {
+      existing.expiresAtMs = nowMs + ttlMs;
+      return Promise.resolve({ becameOnline: false });
+    }
+    const live = this.liveSessions(connection.userId, nowMs);
+    if (live.length >= maxPerUser) {
+      return Promise.reject(ChatError.limitExceeded(`user ${connection.userId} already has ${maxPerUser} live connections`));
+    }
+    this.sessions.set(connection.sessionId, { connection, expiresAtMs: nowMs + ttlMs });
+    let set = this.byUser.get(connection.userId);
+    if (!set) this.byUser.set(connection.userId, (set = new Set()));
+    set.add(connection.sessionId);
+    this.lastSeen.set(connection.userId, nowMs);
+    return Promise.resolve({ becameOnline: live.length === 0 });
+  }
+
+  refresh(sessionIds: readonly string[], nowMs: number, ttlMs: number): Promise<{ unknown: string[] }> {
+    const unknown: string[] = [];
+    for (const id of sessionIds) {
+      const e = this.sessions.get(id);
+      if (!e || e.expiresAtMs <= nowMs) {
+        unknown.push(id);
+        continue;
+      }
+      e.expiresAtMs = nowMs + ttlMs;
+      this.lastSeen.set(e.connection.userId, nowMs);
+    }
+    return Promise.resolve({ unknown });
+  }
+
+  unregister(sessionId: string, nowMs: number): Promise<{ offline?: OfflineTransition }> {
+    const e = this.sessions.get(sessionId);
+    if (!e) return Promise.resolve({});
+    // An already-lapsed entry is the sweep's to report, with the time it lapsed.
+    const at = e.expiresAtMs <= nowMs ? e.expiresAtMs : nowMs;
+    return Promise.resolve({ offline: this.remove(e, at) });
+  }
+
+  expire(nowMs: number): Promise<OfflineTransition[]> {
+    const out: OfflineTransition[] = [];
+    for (const e of this.sessions.values()) {
+      if (e.expiresAtMs > nowMs) continue;
+      const t = this.remove(e, e.expiresAtMs);
+      if (t) out.push(t);
+    }
+    return Promise.resolve(out);
+  }
+
+  locate(userIds: readonly string[], nowMs: number): Promise<Connection[]> {
+    return Promise.resolve(userIds.flatMap((u) => this.liveSessions(u, nowMs).map((e) => e.connection)));
+  }
+
+  presence(userIds: readonly string[], nowMs: number): Promise<PresenceRecord[]> {
+    return Promise.resolve(
+      userIds.map((userId) => ({ userId, online: this.liveSessions(userId, nowMs).length > 0, lastSeenMs: this.lastSeen.get(userId) })),
+    );
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private liveSessions(userId: string, nowMs: number): Entry[] {
+    const out: Entry[] = [];
+    for (const id of this.byUser.get(userId) ?? []) {
+      const e = this.sessions.get(id);
+      if (e && e.expiresAtMs > nowMs) out.push(e);
+    }
+    return out;
+  }
+
+  /** Removes one entry; reports the user going offline when no other connection is still live. */
+  private remove(e: Entry, atMs: number): OfflineTransition | undefined {
+    const { userId, sessionId } = e.connection;
+    this.sessions.delete(sessionId);
+    const set = this.byUser.get(userId);
+    set?.delete(sessionId);
+    if (set && set.size > 0) {
+      // Other entries exist; if all of them have lapsed too, the sweep reports the transition.
+      return undefined;
+    }
+    this.byUser.delete(userId);
+    this.lastSeen.set(userId, Math.max(this.lastSeen.get(userId) ?? 0, atMs));
+    return { userId, lastSeenMs: this.lastSeen.get(userId)! };
+  }
+}

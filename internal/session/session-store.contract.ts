@@ -1,0 +1,64 @@
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Connection } from '../../gen/chat/v1/session';
+import type { SessionStore } from './session-store';
+
+/** The SessionStore guarantees, run against every adapter (memory here, Redis in the engines suite). */
+export function sessionStoreContract(name: string, factory: () => Promise<SessionStore>): void {
+  describe(`SessionStore contract: ${name}`, () => {
+    let store: SessionStore | undefined;
+    afterEach(async () => store?.close());
+    const uniq = Math.random().toString(36).slice(2);
+    let n = 0;
+    const conn = (userId: string): Connection => ({ userId: `${userId}-${uniq}`, deviceId: 'd', sessionId: `s${++n}-${uniq}`, serverId: 'srv-1' });
+    const T = 1_000_000;
+
+    it('reports online once and offline once, on the last disconnect', async () => {
+      store = await factory();
+      const a1 = conn('a');
+      const a2 = { ...conn('a'), userId: a1.userId };
+      assert.deepEqual(await store.register(a1, T, 10_000, 10), { becameOnline: true });
+      assert.deepEqual(await store.register(a1, T + 1, 10_000, 10), { becameOnline: false }, 'idempotent by session id');
+      assert.deepEqual(await store.register(a2, T + 2, 10_000, 10), { becameOnline: false });
+      assert.equal((await store.unregister(a1.sessionId, T + 3)).offline, undefined);
+      assert.deepEqual((await store.unregister(a2.sessionId, T + 4)).offline, { userId: a1.userId, lastSeenMs: T + 4 });
+      assert.deepEqual(await store.unregister(a2.sessionId, T + 5), {}, 'unregister is idempotent');
+      const [p] = await store.presence([a1.userId], T + 6);
+      assert.equal(p?.online, false);
+      assert.equal(p?.lastSeenMs, T + 4);
+    });
+
+    it('expires lapsed connections exactly once, and refresh never resurrects', async () => {
+      store = await factory();
+      const b = conn('b');
+      await store.register(b, T, 10_000, 10);
+      assert.deepEqual(await store.refresh([b.sessionId], T + 5_000, 10_000), { unknown: [] });
+      assert.deepEqual(await store.locate([b.userId], T + 14_000), [b]);
+      assert.deepEqual(await store.locate([b.userId], T + 15_000), [], 'reads hide lapsed connections before the sweep');
+      assert.deepEqual(await store.expire(T + 15_001), [{ userId: b.userId, lastSeenMs: T + 15_000 }]);
+      assert.deepEqual(await store.expire(T + 16_000), []);
+      assert.deepEqual(await store.refresh([b.sessionId], T + 16_000, 10_000), { unknown: [b.sessionId] });
+      assert.deepEqual(await store.unregister(b.sessionId, T + 16_000), {});
+    });
+
+    it('enforces connections per user', async () => {
+      store = await factory();
+      const c1 = conn('c');
+      const c2 = { ...conn('c'), userId: c1.userId };
+      await store.register(c1, T, 10_000, 1);
+      await assert.rejects(store.register(c2, T, 10_000, 1), /live connections/);
+      await store.unregister(c1.sessionId, T);
+      await store.register(c2, T, 10_000, 1);
+    });
+
+    it('locates every live device of many users', async () => {
+      store = await factory();
+      const d = conn('d');
+      const e1 = conn('e');
+      const e2 = { ...conn('e'), userId: e1.userId, serverId: 'srv-2' };
+      for (const c of [d, e1, e2]) await store.register(c, T, 10_000, 10);
+      const found = await store.locate([d.userId, e1.userId, `nobody-${uniq}`], T + 1);
+      assert.deepEqual(found.map((c) => c.sessionId).sort(), [d.sessionId, e1.sessionId, e2.sessionId].sort());
+    });
+  });
+}
