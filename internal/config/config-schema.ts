@@ -49,7 +49,8 @@ export const SETTINGS = {
   maxPageSize: setting('CHAT_MAX_PAGE_SIZE', 'Largest history page.', positive, '100'),
   maxPresenceSubscriptions: setting('CHAT_MAX_PRESENCE_SUBSCRIPTIONS', 'Users one connection may watch.', positive, '500'),
   maxConnectionsPerUser: setting('CHAT_MAX_CONNECTIONS_PER_USER', 'Live connections per user.', positive, '10'),
-  resumeMaxMessages: setting('CHAT_RESUME_MAX_MESSAGES', 'Messages replayed per conversation after hello; beyond it has_more tells the client to page.', positive, '200'),
+  resumeMaxMessages: setting('CHAT_RESUME_MAX_MESSAGES', 'Messages replayed per conversation after hello (at most CHAT_MAX_PAGE_SIZE); beyond it has_more tells the client to page.', positive, '100'),
+  resumeMaxConversations: setting('CHAT_RESUME_MAX_CONVERSATIONS', 'Conversations replayed after hello.', positive, '200'),
   maxBufferedBytes: setting('CHAT_MAX_BUFFERED_BYTES', 'Unsent bytes queued to one slow client before it is disconnected.', positive, '4194304'),
   shutdownGraceMs: setting('CHAT_SHUTDOWN_GRACE_MS', 'How long SIGTERM waits for clients to leave after go_away.', z.coerce.number().int().min(0), '2000'),
 } as const satisfies Record<string, Setting>;

@@ -36,6 +36,7 @@ function crossCheck(c: Config): string[] {
   if (hs && !c.jwtSecret && !c.devMode) problems.push('CHAT_JWT_SECRET is required for HS256 unless CHAT_DEV_MODE=true');
   if (asym && !c.jwtPublicKeyFile) problems.push('CHAT_JWT_PUBLIC_KEY_FILE is required for RS256/ES256');
   if (c.defaultPageSize > c.maxPageSize) problems.push('CHAT_DEFAULT_PAGE_SIZE must not exceed CHAT_MAX_PAGE_SIZE');
+  if (c.resumeMaxMessages > c.maxPageSize) problems.push('CHAT_RESUME_MAX_MESSAGES must not exceed CHAT_MAX_PAGE_SIZE');
   if (c.presenceTtlMs <= c.heartbeatIntervalMs) problems.push('CHAT_PRESENCE_TTL_MS must exceed CHAT_HEARTBEAT_INTERVAL_MS');
   return problems;
 }

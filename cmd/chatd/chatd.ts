@@ -1,0 +1,133 @@
+import type { Server as HttpServer } from 'node:http';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { GatewayServiceService } from '../../gen/chat/v1/gateway';
+import { GroupServiceService } from '../../gen/chat/v1/group';
+import { HistoryServiceService } from '../../gen/chat/v1/history';
+import { SessionServiceService } from '../../gen/chat/v1/session';
+import { TokenIssuer } from '../../internal/auth/token-issuer';
+import { TokenVerifier } from '../../internal/auth/token-verifier';
+import { MemoryBus } from '../../internal/bus/bus-memory';
+import { ConversationAccess } from '../../internal/chat/conversation-access';
+import { historyRpc } from '../../internal/chat/history-rpc';
+import { MessageService } from '../../internal/chat/message-service';
+import type { Config } from '../../internal/config/config';
+import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
+import { Gateway } from '../../internal/gateway/gateway';
+import { grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { LocalDelivery } from '../../internal/gateway/local-delivery';
+import { attachWebSocket } from '../../internal/gateway/ws-transport';
+import { groupRpc } from '../../internal/group/group-rpc';
+import { GroupService } from '../../internal/group/group-service';
+import { SqliteGroupStore } from '../../internal/group/group-store-sqlite';
+import { SqliteMessageStore } from '../../internal/history/message-store-sqlite';
+import { createHttpApi } from '../../internal/httpapi/http-api';
+import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
+import { startGrpcServer, type RunningGrpcServer } from '../../internal/rpc/grpc-server';
+import { sessionRpc, watchPresenceImplementation } from '../../internal/session/session-rpc';
+import { MemorySessionStore } from '../../internal/session/session-store-memory';
+import { SessionTracker } from '../../internal/session/session-tracker';
+import { SnowflakeGenerator } from '../../internal/snowflake/snowflake';
+import { openSqliteDatabase } from '../../internal/sqlite/sqlite-database';
+
+/** A dev-only HS256 secret, used when CHAT_DEV_MODE is on and no CHAT_JWT_SECRET is given. */
+const DEV_SECRET = 'chat-mesh-dev-secret-do-not-use-in-production';
+
+export interface RunningChatd {
+  httpPort: number;
+  grpcPort: number;
+  /** Drains clients (go_away), then closes servers and stores. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root of `chatd`: every service in one process on embedded adapters (in-process
+ * bus, in-memory sessions, SQLite history and groups). Wiring only; behaviour lives in internal/.
+ */
+export async function startChatd(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningChatd> {
+  const secret = config.jwtSecret ?? (config.devMode ? DEV_SECRET : undefined);
+  if (config.devMode && !config.jwtSecret) log.warn('dev mode: using the built-in dev JWT secret');
+  const verifier = await TokenVerifier.create({
+    algorithms: config.jwtAlgorithms,
+    secret,
+    publicKeyFile: config.jwtPublicKeyFile,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    clockToleranceSec: config.jwtClockToleranceSec,
+  });
+  const devTokens = config.devMode && secret ? new TokenIssuer(secret, { ttlSec: config.devTokenTtlSec, issuer: config.jwtIssuer, audience: config.jwtAudience }) : undefined;
+
+  const db = openSqliteDatabase({ path: join(config.dataDir, 'chat.sqlite'), synchronous: config.sqliteSynchronous });
+  const messageStore = new SqliteMessageStore({ db });
+  const groupStore = new SqliteGroupStore({ db });
+  const bus = new MemoryBus(log);
+  const ids = new SnowflakeGenerator({ workerId: config.workerId });
+
+  const sessions = new SessionTracker({
+    store: new MemorySessionStore(),
+    bus,
+    log,
+    ttlMs: config.presenceTtlMs,
+    maxConnectionsPerUser: config.maxConnectionsPerUser,
+    sweepIntervalMs: Math.max(100, Math.floor(config.presenceTtlMs / 10)),
+  });
+  const groups = new GroupService({ store: groupStore, limits: config, nextId: () => ids.nextString() });
+  const access = new ConversationAccess(groups, messageStore);
+  const registry = new ConnectionRegistry();
+  const messages = new MessageService({ store: messageStore, access, ids, delivery: new LocalDelivery(registry), limits: config, log });
+  const gateway = new Gateway(
+    { serverId: config.serverId, verifier, sessions, messages, access, cursors: messageStore, registry, limits: config, log, now: Date.now },
+    bus,
+  );
+
+  const unary = {
+    group: groupRpc(groups),
+    history: historyRpc(messages, messageStore),
+    session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
+  };
+  let ready = false;
+  const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log });
+  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes });
+
+  const grpc: RunningGrpcServer = await startGrpcServer({
+    host: config.host,
+    port: config.grpcPort,
+    maxMessageBytes: config.maxFrameBytes,
+    services: [
+      { definition: GatewayServiceService, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
+      { definition: GroupServiceService, name: 'chat.v1.GroupService', implementation: grpcUnaryImplementation(unary.group, verifier, log) },
+      { definition: HistoryServiceService, name: 'chat.v1.HistoryService', implementation: grpcUnaryImplementation(unary.history, verifier, log) },
+      {
+        definition: SessionServiceService,
+        name: 'chat.v1.SessionService',
+        implementation: { ...grpcUnaryImplementation(unary.session, verifier, log), ...watchPresenceImplementation(bus, verifier, log) },
+      },
+    ],
+  });
+  const httpPort = await listen(http, config.host, config.httpPort);
+  sessions.start();
+  gateway.start();
+  ready = true;
+  log.info({ http: `http://${config.host}:${httpPort}`, ws: `ws://${config.host}:${httpPort}/ws`, grpc: `${config.host}:${grpc.port}`, devMode: config.devMode, dataDir: config.dataDir }, 'chatd ready');
+
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    ready = false;
+    grpc.setServing(false);
+    await gateway.drain(config.shutdownGraceMs);
+    sessions.stop();
+    await Promise.all([grpc.close(), new Promise<void>((r) => http.close(() => r()))]);
+    await bus.close();
+    db.close();
+    log.info('chatd stopped');
+  };
+  return { httpPort, grpcPort: grpc.port, stop: () => (stopping ??= stop()) };
+}
+
+function listen(server: HttpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import pino from 'pino';
+import { ConfigError, describeSettings, loadConfig } from '../../internal/config/config';
+import { startChatd } from './chatd';
+
+/** `chatd`: the whole chat system in one process on embedded adapters. Configured by CHAT_ env vars. */
+async function main(): Promise<void> {
+  new Command('chatd')
+    .description('The chat mesh in one process: WebSocket /ws, HTTP API and gRPC on embedded adapters (in-process bus, memory presence, SQLite).')
+    .addHelpText('after', `\n${describeSettings()}`)
+    .parse();
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`chatd: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = pino({ level: config.logLevel });
+  const chatd = await startChatd(config, log);
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    if (++signals > 1) process.exit(1);
+    log.info({ signal }, 'draining');
+    chatd.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`chatd: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

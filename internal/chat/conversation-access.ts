@@ -1,0 +1,35 @@
+import type { Principal } from '../auth/principal';
+import { dmConversationId, parseConversationId } from '../conversation/conversation-id';
+import { ChatError } from '../errors/chat-error';
+import type { GroupService } from '../group/group-service';
+import type { MessageStore } from '../history/message-store';
+
+/**
+ * Who may read and write a conversation: the two users of a DM, the members of a group. Services
+ * may read any conversation. Also the presence visibility rule: users see each other's presence
+ * when they share a conversation (a common group, or a DM with at least one message).
+ */
+export class ConversationAccess {
+  constructor(
+    private readonly groups: GroupService,
+    private readonly messages: MessageStore,
+  ) {}
+
+  /** The participants of a conversation the caller may use; throws PERMISSION_DENIED otherwise. */
+  async participants(caller: Principal, conversationId: string): Promise<string[]> {
+    const ref = parseConversationId(conversationId);
+    if (ref.kind === 'dm') {
+      if (caller.kind !== 'service' && !ref.members.includes(caller.id)) {
+        throw ChatError.permissionDenied(`not a participant of ${conversationId}`);
+      }
+      return [...ref.members];
+    }
+    return this.groups.membersForSend(caller.kind === 'service' ? undefined : caller.id, ref.groupId);
+  }
+
+  async canSeePresence(viewer: string, target: string): Promise<boolean> {
+    if (viewer === target) return true;
+    if (await this.messages.hasConversation(viewer, dmConversationId(viewer, target))) return true;
+    return this.groups.shareGroup(viewer, target);
+  }
+}

@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ErrorCode } from '../../gen/chat/v1/errors';
+import type { ConnectRequest, ConnectResponse, Hello, HistoryQuery, Send, SubscribePresence } from '../../gen/chat/v1/gateway';
+import type { ChatMessage, UserPresence } from '../../gen/chat/v1/message';
+import type { Principal } from '../auth/principal';
+import { assertUserId } from '../conversation/conversation-id';
+import { ChatError } from '../errors/chat-error';
+import type { RegisteredConnection } from './connection-registry';
+import { DeliveredIds } from './delivered-ids';
+import type { GatewayContext } from './gateway-context';
+import { TokenBucket } from './rate-limiter';
+import { resumeConversations } from './resume';
+
+/** Why the server ends a connection; transports map these to WS close codes / gRPC statuses. */
+export type CloseCause = 'unauthenticated' | 'protocol' | 'timeout' | 'slow_consumer' | 'going_away' | 'limit';
+
+/** The transport side of a connection: it encodes frames in the client's format. */
+export interface FrameSink {
+  send(frame: ConnectResponse): void;
+  close(cause: CloseCause, reason: string): void;
+}
+
+const DEVICE_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const PROTOCOL_ERRORS = new Set([ErrorCode.ERROR_CODE_MALFORMED_FRAME, ErrorCode.ERROR_CODE_UNKNOWN_FRAME, ErrorCode.ERROR_CODE_PROTOCOL_VIOLATION]);
+const CURSOR_FLUSH_MS = 1000;
+
+/**
+ * One device connection, transport-free (WebSocket and gRPC share it). Frames are handled one at a
+ * time in arrival order, so a client's sends are stored in the order it sent them. Every failure
+ * becomes an `error` frame; the connection is closed only for authentication, repeated protocol
+ * violations, a lapsed heartbeat, an expired token or a slow reader.
+ */
+export class ClientConnection implements RegisteredConnection {
+  userId = '';
+  sessionId = '';
+  private deviceId = '';
+  private principal?: Principal;
+  private state: 'new' | 'open' | 'closed' = 'new';
+  private chain: Promise<void> = Promise.resolve();
+  private protocolErrors = 0;
+  private readonly sendBucket: TokenBucket;
+  private readonly watched = new Set<string>();
+  private readonly delivered = new DeliveredIds(10_000);
+  private readonly pendingCursors = new Map<string, bigint>();
+  private cursorTimer?: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
+  private readonly log: Logger;
+  lastFrameAtMs: number;
+
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly sink: FrameSink,
+    /** A token from the transport (gRPC metadata), used when `hello` carries none. */
+    private readonly transportToken = '',
+  ) {
+    this.sendBucket = new TokenBucket(ctx.limits.sendRatePerSec, ctx.limits.sendBurst, ctx.now);
+    this.lastFrameAtMs = ctx.now();
+    this.log = ctx.log.child({ conn: randomUUID().slice(0, 8) });
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** A decoded client frame, queued behind the frames before it. */
+  receive(frame: ConnectRequest): void {
+    this.lastFrameAtMs = this.ctx.now();
+    this.chain = this.chain.then(() => this.handle(frame));
+  }
+
+  /** A frame that could not be decoded (or was too large): answered in order, counted. */
+  reject(err: ChatError): void {
+    this.lastFrameAtMs = this.ctx.now();
+    this.chain = this.chain.then(() => this.fail(err, ''));
+  }
+
+  /** The transport is gone: forget the session. Safe to call more than once. */
+  async closed(): Promise<void> {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    clearTimeout(this.expiryTimer);
+    if (!wasOpen) return;
+    this.ctx.registry.remove(this, this.watched);
+    await Promise.all([this.flushCursors(), this.ctx.sessions.unregister(this.sessionId).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'))]);
+  }
+
+  /** Ends the connection from the server side. */
+  shutdown(cause: CloseCause, reason: string, goAway = false): void {
+    if (goAway) this.push({ requestId: '', frame: { $case: 'goAway', value: { reason } } });
+    this.sink.close(cause, reason);
+  }
+
+  pushMessage(message: ChatMessage): void {
+    this.delivered.remember(message.messageId, message.conversationId);
+    this.push({ requestId: '', frame: { $case: 'message', value: message } });
+  }
+
+  pushPresence(p: UserPresence): void {
+    this.push({ requestId: '', frame: { $case: 'presence', value: { userId: p.userId, status: p.status, lastSeen: p.lastSeen } } });
+  }
+
+  private push(frame: ConnectResponse): void {
+    if (this.state !== 'closed') this.sink.send(frame);
+  }
+
+  private async handle(req: ConnectRequest): Promise<void> {
+    if (this.state === 'closed') return;
+    const { requestId, frame } = req;
+    try {
+      if (!frame) throw new ChatError(ErrorCode.ERROR_CODE_UNKNOWN_FRAME, 'frame has no known case');
+      if (frame.$case === 'hello') return await this.hello(requestId, frame.value);
+      if (this.state !== 'open') throw new ChatError(ErrorCode.ERROR_CODE_PROTOCOL_VIOLATION, 'the first frame must be hello');
+      switch (frame.$case) {
+        case 'send':
+          return await this.send(requestId, frame.value);
+        case 'ack':
+          return this.ack(frame.value.messageIds);
+        case 'heartbeat':
+          return await this.heartbeat(requestId);
+        case 'subscribePresence':
+          return await this.subscribePresence(requestId, frame.value);
+        case 'history':
+          return await this.history(requestId, frame.value);
+      }
+    } catch (err) {
+      await this.fail(ChatError.from(err), requestId);
+    }
+  }
+
+  private async hello(requestId: string, hello: Hello): Promise<void> {
+    if (this.state !== 'new') throw new ChatError(ErrorCode.ERROR_CODE_PROTOCOL_VIOLATION, 'hello was already received');
+    const principal = await this.ctx.verifier.verify(hello.token || this.transportToken);
+    if (principal.kind !== 'user') throw ChatError.unauthenticated('client connections need a user token');
+    if (!DEVICE_ID.test(hello.deviceId)) throw ChatError.invalidArgument('device_id must be 1-128 characters of [A-Za-z0-9_.:@-]');
+    this.principal = principal;
+    this.userId = principal.id;
+    this.deviceId = hello.deviceId;
+    this.sessionId = `${this.ctx.serverId}.${randomUUID()}`;
+    await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId });
+    if (this.isClosed()) {
+      // The socket went away while we were registering: undo, or presence would linger for a TTL.
+      await this.ctx.sessions.unregister(this.sessionId);
+      return;
+    }
+    this.state = 'open';
+    this.scheduleExpiry(principal.expiresAtMs);
+    // Registered for live delivery before reading history, so nothing falls between the two;
+    // a message may arrive both ways and clients dedupe by message id.
+    this.ctx.registry.add(this);
+    this.push({
+      requestId,
+      frame: { $case: 'welcome', value: { userId: this.userId, sessionId: this.sessionId, serverId: this.ctx.serverId, heartbeatIntervalMs: this.ctx.limits.heartbeatIntervalMs } },
+    });
+    this.log.debug({ userId: this.userId, deviceId: this.deviceId }, 'connection open');
+    await resumeConversations({ ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen, requestId }, (page) => {
+      for (const m of page.messages) this.delivered.remember(m.messageId, m.conversationId);
+      this.push({ requestId, frame: { $case: 'historyPage', value: page } });
+    }, (err) => this.push(errorFrame(err, requestId)));
+  }
+
+  private async send(requestId: string, send: Send): Promise<void> {
+    if (!this.sendBucket.tryTake()) {
+      throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, `more than ${this.ctx.limits.sendRatePerSec} sends per second; retry with the same client_msg_id`);
+    }
+    const ack = await this.ctx.messages.send(this.principal!, send, this.sessionId);
+    this.push({ requestId, frame: { $case: 'sendAck', value: ack } });
+  }
+
+  private ack(messageIds: readonly string[]): void {
+    for (const id of messageIds) {
+      const conversationId = this.delivered.conversationOf(id);
+      if (conversationId === undefined) continue; // not delivered on this connection: nothing to advance
+      const n = BigInt(id);
+      if ((this.pendingCursors.get(conversationId) ?? 0n) < n) this.pendingCursors.set(conversationId, n);
+    }
+    if (this.pendingCursors.size > 0 && !this.cursorTimer) {
+      this.cursorTimer = setTimeout(() => void this.flushCursors(), CURSOR_FLUSH_MS);
+      this.cursorTimer.unref();
+    }
+  }
+
+  /** Acks are batched: one durable write per connection per second at most. */
+  private async flushCursors(): Promise<void> {
+    clearTimeout(this.cursorTimer);
+    this.cursorTimer = undefined;
+    if (this.pendingCursors.size === 0) return;
+    const batch = new Map(this.pendingCursors);
+    this.pendingCursors.clear();
+    try {
+      await this.ctx.cursors.saveDeviceCursors(this.userId, this.deviceId, batch);
+    } catch (err) {
+      this.log.warn({ err }, 'saving device cursors failed; the device will get extra replay');
+    }
+  }
+
+  private async heartbeat(requestId: string): Promise<void> {
+    const { unknown } = await this.ctx.sessions.heartbeat([this.sessionId]);
+    if (unknown.length > 0) {
+      // Our session lapsed (e.g. the process was paused past the TTL): register it again.
+      await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId });
+    }
+    this.push({ requestId, frame: { $case: 'pong', value: { serverTime: new Date(this.ctx.now()) } } });
+  }
+
+  private async subscribePresence(requestId: string, sub: SubscribePresence): Promise<void> {
+    const wanted = [...new Set(sub.userIds.map((u) => assertUserId(u)))].filter((u) => !this.watched.has(u));
+    const max = this.ctx.limits.maxPresenceSubscriptions;
+    if (this.watched.size + wanted.length > max) {
+      throw ChatError.limitExceeded(`a connection watches at most ${max} users (watching ${this.watched.size}, asked for ${wanted.length} more)`);
+    }
+    const visible = await Promise.all(wanted.map((u) => this.ctx.access.canSeePresence(this.userId, u)));
+    const allowed = wanted.filter((_, i) => visible[i]);
+    const denied = wanted.filter((_, i) => !visible[i]);
+    for (const u of allowed) {
+      this.watched.add(u);
+      this.ctx.registry.watch(this, u);
+    }
+    for (const p of await this.ctx.sessions.presence(allowed)) {
+      this.push({ requestId, frame: { $case: 'presence', value: { userId: p.userId, status: p.status, lastSeen: p.lastSeen } } });
+    }
+    if (denied.length > 0) throw ChatError.permissionDenied(`no shared conversation with: ${denied.join(', ')}`);
+  }
+
+  private async history(requestId: string, q: HistoryQuery): Promise<void> {
+    const page = await this.ctx.messages.history(this.principal!, q);
+    for (const m of page.messages) this.delivered.remember(m.messageId, m.conversationId);
+    this.push({ requestId, frame: { $case: 'historyPage', value: { conversationId: q.conversationId, messages: page.messages, hasMore: page.hasMore } } });
+  }
+
+  private fail(err: ChatError, requestId: string): Promise<void> {
+    if (err.code === ErrorCode.ERROR_CODE_INTERNAL) this.log.error({ err: err.cause ?? err }, 'frame failed');
+    this.push(errorFrame(err, requestId));
+    if (err.code === ErrorCode.ERROR_CODE_UNAUTHENTICATED || (err.code === ErrorCode.ERROR_CODE_LIMIT_EXCEEDED && this.state === 'new')) {
+      this.sink.close(err.code === ErrorCode.ERROR_CODE_UNAUTHENTICATED ? 'unauthenticated' : 'limit', err.message);
+    } else if (PROTOCOL_ERRORS.has(err.code) && ++this.protocolErrors > this.ctx.limits.maxProtocolErrors) {
+      this.sink.close('protocol', `more than ${this.ctx.limits.maxProtocolErrors} protocol errors`);
+    }
+    return Promise.resolve();
+  }
+
+  private scheduleExpiry(expiresAtMs: number | undefined): void {
+    if (expiresAtMs === undefined) return;
+    const delay = Math.min(Math.max(0, expiresAtMs - this.ctx.now()), 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => void this.fail(ChatError.unauthenticated('token expired'), ''), delay);
+    this.expiryTimer.unref();
+  }
+}
+
+function errorFrame(err: ChatError, requestId: string): ConnectResponse {
+  return { requestId, frame: { $case: 'error', value: { code: err.code, message: err.message, requestId } } };
+}

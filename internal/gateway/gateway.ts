@@ -1,0 +1,63 @@
+import type { Bus, Subscription } from '../bus/bus';
+import { PRESENCE_TOPIC, decodePresence } from '../session/presence-topic';
+import { ClientConnection, type FrameSink } from './client-connection';
+import type { GatewayContext } from './gateway-context';
+
+/**
+ * The edge of one chat server: creates client connections for the transports, fans presence
+ * changes from the bus out to watchers, closes connections whose heartbeat lapsed, and drains on
+ * shutdown.
+ */
+export class Gateway {
+  private readonly live = new Set<ClientConnection>();
+  private presenceSub?: Subscription;
+  private idleTimer?: NodeJS.Timeout;
+  private draining = false;
+
+  constructor(
+    readonly ctx: GatewayContext,
+    private readonly bus: Bus,
+  ) {}
+
+  start(): void {
+    this.presenceSub = this.bus.subscribe(PRESENCE_TOPIC, (r) => this.ctx.registry.publishPresence(decodePresence(r.payload)));
+    this.idleTimer = setInterval(() => this.closeIdle(), Math.max(250, Math.floor(this.ctx.limits.heartbeatIntervalMs / 5)));
+    this.idleTimer.unref();
+  }
+
+  /** A new transport connection; undefined while draining (the transport refuses it). */
+  open(sink: FrameSink, transportToken?: string): ClientConnection | undefined {
+    if (this.draining) return undefined;
+    const conn = new ClientConnection(this.ctx, sink, transportToken);
+    this.live.add(conn);
+    return conn;
+  }
+
+  async closed(conn: ClientConnection): Promise<void> {
+    this.live.delete(conn);
+    await conn.closed();
+  }
+
+  get connectionCount(): number {
+    return this.live.size;
+  }
+
+  /** Tells every client to go away, then waits (bounded) for them to leave. */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    clearInterval(this.idleTimer);
+    this.presenceSub?.close();
+    for (const conn of this.live) conn.shutdown('going_away', 'server shutting down', true);
+    const deadline = Date.now() + graceMs;
+    while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([...this.live].map((c) => this.closed(c)));
+  }
+
+  /** A connection silent for longer than the presence TTL is dead: close it. */
+  private closeIdle(): void {
+    const cutoff = this.ctx.now() - this.ctx.limits.presenceTtlMs;
+    for (const conn of this.live) {
+      if (conn.lastFrameAtMs < cutoff) conn.shutdown('timeout', 'no heartbeat within the presence TTL');
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { ConnectRequest, ConnectResponse } from '../../gen/chat/v1/gateway';
+import { bearerOf } from '../rpc/grpc-unary';
+import type { CloseCause, FrameSink } from './client-connection';
+import type { Gateway } from './gateway';
+
+const CLOSE_STATUS: Record<CloseCause, status> = {
+  unauthenticated: status.UNAUTHENTICATED,
+  protocol: status.INVALID_ARGUMENT,
+  timeout: status.DEADLINE_EXCEEDED,
+  slow_consumer: status.RESOURCE_EXHAUSTED,
+  going_away: status.UNAVAILABLE,
+  limit: status.RESOURCE_EXHAUSTED,
+};
+
+/**
+ * GatewayService.Connect: the client protocol over a gRPC bidi stream, sharing ClientConnection
+ * with the WebSocket edge. The token may also come as `authorization: Bearer` metadata.
+ */
+export function grpcGatewayImplementation(gateway: Gateway, maxBufferedBytes: number): UntypedServiceImplementation {
+  return {
+    connect: (call: ServerDuplexStream<ConnectRequest, ConnectResponse>) => {
+      let ended = false;
+      const sink: FrameSink = {
+        send(frame) {
+          if (ended) return;
+          if (call.writableLength > maxBufferedBytes) return sink.close('slow_consumer', 'slow consumer: too many unread bytes');
+          call.write(frame);
+        },
+        close(cause, reason) {
+          if (ended) return;
+          ended = true;
+          if (cause === 'going_away') call.end();
+          else call.destroy(Object.assign(new Error(reason), { code: CLOSE_STATUS[cause], details: reason }));
+          void gateway.closed(conn);
+        },
+      };
+      const token = bearerOf(call.metadata)?.replace(/^Bearer\s+/i, '');
+      const maybe = gateway.open(sink, token);
+      if (!maybe) {
+        call.destroy(Object.assign(new Error('server shutting down'), { code: status.UNAVAILABLE, details: 'server shutting down' }));
+        return;
+      }
+      const conn = maybe;
+      call.on('data', (frame: ConnectRequest) => conn.receive(frame));
+      const gone = () => {
+        ended = true;
+        void gateway.closed(conn);
+      };
+      call.on('end', () => {
+        call.end();
+        gone();
+      });
+      call.on('cancelled', gone);
+      call.on('error', gone);
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { ErrorCode } from '../../gen/chat/v1/errors';
+import { ChatError } from '../errors/chat-error';
+import type { CloseCause, FrameSink } from './client-connection';
+import { decodeClientFrame, encodeServerFrame, type FrameFormat } from './frame-codec';
+import type { Gateway } from './gateway';
+
+export interface WsTransportOptions {
+  path: string;
+  /** Frames above this get a TOO_LARGE error frame and the socket stays open. */
+  maxFrameBytes: number;
+  /** Unsent bytes one client may have queued before it is dropped as a slow consumer. */
+  maxBufferedBytes: number;
+}
+
+/** RFC 6455 close codes for each cause. */
+const CLOSE_CODES: Record<CloseCause, number> = {
+  unauthenticated: 4001,
+  protocol: 1002,
+  timeout: 4008,
+  slow_consumer: 1008,
+  going_away: 1001,
+  limit: 4009,
+};
+
+/** Frames between this and maxFrameBytes are refused politely; beyond it the socket is closed (1009). */
+const HARD_CAP_FACTOR = 4;
+
+/**
+ * The WebSocket edge at `/ws`: binary messages carry protobuf frames, text messages carry canonical
+ * JSON; answers and pushes go out in the form of the client's latest frame.
+ */
+export function attachWebSocket(server: Server, gateway: Gateway, opts: WsTransportOptions): WebSocketServer {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes * HARD_CAP_FACTOR, perMessageDeflate: false });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== opts.path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, gateway, opts));
+  });
+  return wss;
+}
+
+function serve(ws: WebSocket, gateway: Gateway, opts: WsTransportOptions): void {
+  let format: FrameFormat = 'json';
+  const sink: FrameSink = {
+    send(frame) {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > opts.maxBufferedBytes) {
+        ws.close(CLOSE_CODES.slow_consumer, 'slow consumer: too many unread bytes');
+        return;
+      }
+      ws.send(encodeServerFrame(frame, format), { binary: format === 'binary' });
+    },
+    close(cause, reason) {
+      if (ws.readyState === ws.OPEN) ws.close(CLOSE_CODES[cause], reason.slice(0, 120));
+    },
+  };
+  const conn = gateway.open(sink);
+  if (!conn) {
+    ws.close(CLOSE_CODES.going_away, 'server shutting down');
+    return;
+  }
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    format = isBinary ? 'binary' : 'json';
+    const bytes = toBuffer(data);
+    if (bytes.length > opts.maxFrameBytes) {
+      conn.reject(new ChatError(ErrorCode.ERROR_CODE_TOO_LARGE, `frame is ${bytes.length} bytes; the limit is ${opts.maxFrameBytes}`));
+      return;
+    }
+    try {
+      conn.receive(decodeClientFrame(isBinary ? bytes : bytes.toString('utf8'), format));
+    } catch (err) {
+      conn.reject(ChatError.from(err));
+    }
+  });
+  ws.on('close', () => void gateway.closed(conn));
+  ws.on('error', () => ws.terminate());
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

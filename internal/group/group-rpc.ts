@@ -1,0 +1,22 @@
+import { GroupServiceDefinition } from '../../gen/chat/v1/group';
+import { ChatError } from '../errors/chat-error';
+import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
+import type { GroupService } from './group-service';
+
+/** GroupService RPCs (gRPC and HTTP) over the group rules. The caller is the token's subject. */
+export function groupRpc(groups: GroupService): UnaryMethod[] {
+  return unaryMethods(GroupServiceDefinition, {
+    createGroup: {
+      access: 'public',
+      handle: async (req, caller) => {
+        if (caller.kind !== 'user') throw ChatError.permissionDenied('groups are created by users');
+        return { group: await groups.create(caller, req.name, req.memberIds) };
+      },
+    },
+    addMembers: { access: 'public', handle: async (req, caller) => ({ group: await groups.addMembers(caller, req.groupId, req.userIds) }) },
+    removeMembers: { access: 'public', handle: async (req, caller) => ({ group: await groups.removeMembers(caller, req.groupId, req.userIds) }) },
+    getGroup: { access: 'public', handle: async (req, caller) => ({ group: await groups.get(caller, req.groupId) }) },
+    listMembers: { access: 'public', handle: async (req, caller) => ({ members: await groups.listMembers(caller, req.groupId) }) },
+    listUserGroups: { access: 'public', handle: async (_req, caller) => ({ groups: await groups.listUserGroups(caller.id) }) },
+  });
+}

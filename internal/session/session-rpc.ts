@@ -1,0 +1,63 @@
+import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { SessionServiceDefinition, WatchPresenceResponse, type WatchPresenceRequest } from '../../gen/chat/v1/session';
+import type { TokenVerifier } from '../auth/token-verifier';
+import type { Bus } from '../bus/bus';
+import { ChatError } from '../errors/chat-error';
+import { authenticate } from '../rpc/authenticate';
+import { bearerOf, toServiceError } from '../rpc/grpc-unary';
+import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
+import { PRESENCE_TOPIC, decodePresence } from './presence-topic';
+import type { Sessions } from './sessions';
+
+export interface SessionRpcOptions {
+  sessions: Sessions;
+  /** The presence visibility rule (users who share a conversation). */
+  canSeePresence: (viewer: string, target: string) => Promise<boolean>;
+  maxUsersPerCall: number;
+}
+
+/** SessionService unary RPCs: connection bookkeeping for chat servers, presence for everyone. */
+export function sessionRpc(opts: SessionRpcOptions): UnaryMethod[] {
+  const { sessions } = opts;
+  const bounded = (ids: readonly string[]) => {
+    if (ids.length > opts.maxUsersPerCall) throw ChatError.limitExceeded(`at most ${opts.maxUsersPerCall} users per call`);
+    return ids;
+  };
+  return unaryMethods(SessionServiceDefinition, {
+    registerConnection: {
+      access: 'internal',
+      handle: (req) => {
+        if (!req.connection?.sessionId || !req.connection.userId) throw ChatError.invalidArgument('connection with user_id and session_id is required');
+        return sessions.register(req.connection);
+      },
+    },
+    heartbeat: { access: 'internal', handle: async (req) => ({ unknownSessionIds: (await sessions.heartbeat(req.sessionIds)).unknown }) },
+    unregisterConnection: { access: 'internal', handle: (req) => sessions.unregister(req.sessionId) },
+    locateUsers: { access: 'internal', handle: async (req) => ({ connections: await sessions.locate(bounded(req.userIds)) }) },
+    getPresence: {
+      access: 'public',
+      handle: async (req, caller) => {
+        const ids = [...new Set(bounded(req.userIds))];
+        const visible = caller.kind === 'service' ? ids : (await Promise.all(ids.map(async (u) => ((await opts.canSeePresence(caller.id, u)) ? u : undefined)))).filter((u): u is string => u !== undefined);
+        return { presences: await sessions.presence(visible) };
+      },
+    },
+  });
+}
+
+/** SessionService.WatchPresence: every presence transition from the bus, for chat servers. */
+export function watchPresenceImplementation(bus: Bus, verifier: TokenVerifier, log: Logger): UntypedServiceImplementation {
+  return {
+    watchPresence: (call: ServerWritableStream<WatchPresenceRequest, WatchPresenceResponse>) => {
+      authenticate(verifier, bearerOf(call.metadata), 'internal').then(
+        () => {
+          const sub = bus.subscribe(PRESENCE_TOPIC, (r) => void call.write({ presence: decodePresence(r.payload) }));
+          call.on('cancelled', () => sub.close());
+          call.on('close', () => sub.close());
+        },
+        (err: unknown) => call.destroy(Object.assign(new Error(), toServiceError(err, log, 'SessionService/WatchPresence'))),
+      );
+    },
+  };
+}
