@@ -57,7 +57,7 @@ function devTokenHandler(issuer: TokenIssuer, maxBodyBytes: number): Handler {
 
 function unaryHandler(m: UnaryMethod, opts: HttpApiOptions): Handler {
   return async (req, res) => {
-    const contentType = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
+    const contentType = (req.headers['content-type'] ?? 'application/json').split(';')[0].trim();
     const binary = contentType === 'application/proto';
     if (!binary && contentType !== 'application/json') throw ChatError.invalidArgument(`unsupported content-type ${contentType}; use application/json or application/proto`);
     const caller = await authenticate(opts.verifier, req.headers.authorization, m.access);

@@ -54,7 +54,7 @@ export type UnaryHandlers<D extends ServiceDef> = {
 /** Binds handlers to the methods of a ts-proto generic service definition. */
 export function unaryMethods<D extends ServiceDef>(definition: D, handlers: UnaryHandlers<D>): UnaryMethod[] {
   return Object.entries(handlers as Record<string, { access: Access; handle(req: unknown, caller: Principal): Promise<unknown> }>).map(([key, h]) => {
-    const def = definition.methods[key]!;
+    const def = definition.methods[key];
     return {
       service: definition.fullName,
       name: def.name,

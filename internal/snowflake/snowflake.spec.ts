@@ -33,7 +33,7 @@ const startTime = fc.integer({ min: SNOWFLAKE_EPOCH_MS, max: SNOWFLAKE_EPOCH_MS 
 
 function assertStrictlyIncreasing(ids: bigint[]): void {
   for (let i = 1; i < ids.length; i++) {
-    assert.ok(ids[i - 1]! < ids[i]!, `id #${i} ${ids[i]} not greater than ${ids[i - 1]}`);
+    assert.ok(ids[i - 1] < ids[i], `id #${i} ${ids[i]} not greater than ${ids[i - 1]}`);
   }
 }
 
@@ -115,8 +115,8 @@ describe('SnowflakeGenerator', () => {
     const gen = new SnowflakeGenerator({ workerId: 1, clock, sleep: clock.sleep });
     const ids = Array.from({ length: SEQ_PER_MS + 1 }, () => gen.next());
     assertStrictlyIncreasing(ids);
-    assert.deepEqual(decodeSnowflake(ids[SEQ_PER_MS - 1]!), { timestampMs: t0, workerId: 1, sequence: SEQ_PER_MS - 1 });
-    assert.deepEqual(decodeSnowflake(ids[SEQ_PER_MS]!), { timestampMs: t0 + 1, workerId: 1, sequence: 0 });
+    assert.deepEqual(decodeSnowflake(ids[SEQ_PER_MS - 1]), { timestampMs: t0, workerId: 1, sequence: SEQ_PER_MS - 1 });
+    assert.deepEqual(decodeSnowflake(ids[SEQ_PER_MS]), { timestampMs: t0 + 1, workerId: 1, sequence: 0 });
     assert.deepEqual(clock.slept, [1]);
   });
 
@@ -136,7 +136,7 @@ describe('SnowflakeGenerator', () => {
           let issued = 0;
           for (const { gen, advance, count } of ops) {
             clock.t += advance;
-            for (let i = 0; i < count; i++) all.add(gens[gen % gens.length]!.next());
+            for (let i = 0; i < count; i++) all.add(gens[gen % gens.length].next());
             issued += count;
           }
           assert.equal(all.size, issued);

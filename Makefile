@@ -1,0 +1,49 @@
+# The two commands: `make run` (install, build, start chatd on embedded adapters in dev mode) and
+# `make test` (install, check generated code, lint, run every test).
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+SPECS := $(shell find internal cmd -name '*.spec.ts' 2>/dev/null | sort)
+# buf breaking compares the contracts with main; on main itself that is a no-op.
+BUF_BREAKING_AGAINST ?= .git\#branch=main
+
+# chatd's defaults for `make run`: dev mode on (dev token endpoint, built-in dev secret).
+export CHAT_DEV_MODE ?= true
+
+.PHONY: install gen check-gen lint breaking build run test test-unit clean
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed
+
+gen: install
+	$(NODE_BIN)/buf generate
+
+# CI fails when gen/ is stale: regenerate and compare with what is committed.
+check-gen: gen
+	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make gen' and commit it"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked output: run 'make gen' and commit it"; exit 1; }
+
+lint: install
+	$(NODE_BIN)/buf lint
+	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
+	$(NODE_BIN)/eslint --max-warnings 0 .
+
+breaking: install
+	@if git rev-parse --verify -q main >/dev/null; then $(NODE_BIN)/buf breaking --against '$(BUF_BREAKING_AGAINST)'; else echo "no main branch to compare with"; fi
+
+build: install
+	rm -rf dist
+	$(NODE_BIN)/tsc -p tsconfig.build.json
+
+run: build
+	node dist/cmd/chatd/main.js
+
+test-unit: install
+	node --import tsx --test --test-concurrency=2 $(SPECS)
+
+test: check-gen lint breaking build test-unit
+
+clean:
+	rm -rf dist node_modules data

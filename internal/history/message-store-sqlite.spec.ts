@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSqliteDatabase } from '../sqlite/sqlite-database';
+import { messageStoreContract } from './message-store.contract';
+import { SqliteMessageStore } from './message-store-sqlite';
+
+messageStoreContract('sqlite :memory:', () => {
+  const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
+  return Promise.resolve({ store, cleanup: () => store.close() });
+});
+
+messageStoreContract('sqlite file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'history-sqlite-'));
+  const store = new SqliteMessageStore({
+    db: openSqliteDatabase({ path: join(dir, 'nested', 'chat.db'), synchronous: 'full' }),
+    ownsDb: true,
+  });
+  return Promise.resolve({
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+});
+
+describe('SqliteMessageStore', () => {
+  const msg = (id: bigint, clientMsgId: string) => ({
+    messageId: id.toString(),
+    conversationId: 'dm:alice:bob',
+    senderId: 'alice',
+    clientMsgId,
+    text: `m${id}`,
+    createdAt: new Date(1767225600000 + Number(id >> 22n)),
+  });
+
+  it('keeps messages, conversation lists and cursors across reopening the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'history-sqlite-'));
+    const path = join(dir, 'chat.db');
+    try {
+      const first = new SqliteMessageStore({ db: openSqliteDatabase({ path, synchronous: 'full' }), ownsDb: true });
+      await first.append(msg(5n << 22n, 'k1'), ['alice', 'bob']);
+      await first.saveDeviceCursors('bob', 'phone', new Map([['dm:alice:bob', 5n << 22n]]));
+      await first.close();
+
+      const db = openSqliteDatabase({ path, synchronous: 'normal' });
+      const again = new SqliteMessageStore({ db, ownsDb: true });
+      assert.deepEqual((await again.listMessages({ conversationId: 'dm:alice:bob', limit: 5 })).messages, [msg(5n << 22n, 'k1')]);
+      assert.equal((await again.append(msg(6n << 22n, 'k1'), ['alice', 'bob'])).created, false);
+      assert.equal(await again.hasConversation('bob', 'dm:alice:bob'), true);
+      assert.deepEqual(await again.loadDeviceCursors('bob', 'phone'), new Map([['dm:alice:bob', 5n << 22n]]));
+      assert.deepEqual(db.prepare('SELECT owner, version FROM schema_migrations').all(), [{ owner: 'history', version: 1 }]);
+      await again.close();
+      assert.equal(db.open, false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves a shared connection open on close', async () => {
+    const db = openSqliteDatabase({ path: ':memory:', synchronous: 'full' });
+    await new SqliteMessageStore({ db }).close();
+    assert.equal(db.open, true);
+    db.close();
+  });
+
+  it('rejects ids SQLite cannot hold and clamps uint64 cursors beyond them', async () => {
+    const db = openSqliteDatabase({ path: ':memory:', synchronous: 'full' });
+    const store = new SqliteMessageStore({ db, ownsDb: true });
+    await assert.rejects(store.append(msg(1n << 63n, 'k'), []), RangeError);
+    await assert.rejects(store.append({ ...msg(1n, 'k'), messageId: '0' }, []), RangeError);
+    await assert.rejects(store.append({ ...msg(1n, 'k'), messageId: '12x' }, []), RangeError);
+    await assert.rejects(store.saveDeviceCursors('a', 'd', new Map([['c', 1n << 63n]])), RangeError);
+    await store.append(msg(9n << 22n, 'k'), []);
+    const max = (1n << 64n) - 1n;
+    assert.equal((await store.listMessages({ conversationId: 'dm:alice:bob', beforeId: max, limit: 5 })).messages.length, 1);
+    assert.equal((await store.listMessages({ conversationId: 'dm:alice:bob', afterId: max, limit: 5 })).messages.length, 0);
+    await store.close();
+  });
+
+  it('derives createdAt from the Snowflake when the caller leaves it unset', async () => {
+    const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
+    const id = (86_400_000n << 22n) | 5n;
+    const { message } = await store.append({ ...msg(id, 'k'), createdAt: undefined }, []);
+    assert.deepEqual(message.createdAt, new Date('2026-01-02T00:00:00Z'));
+    await store.close();
+  });
+
+  it('serves message pages from one index range, without a sort', () => {
+    const db = openSqliteDatabase({ path: ':memory:', synchronous: 'full' });
+    // Capture the statements the store prepares, to explain its real queries.
+    const prepared: string[] = [];
+    const prepare = db.prepare.bind(db);
+    db.prepare = (sql: string) => (prepared.push(sql), prepare(sql));
+    new SqliteMessageStore({ db });
+    const pages = prepared.filter((sql) => /FROM messages m WHERE .* ORDER BY m\.message_id/s.test(sql));
+    assert.equal(pages.length, 3);
+    for (const sql of pages) {
+      const params = Array.from(sql.matchAll(/\?/g), () => 1);
+      const plan = (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('; ');
+      assert.match(plan, /^SEARCH m USING INDEX messages_by_conversation \(conversation_id=\?/, sql);
+      assert.doesNotMatch(plan, /TEMP B-TREE|SCAN/, sql);
+    }
+    db.close();
+  });
+});

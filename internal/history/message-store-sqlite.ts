@@ -1,0 +1,266 @@
+import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
+import type { SqliteDatabase, SqliteStatement as Stmt } from '../sqlite/sqlite-database';
+import { MAX_SQLITE_INTEGER, assertStorableId, parseStoredId, settle } from '../sqlite/sqlite-ids';
+import { migrateSchema } from '../sqlite/sqlite-migrations';
+import { bucketOf } from './bucket';
+import type { AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
+
+/** Unix ms of the Snowflake epoch (2026-01-01T00:00:00Z); `id >> 22n` counts ms from it. */
+const SNOWFLAKE_EPOCH_MS = 1767225600000;
+
+/**
+ * The history tables, in the shape of the Cassandra ones (see ARCHITECTURE.md "Storage"), so both
+ * adapters answer every query from the same keys. Append-only: never edit a released script.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE messages (
+     conversation_id TEXT    NOT NULL,
+     bucket          INTEGER NOT NULL,  -- bucketOf(message_id): the Cassandra partition
+     message_id      INTEGER NOT NULL,
+     sender_id       TEXT    NOT NULL,
+     client_msg_id   TEXT    NOT NULL,
+     body            TEXT    NOT NULL,
+     created_at      INTEGER NOT NULL,  -- Unix ms
+     PRIMARY KEY (conversation_id, bucket, message_id)
+   ) WITHOUT ROWID;
+   -- Serves cursor pages across buckets in one index range, and lookups by id.
+   CREATE UNIQUE INDEX messages_by_conversation ON messages (conversation_id, message_id);
+   -- The idempotency key of a send: (sender, client message id) -> the message it produced.
+   CREATE TABLE message_by_client_id (
+     sender_id       TEXT    NOT NULL,
+     client_msg_id   TEXT    NOT NULL,
+     conversation_id TEXT    NOT NULL,
+     message_id      INTEGER NOT NULL,
+     PRIMARY KEY (sender_id, client_msg_id)
+   ) WITHOUT ROWID;
+   -- One row per conversation rather than per participant, so a message to a 500-member group
+   -- updates one row; participants reach it through user_conversations.
+   CREATE TABLE conversations (
+     conversation_id TEXT    NOT NULL PRIMARY KEY,
+     last_message_id INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE user_conversations (
+     user_id         TEXT NOT NULL,
+     conversation_id TEXT NOT NULL,
+     PRIMARY KEY (user_id, conversation_id)
+   ) WITHOUT ROWID;
+   CREATE TABLE device_cursors (
+     user_id         TEXT    NOT NULL,
+     device_id       TEXT    NOT NULL,
+     conversation_id TEXT    NOT NULL,
+     message_id      INTEGER NOT NULL,
+     PRIMARY KEY (user_id, device_id, conversation_id)
+   ) WITHOUT ROWID;`,
+];
+
+const MESSAGE_COLUMNS = 'm.message_id, m.conversation_id, m.sender_id, m.client_msg_id, m.body, m.created_at';
+
+interface MessageRow {
+  message_id: bigint;
+  conversation_id: string;
+  sender_id: string;
+  client_msg_id: string;
+  body: string;
+  created_at: bigint;
+}
+
+/** Options of {@link SqliteMessageStore}. */
+export interface SqliteMessageStoreOptions {
+  /** The connection, usually from `openSqliteDatabase`, possibly shared with other stores. */
+  db: SqliteDatabase;
+  /**
+   * Whether `close()` closes `db`. Leave false (the default) for a connection shared with other
+   * stores: its opener closes it after every store is done.
+   */
+  ownsDb?: boolean;
+}
+
+/**
+ * MessageStore on SQLite, for `chatd`. Creates its tables (schema owner "history") on
+ * construction. Every append is one IMMEDIATE transaction, durable at commit per the connection's
+ * `synchronous` pragma ('full' keeps the port's promise across power loss).
+ */
+export class SqliteMessageStore implements MessageStore {
+  private readonly db: SqliteDatabase;
+  private readonly ownsDb: boolean;
+  // Prepared once: append and paging are the hot paths.
+  private readonly byClientKey: Stmt<[string, string], MessageRow>;
+  private readonly byId: Stmt<[string, bigint], MessageRow>;
+  private readonly insertMessage: Stmt<[string, number, bigint, string, string, string, number]>;
+  private readonly insertClientKey: Stmt<[string, string, string, bigint]>;
+  private readonly advanceConversation: Stmt<[string, bigint]>;
+  private readonly addUserConversation: Stmt<[string, string]>;
+  private readonly pageLatest: Stmt<[string, number], MessageRow>;
+  private readonly pageBefore: Stmt<[string, bigint, number], MessageRow>;
+  private readonly pageAfter: Stmt<[string, bigint, number], MessageRow>;
+  private readonly conversationsLatest: Stmt<[string, number], MessageRow>;
+  private readonly conversationsBefore: Stmt<[string, bigint, number], MessageRow>;
+  private readonly inConversationList: Stmt<[string, string], unknown>;
+  private readonly upsertCursor: Stmt<[string, string, string, bigint]>;
+  private readonly cursorsOf: Stmt<[string, string], { conversation_id: string; message_id: bigint }>;
+  private readonly appendTx: (message: ChatMessage, id: bigint, participantIds: readonly string[]) => AppendResult;
+  private readonly saveCursorsTx: (userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>) => void;
+
+  constructor(options: SqliteMessageStoreOptions) {
+    this.db = options.db;
+    this.ownsDb = options.ownsDb ?? false;
+    migrateSchema(this.db, 'history', MIGRATIONS);
+
+    const reader = <P extends unknown[], R>(sql: string): Stmt<P, R> => this.db.prepare<P, R>(sql).safeIntegers(true);
+    const writer = <P extends unknown[]>(sql: string): Stmt<P> => this.db.prepare<P>(sql);
+    this.byClientKey = reader(`SELECT ${MESSAGE_COLUMNS} FROM message_by_client_id k
+      CROSS JOIN messages m ON m.conversation_id = k.conversation_id AND m.message_id = k.message_id
+      WHERE k.sender_id = ? AND k.client_msg_id = ?`);
+    this.byId = reader(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ? AND m.message_id = ?`);
+    this.insertMessage = writer(`INSERT INTO messages
+      (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+    this.insertClientKey = writer(
+      'INSERT INTO message_by_client_id (sender_id, client_msg_id, conversation_id, message_id) VALUES (?, ?, ?, ?)',
+    );
+    this.advanceConversation = writer(`INSERT INTO conversations (conversation_id, last_message_id) VALUES (?, ?)
+      ON CONFLICT (conversation_id) DO UPDATE SET last_message_id = max(last_message_id, excluded.last_message_id)`);
+    this.addUserConversation = writer(
+      'INSERT INTO user_conversations (user_id, conversation_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
+    );
+    const page = (where: string, order: 'ASC' | 'DESC'): string =>
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ? ${where} ORDER BY m.message_id ${order} LIMIT ?`;
+    this.pageLatest = reader(page('', 'DESC'));
+    this.pageBefore = reader(page('AND m.message_id < ?', 'DESC'));
+    this.pageAfter = reader(page('AND m.message_id > ?', 'ASC'));
+    // CROSS JOIN fixes the join order: start from the user's own rows, then point lookups. This
+    // reads all of the user's conversation rows to sort them (their order changes with every
+    // message), which is the price of one shared write per message instead of one per member.
+    const conversations = (where: string): string => `SELECT ${MESSAGE_COLUMNS} FROM user_conversations uc
+      CROSS JOIN conversations c ON c.conversation_id = uc.conversation_id
+      CROSS JOIN messages m ON m.conversation_id = c.conversation_id AND m.message_id = c.last_message_id
+      WHERE uc.user_id = ? ${where} ORDER BY c.last_message_id DESC LIMIT ?`;
+    this.conversationsLatest = reader(conversations(''));
+    this.conversationsBefore = reader(conversations('AND c.last_message_id < ?'));
+    this.inConversationList = reader('SELECT 1 FROM user_conversations WHERE user_id = ? AND conversation_id = ?');
+    this.upsertCursor = writer(`INSERT INTO device_cursors (user_id, device_id, conversation_id, message_id)
+      VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id, conversation_id)
+      DO UPDATE SET message_id = max(message_id, excluded.message_id)`);
+    this.cursorsOf = reader('SELECT conversation_id, message_id FROM device_cursors WHERE user_id = ? AND device_id = ?');
+
+    // IMMEDIATE takes the write lock up front, so the idempotency check and the inserts see one
+    // state even when another process shares the file (a deferred read-then-write can fail BUSY).
+    const appendTx = this.db.transaction((message: ChatMessage, id: bigint, participantIds: readonly string[]) =>
+      this.appendInTransaction(message, id, participantIds),
+    );
+    this.appendTx = (message, id, participantIds) => appendTx.immediate(message, id, participantIds);
+    const saveCursorsTx = this.db.transaction((userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>) => {
+      for (const [conversationId, messageId] of cursors) this.upsertCursor.run(userId, deviceId, conversationId, messageId);
+    });
+    this.saveCursorsTx = (userId, deviceId, cursors) => saveCursorsTx.immediate(userId, deviceId, cursors);
+  }
+
+  append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
+    return settle(() => this.appendTx(message, parseStoredId(message.messageId, 'message_id'), participantIds));
+  }
+
+  findByClientMsgId(senderId: string, clientMsgId: string): Promise<ChatMessage | undefined> {
+    return settle(() => {
+      const row = this.byClientKey.get(senderId, clientMsgId);
+      return row && toChatMessage(row);
+    });
+  }
+
+  listMessages(query: PageQuery): Promise<MessagePage> {
+    return settle(() => {
+      const limit = pageLimit(query.limit);
+      const { conversationId, beforeId, afterId } = query;
+      let rows: MessageRow[];
+      if (afterId !== undefined) {
+        // Nothing is stored above the largest INTEGER; binding a larger uint64 would throw.
+        rows = afterId >= MAX_SQLITE_INTEGER ? [] : this.pageAfter.all(conversationId, afterId, limit + 1);
+      } else if (beforeId !== undefined && beforeId <= MAX_SQLITE_INTEGER) {
+        rows = this.pageBefore.all(conversationId, beforeId, limit + 1);
+      } else {
+        rows = this.pageLatest.all(conversationId, limit + 1);
+      }
+      return { messages: rows.slice(0, limit).map(toChatMessage), hasMore: rows.length > limit };
+    });
+  }
+
+  listConversations(userId: string, limit: number, beforeMessageId?: bigint): Promise<ConversationPage> {
+    return settle(() => {
+      const n = pageLimit(limit);
+      const rows =
+        beforeMessageId !== undefined && beforeMessageId <= MAX_SQLITE_INTEGER
+          ? this.conversationsBefore.all(userId, beforeMessageId, n + 1)
+          : this.conversationsLatest.all(userId, n + 1);
+      const conversations: ConversationSummary[] = rows
+        .slice(0, n)
+        .map((row) => ({ conversationId: row.conversation_id, lastMessage: toChatMessage(row) }));
+      return { conversations, hasMore: rows.length > n };
+    });
+  }
+
+  hasConversation(userId: string, conversationId: string): Promise<boolean> {
+    return settle(() => this.inConversationList.get(userId, conversationId) !== undefined);
+  }
+
+  saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void> {
+    return settle(() => {
+      for (const [conversationId, messageId] of cursors) assertStorableId(messageId, `cursor of ${conversationId}`);
+      if (cursors.size > 0) this.saveCursorsTx(userId, deviceId, cursors);
+    });
+  }
+
+  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>> {
+    return settle(() => new Map(this.cursorsOf.all(userId, deviceId).map((row) => [row.conversation_id, row.message_id])));
+  }
+
+  /** Closes the connection only when constructed with `ownsDb: true`; otherwise a no-op. */
+  close(): Promise<void> {
+    return settle(() => {
+      if (this.ownsDb && this.db.open) this.db.close();
+    });
+  }
+
+  /**
+   * The body of the append transaction. A known client key wins over everything: the retried send
+   * gets the original message and nothing is written. A known message id (a redelivered log
+   * record) likewise writes nothing. Otherwise: the message, its client key, the conversation's
+   * last message id (kept at the maximum: appends can arrive out of id order) and one
+   * INSERT-OR-NOTHING per participant, so a member who joined later gets the conversation listed.
+   */
+  private appendInTransaction(message: ChatMessage, id: bigint, participantIds: readonly string[]): AppendResult {
+    const original = this.byClientKey.get(message.senderId, message.clientMsgId);
+    if (original) return { message: toChatMessage(original), created: false };
+
+    // The proto defines createdAt as the Snowflake's timestamp; derive it when the caller left it unset.
+    const createdAtMs = message.createdAt?.getTime() ?? SNOWFLAKE_EPOCH_MS + Number(id >> 22n);
+    const { conversationId } = message;
+    const inserted = this.insertMessage.run(
+      conversationId, bucketOf(id), id, message.senderId, message.clientMsgId, message.text, createdAtMs,
+    );
+    if (inserted.changes === 0) {
+      const stored = this.byId.get(conversationId, id);
+      if (!stored) throw new Error(`message ${id} conflicts but is not stored in ${conversationId}`);
+      return { message: toChatMessage(stored), created: false };
+    }
+    this.insertClientKey.run(message.senderId, message.clientMsgId, conversationId, id);
+    this.advanceConversation.run(conversationId, id);
+    for (const userId of participantIds) this.addUserConversation.run(userId, conversationId);
+    return { message: { ...message, messageId: id.toString(), createdAt: new Date(createdAtMs) }, created: true };
+  }
+}
+
+function toChatMessage(row: MessageRow): ChatMessage {
+  return {
+    messageId: row.message_id.toString(),
+    conversationId: row.conversation_id,
+    senderId: row.sender_id,
+    clientMsgId: row.client_msg_id,
+    text: row.body,
+    createdAt: new Date(Number(row.created_at)),
+  };
+}
+
+/** Callers validate page sizes; this only keeps a bad value from reaching SQL as a huge LIMIT. */
+function pageLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`page limit must be a positive integer, got ${limit}`);
+  return limit;
+}
