@@ -67,11 +67,27 @@ export class MessageService {
     return this.opts.store.listMessages({ conversationId: req.conversationId, beforeId, afterId, limit: pageLimit(req.limit, this.opts.limits) });
   }
 
-  /** The caller's conversations, newest first; groups the caller has left are omitted. */
+  /**
+   * The caller's conversations, newest first; groups the caller has left are omitted. The store
+   * lists them (a leave does not rewrite the caller's list), so pages are refilled past them:
+   * a page is short only at the end, and `hasMore` stays exact.
+   */
   async conversations(caller: Principal, limit: number, beforeMessageId: string): Promise<{ conversations: ConversationSummary[]; hasMore: boolean }> {
-    const page = await this.opts.store.listConversations(caller.id, pageLimit(limit, this.opts.limits), parseCursor(beforeMessageId, 'before_message_id'));
-    const checks = await Promise.all(page.conversations.map((c) => this.stillParticipant(caller, c.conversationId)));
-    return { conversations: page.conversations.filter((_, i) => checks[i]), hasMore: page.hasMore };
+    const want = pageLimit(limit, this.opts.limits);
+    const out: ConversationSummary[] = [];
+    let before = parseCursor(beforeMessageId, 'before_message_id');
+    for (;;) {
+      const page = await this.opts.store.listConversations(caller.id, want, before);
+      const checks = await Promise.all(page.conversations.map((c) => this.stillParticipant(caller, c.conversationId)));
+      for (const [i, c] of page.conversations.entries()) {
+        if (!checks[i]) continue;
+        if (out.length === want) return { conversations: out, hasMore: true };
+        out.push(c);
+      }
+      const last = page.conversations.at(-1)?.lastMessage;
+      if (!page.hasMore || !last) return { conversations: out, hasMore: false };
+      before = BigInt(last.messageId);
+    }
   }
 
   private async stillParticipant(caller: Principal, conversationId: string): Promise<boolean> {

@@ -46,7 +46,9 @@ export class ClientConnection implements RegisteredConnection {
   private cursorTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
   private readonly log: Logger;
-  lastFrameAtMs: number;
+  /** Last hello or heartbeat: presence is kept by heartbeats only, so liveness is too. */
+  lastBeatAtMs: number;
+  private presenceChain: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -55,7 +57,7 @@ export class ClientConnection implements RegisteredConnection {
     private readonly transportToken = '',
   ) {
     this.sendBucket = new TokenBucket(ctx.limits.sendRatePerSec, ctx.limits.sendBurst, ctx.now);
-    this.lastFrameAtMs = ctx.now();
+    this.lastBeatAtMs = ctx.now();
     this.log = ctx.log.child({ conn: randomUUID().slice(0, 8) });
   }
 
@@ -69,13 +71,11 @@ export class ClientConnection implements RegisteredConnection {
 
   /** A decoded client frame, queued behind the frames before it. */
   receive(frame: ConnectRequest): void {
-    this.lastFrameAtMs = this.ctx.now();
     this.chain = this.chain.then(() => this.handle(frame));
   }
 
   /** A frame that could not be decoded (or was too large): answered in order, counted. */
   reject(err: ChatError): void {
-    this.lastFrameAtMs = this.ctx.now();
     this.chain = this.chain.then(() => this.fail(err, ''));
   }
 
@@ -101,8 +101,29 @@ export class ClientConnection implements RegisteredConnection {
     this.push({ requestId: '', frame: { $case: 'message', value: message } });
   }
 
+  /**
+   * Pushes a watched user's presence change if the two still share a conversation (a watch does
+   * not outlive leaving the group they shared); otherwise drops the watch. Changes are rare (only
+   * transitions), so the check is per change, chained to keep their order.
+   */
   pushPresence(p: UserPresence): void {
-    this.push({ requestId: '', frame: { $case: 'presence', value: { userId: p.userId, status: p.status, lastSeen: p.lastSeen } } });
+    this.presenceChain = this.presenceChain.then(async () => {
+      if (this.isClosed() || !this.watched.has(p.userId)) return;
+      let visible: boolean;
+      try {
+        visible = await this.ctx.access.canSeePresence(this.userId, p.userId);
+      } catch (err) {
+        this.log.warn({ err }, 'presence visibility check failed; change not pushed');
+        return;
+      }
+      if (!visible) return this.unwatch(p.userId);
+      this.push({ requestId: '', frame: { $case: 'presence', value: { userId: p.userId, status: p.status, lastSeen: p.lastSeen } } });
+    });
+  }
+
+  private unwatch(userId: string): void {
+    this.watched.delete(userId);
+    this.ctx.registry.unwatch(this, userId);
   }
 
   private push(frame: ConnectResponse): void {
@@ -149,6 +170,7 @@ export class ClientConnection implements RegisteredConnection {
       return;
     }
     this.state = 'open';
+    this.lastBeatAtMs = this.ctx.now();
     this.scheduleExpiry(principal.expiresAtMs);
     // Registered for live delivery before reading history, so nothing falls between the two;
     // a message may arrive both ways and clients dedupe by message id.
@@ -200,6 +222,7 @@ export class ClientConnection implements RegisteredConnection {
   }
 
   private async heartbeat(requestId: string): Promise<void> {
+    this.lastBeatAtMs = this.ctx.now();
     const { unknown } = await this.ctx.sessions.heartbeat([this.sessionId]);
     if (unknown.length > 0) {
       // Our session lapsed (e.g. the process was paused past the TTL): register it again.

@@ -30,6 +30,10 @@ export class ConnectionRegistry {
     addTo(this.watchers, userId, conn);
   }
 
+  unwatch(conn: RegisteredConnection, userId: string): void {
+    removeFrom(this.watchers, userId, conn);
+  }
+
   connectionsOf(userId: string): Iterable<RegisteredConnection> {
     return this.byUser.get(userId) ?? [];
   }

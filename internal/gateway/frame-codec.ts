@@ -10,11 +10,12 @@ export function decodeClientFrame(data: Uint8Array | string, format: FrameFormat
   try {
     if (format === 'binary') return ConnectRequest.decode(data as Uint8Array);
     const json: unknown = JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('a frame must be a JSON object');
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
     return ConnectRequest.fromJSON(json);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : 'undecodable';
-    throw new ChatError(ErrorCode.ERROR_CODE_MALFORMED_FRAME, `malformed ${format} frame: ${reason.slice(0, 200)}`);
+  } catch {
+    // The decoder's own words describe our internals, not the client's mistake: keep them out.
+    const expected = format === 'binary' ? 'a protobuf chat.v1.ConnectRequest' : 'a JSON object in the proto3 JSON form of chat.v1.ConnectRequest';
+    throw new ChatError(ErrorCode.ERROR_CODE_MALFORMED_FRAME, `malformed ${format} frame: expected ${expected}`);
   }
 }
 

@@ -57,7 +57,7 @@ export class Gateway {
   private closeIdle(): void {
     const cutoff = this.ctx.now() - this.ctx.limits.presenceTtlMs;
     for (const conn of this.live) {
-      if (conn.lastFrameAtMs < cutoff) conn.shutdown('timeout', 'no heartbeat within the presence TTL');
+      if (conn.lastBeatAtMs < cutoff) conn.shutdown('timeout', 'no heartbeat within the presence TTL');
     }
   }
 }

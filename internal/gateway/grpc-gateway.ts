@@ -32,14 +32,14 @@ export function grpcGatewayImplementation(gateway: Gateway, maxBufferedBytes: nu
           if (ended) return;
           ended = true;
           if (cause === 'going_away') call.end();
-          else call.destroy(Object.assign(new Error(reason), { code: CLOSE_STATUS[cause], details: reason }));
+          else failCall(call, CLOSE_STATUS[cause], reason);
           void gateway.closed(conn);
         },
       };
       const token = bearerOf(call.metadata)?.replace(/^Bearer\s+/i, '');
       const maybe = gateway.open(sink, token);
       if (!maybe) {
-        call.destroy(Object.assign(new Error('server shutting down'), { code: status.UNAVAILABLE, details: 'server shutting down' }));
+        failCall(call, status.UNAVAILABLE, 'server shutting down');
         return;
       }
       const conn = maybe;
@@ -56,4 +56,9 @@ export function grpcGatewayImplementation(gateway: Gateway, maxBufferedBytes: nu
       call.on('error', gone);
     },
   };
+}
+
+/** Ends a server stream with a status: grpc-js sends the status of an emitted error, then ends. */
+export function failCall(call: { emit(event: 'error', err: unknown): boolean }, code: status, details: string): void {
+  call.emit('error', Object.assign(new Error(details), { code, details }));
 }

@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -41,7 +41,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
   const names = ['', ...opts.services.map((s) => s.name)];
   const health = new HealthImplementation(Object.fromEntries(names.map((n) => [n, 'SERVING' as const])));
   health.addToServer(server);
-  new ReflectionService(loadChatProtos()).addToServer(server);
+  // Reflection lists exactly what is served (a defined but unserved service would mislead grpcurl).
+  new ReflectionService(loadProtos(), { services: [...opts.services.map((s) => s.name), 'grpc.health.v1.Health'] }).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host}:${opts.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -61,8 +62,11 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
   };
 }
 
-/** The proto sources, found by walking up from this file (works from src and from dist). */
-function loadChatProtos(): ReturnType<typeof loadSync> {
+/**
+ * Our proto sources, found by walking up from this file (works from src and from dist), plus the
+ * health service's proto shipped in grpc-health-check.
+ */
+function loadProtos(): ReturnType<typeof loadSync> {
   let dir = __dirname;
   while (!existsSync(join(dir, 'proto', 'chat', 'v1'))) {
     const up = dirname(dir);
@@ -71,5 +75,6 @@ function loadChatProtos(): ReturnType<typeof loadSync> {
   }
   const root = join(dir, 'proto');
   const files = readdirSync(join(root, 'chat', 'v1')).filter((f) => f.endsWith('.proto')).map((f) => `chat/v1/${f}`);
-  return loadSync(files, { includeDirs: [root], longs: String, enums: String, defaults: true, oneofs: true });
+  const healthDir = dirname(healthProtoPath);
+  return loadSync([...files, 'health.proto'], { includeDirs: [root, healthDir], longs: String, enums: String, defaults: true, oneofs: true });
 }

@@ -56,7 +56,7 @@ export function watchPresenceImplementation(bus: Bus, verifier: TokenVerifier, l
           call.on('cancelled', () => sub.close());
           call.on('close', () => sub.close());
         },
-        (err: unknown) => call.destroy(Object.assign(new Error(), toServiceError(err, log, 'SessionService/WatchPresence'))),
+        (err: unknown) => void call.emit('error', Object.assign(new Error(), toServiceError(err, log, 'SessionService/WatchPresence'))),
       );
     },
   };

@@ -1,0 +1,133 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { dirname, join } from 'node:path';
+import { loadPackageDefinition, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { GatewayServiceClient, type ConnectResponse } from '../../gen/chat/v1/gateway';
+import { GroupServiceClient, type CreateGroupResponse } from '../../gen/chat/v1/group';
+import { HistoryServiceClient, type AppendMessageResponse } from '../../gen/chat/v1/history';
+import { SessionServiceClient, type LocateUsersResponse } from '../../gen/chat/v1/session';
+import { dmConversationId } from '../../internal/conversation/conversation-id';
+import { waitUntil } from '../../internal/testing/wait-until';
+import { TestChatd } from './testing/chatd-harness';
+
+function unary<Res>(fn: (cb: (err: ServiceError | null, res: Res) => void) => void): Promise<Res> {
+  return new Promise((resolve, reject) => fn((err, res) => (err ? reject(err) : resolve(res))));
+}
+
+function moduleDir(name: string): string {
+  return dirname(require.resolve(`${name}/package.json`));
+}
+
+/** A dynamic client of a service whose .proto ships inside an npm package (health, reflection). */
+function loadService<T>(fullName: string, includeDir: string, file: string): new (address: string, creds: ChannelCredentials) => T & { close(): void } {
+  const pkg = loadPackageDefinition(loadSync(file, { includeDirs: [includeDir] }));
+  return fullName.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], pkg) as new (address: string, creds: ChannelCredentials) => T & { close(): void };
+}
+
+interface HealthClient {
+  check(req: { service: string }, cb: (err: ServiceError | null, res: { status: number }) => void): void;
+}
+
+type ReflectionAnswer = { listServicesResponse?: { service: { name: string }[] } };
+interface ReflectionClient {
+  serverReflectionInfo(): ClientDuplexStream<object, ReflectionAnswer>;
+}
+
+describe('chatd over gRPC', () => {
+  let chatd: TestChatd;
+  before(async () => (chatd = await TestChatd.start()));
+  after(async () => chatd.stop());
+
+  it('speaks the client protocol on GatewayService.Connect, with the token as metadata, to WebSocket peers', async () => {
+    const client = new GatewayServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const call = client.connect(await chatd.grpcMetadata('rpc-ana'));
+    const frames: ConnectResponse[] = [];
+    call.on('data', (f: ConnectResponse) => frames.push(f));
+    call.on('error', () => undefined);
+    call.write({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'grpc-dev', lastSeen: {} } } });
+    await waitUntil(() => frames.some((f) => f.frame?.$case === 'welcome'));
+    assert.equal(frames[0].requestId, 'h');
+
+    const ws = await chatd.connect('rpc-bo', { format: 'json' });
+    const conv = dmConversationId('rpc-ana', 'rpc-bo');
+    call.write({ requestId: 's1', frame: { $case: 'send', value: { conversationId: conv, clientMsgId: 'g1', text: 'from grpc' } } });
+    const m = await ws.waitForMessage((x) => x.text === 'from grpc');
+    await waitUntil(() => frames.some((f) => f.requestId === 's1'));
+    const ack = frames.find((f) => f.requestId === 's1');
+    assert.equal(ack?.frame?.$case, 'sendAck');
+    assert.equal(ack.frame.$case === 'sendAck' && ack.frame.value.messageId, m.messageId);
+
+    const reply = await ws.send(conv, 'from ws');
+    await waitUntil(() => frames.some((f) => f.frame?.$case === 'message' && f.frame.value.messageId === reply.messageId));
+    call.write({ requestId: 'bad', frame: { $case: 'send', value: { conversationId: 'nope', clientMsgId: 'g2', text: 'x' } } });
+    await waitUntil(() => frames.some((f) => f.requestId === 'bad' && f.frame?.$case === 'error'));
+    call.end();
+    await ws.close();
+    client.close();
+  });
+
+  it('refuses a Connect stream without a valid token with UNAUTHENTICATED', async () => {
+    const client = new GatewayServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const call = client.connect(new Metadata());
+    const failed = new Promise<ServiceError>((resolve) => call.on('error', resolve));
+    call.on('data', () => undefined);
+    call.write({ requestId: '', frame: { $case: 'hello', value: { token: 'bogus', deviceId: 'd', lastSeen: {} } } });
+    assert.equal((await failed).code, status.UNAUTHENTICATED);
+    client.close();
+  });
+
+  it('serves unary RPCs with the caller from metadata and maps errors to gRPC statuses', async () => {
+    const groups = new GroupServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const md = await chatd.grpcMetadata('rpc-admin');
+    const created = await unary<CreateGroupResponse>((cb) => groups.createGroup({ name: 'grpc group', memberIds: ['rpc-m'] }, md, cb));
+    assert.equal(created.group?.memberCount, 2);
+    const denied = await unary((cb) => groups.addMembers({ groupId: created.group!.groupId, userIds: ['x'] }, new Metadata(), cb)).catch((e: ServiceError) => e);
+    assert.equal((denied as ServiceError).code, status.UNAUTHENTICATED);
+    const other = await chatd.grpcMetadata('rpc-stranger');
+    const forbidden = await unary((cb) => groups.getGroup({ groupId: created.group!.groupId }, other, cb)).catch((e: ServiceError) => e);
+    assert.equal((forbidden as ServiceError).code, status.PERMISSION_DENIED);
+    assert.deepEqual((forbidden as ServiceError).metadata.get('chat-error-code'), ['PERMISSION_DENIED']);
+    const missing = await unary((cb) => groups.getGroup({ groupId: '42' }, md, cb)).catch((e: ServiceError) => e);
+    assert.equal((missing as ServiceError).code, status.NOT_FOUND);
+    groups.close();
+  });
+
+  it('keeps internal RPCs for service tokens', async () => {
+    const history = new HistoryServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const sessions = new SessionServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const user = await chatd.grpcMetadata('rpc-user');
+    const err = await unary<AppendMessageResponse>((cb) => history.appendMessage({ message: undefined, participantIds: [] }, user, cb)).catch((e: ServiceError) => e);
+    assert.equal((err as ServiceError).code, status.PERMISSION_DENIED);
+    const svc = new Metadata();
+    svc.set('authorization', `Bearer ${await chatd.serviceToken()}`);
+    const ws = await chatd.connect('rpc-located');
+    const found = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['rpc-located'] }, svc, cb));
+    assert.deepEqual(found.connections.map((c) => [c.userId, c.serverId, c.sessionId]), [['rpc-located', 'chatd-1', ws.welcome.sessionId]]);
+    await ws.close();
+    history.close();
+    sessions.close();
+  });
+
+  it('answers grpc.health.v1 and server reflection', async () => {
+    const h = new (loadService<HealthClient>('grpc.health.v1.Health', join(moduleDir('grpc-health-check'), 'proto/health/v1'), 'health.proto'))(chatd.grpcAddress, chatd.grpcCredentials);
+    const res = await unary<{ status: number }>((cb) => h.check({ service: 'chat.v1.GatewayService' }, cb));
+    assert.equal(res.status, 1, 'SERVING');
+    h.close();
+
+    const r = new (loadService<ReflectionClient>('grpc.reflection.v1.ServerReflection', join(moduleDir('@grpc/reflection'), 'build/proto'), 'grpc/reflection/v1/reflection.proto'))(chatd.grpcAddress, chatd.grpcCredentials);
+    const stream = r.serverReflectionInfo();
+    const names = await new Promise<string[]>((resolve, reject) => {
+      stream.on('data', (d: ReflectionAnswer) => resolve(d.listServicesResponse!.service.map((x) => x.name)));
+      stream.on('error', reject);
+      stream.write({ listServices: '' });
+    });
+    stream.end();
+    r.close();
+    for (const name of ['chat.v1.GatewayService', 'chat.v1.GroupService', 'chat.v1.HistoryService', 'chat.v1.SessionService', 'grpc.health.v1.Health']) {
+      assert.ok(names.includes(name), `${name} in ${names.join(',')}`);
+    }
+  });
+
+});
