@@ -38,7 +38,7 @@ export const SETTINGS = {
   devTokenTtlSec: setting('CHAT_DEV_TOKEN_TTL_SEC', 'Lifetime of dev tokens, seconds.', positive, '86400'),
   heartbeatIntervalMs: setting('CHAT_HEARTBEAT_INTERVAL_MS', 'How often clients heartbeat (told in `welcome`).', positive, '5000'),
   presenceTtlMs: setting('CHAT_PRESENCE_TTL_MS', 'A connection without a heartbeat for this long is offline.', positive, '10000'),
-  maxFrameBytes: setting('CHAT_MAX_FRAME_BYTES', 'Largest WebSocket or gRPC frame accepted; larger closes the WS with 1009.', positive, '65536'),
+  maxFrameBytes: setting('CHAT_MAX_FRAME_BYTES', 'Largest client frame: a larger WS frame gets a TOO_LARGE error (over 4x it, the socket closes with 1009); also the gRPC message and HTTP body cap.', positive, '65536'),
   maxTextBytes: setting('CHAT_MAX_TEXT_BYTES', 'Largest message text, UTF-8 bytes.', positive, '4096'),
   sendRatePerSec: setting('CHAT_SEND_RATE_PER_SEC', 'Sustained sends per connection per second (token bucket).', positive, '20'),
   sendBurst: setting('CHAT_SEND_BURST', 'Send burst per connection (token bucket size).', positive, '40'),
