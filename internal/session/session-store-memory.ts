@@ -1,6 +1,6 @@
 import type { Connection } from '../../gen/chat/v1/session';
 import { ChatError } from '../errors/chat-error';
-import type { OfflineTransition, PresenceRecord, SessionStore } from './session-store';
+import type { OfflineTransition, PresenceRecord, RegisterResult, SessionStore } from './session-store';
 
 interface Entry {
   connection: Connection;
@@ -17,13 +17,14 @@ export class MemorySessionStore implements SessionStore {
   private readonly byUser = new Map<string, Set<string>>();
   private readonly lastSeen = new Map<string, number>();
 
-  register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<{ becameOnline: boolean }> {
+  register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<RegisterResult> {
     const existing = this.sessions.get(connection.sessionId);
     if (existing && existing.expiresAtMs > nowMs) {
       existing.expiresAtMs = nowMs + ttlMs;
       return Promise.resolve({ becameOnline: false });
     }
     const live = this.liveSessions(connection.userId, nowMs);
+    const lapsed = live.length === 0 ? this.removeLapsed(connection.userId, nowMs) : undefined;
     if (live.length >= maxPerUser) {
       return Promise.reject(ChatError.limitExceeded(`user ${connection.userId} already has ${maxPerUser} live connections`));
     }
@@ -32,7 +33,17 @@ export class MemorySessionStore implements SessionStore {
     if (!set) this.byUser.set(connection.userId, (set = new Set()));
     set.add(connection.sessionId);
     this.lastSeen.set(connection.userId, nowMs);
-    return Promise.resolve({ becameOnline: live.length === 0 });
+    return Promise.resolve(lapsed ? { becameOnline: true, lapsed } : { becameOnline: live.length === 0 });
+  }
+
+  /** Removes a user's lapsed, unswept entries; the offline transition they amount to, if any. */
+  private removeLapsed(userId: string, nowMs: number): OfflineTransition | undefined {
+    let transition: OfflineTransition | undefined;
+    for (const id of [...(this.byUser.get(userId) ?? [])]) {
+      const e = this.sessions.get(id);
+      if (e && e.expiresAtMs <= nowMs) transition = this.remove(e, e.expiresAtMs) ?? transition;
+    }
+    return transition;
   }
 
   refresh(sessionIds: readonly string[], nowMs: number, ttlMs: number): Promise<{ unknown: string[] }> {

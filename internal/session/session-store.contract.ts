@@ -41,6 +41,16 @@ export function sessionStoreContract(name: string, factory: () => Promise<Sessio
       assert.deepEqual(await store.unregister(b.sessionId, T + 16_000), {});
     });
 
+    it('reports a lapsed, unswept connection as offline when the user connects again', async () => {
+      store = await factory();
+      const f1 = conn('f');
+      const f2 = { ...conn('f'), userId: f1.userId };
+      await store.register(f1, T, 10_000, 10);
+      assert.deepEqual(await store.register(f2, T + 12_000, 10_000, 10), { becameOnline: true, lapsed: { userId: f1.userId, lastSeenMs: T + 10_000 } });
+      assert.deepEqual(await store.expire(T + 13_000), [], 'the sweep does not report it again');
+      assert.deepEqual(await store.register(f2, T + 13_000, 10_000, 10), { becameOnline: false });
+    });
+
     it('enforces connections per user', async () => {
       store = await factory();
       const c1 = conn('c');

@@ -42,8 +42,9 @@ export class SessionTracker {
   async register(connection: Connection): Promise<{ becameOnline: boolean }> {
     const now = this.now();
     const r = await this.opts.store.register(connection, now, this.opts.ttlMs, this.opts.maxConnectionsPerUser);
+    if (r.lapsed) await this.publish(presenceOf(r.lapsed.userId, false, r.lapsed.lastSeenMs));
     if (r.becameOnline) await this.publish(presenceOf(connection.userId, true, now));
-    return r;
+    return { becameOnline: r.becameOnline };
   }
 
   heartbeat(sessionIds: readonly string[]): Promise<{ unknown: string[] }> {
