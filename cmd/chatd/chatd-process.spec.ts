@@ -1,0 +1,70 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { ChatClient } from '../../internal/client/chat-client';
+import { ChatHttpClient } from '../../internal/client/http-client';
+
+const ROOT = join(__dirname, '..', '..');
+const run = promisify(execFile);
+
+/** Starts the real chatd entrypoint as a child process on free ports; resolves with its HTTP URL. */
+function startProcess(env: Record<string, string>): Promise<{ proc: ChildProcess; http: string; exited: Promise<number | null> }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'cmd/chatd/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('chatd did not report ready within 20 s')), 20_000);
+    void exited.then((code) => reject(new Error(`chatd exited with ${code} before it was ready`)));
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; http?: string };
+      if (entry.msg === 'chatd ready') {
+        clearTimeout(timer);
+        resolve({ proc, http: entry.http!, exited });
+      }
+    });
+  });
+}
+
+function cli(http: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run(process.execPath, ['--import', 'tsx', 'cmd/chat/main.ts', '--server', http, ...args], { cwd: ROOT });
+}
+
+describe('chatd as a process, driven by the chat CLI', () => {
+  const procs: ChildProcess[] = [];
+  after(() => procs.forEach((p) => p.kill('SIGKILL')));
+
+  it('rejects bad configuration with the variable named and exit code 2', async () => {
+    const result = await run(process.execPath, ['--import', 'tsx', 'cmd/chatd/main.ts'], { cwd: ROOT, env: { ...process.env, CHAT_HTTP_PORT: 'eighty', CHAT_DEV_MODE: 'true' } }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((result as { code: number }).code, 2);
+    assert.match((result as { stderr: string }).stderr, /CHAT_HTTP_PORT="eighty"/);
+  });
+
+  it('chats through the CLI, drains clients with go_away on SIGTERM and keeps history across a restart', async () => {
+    const env = { CHAT_DEV_MODE: 'true', CHAT_HTTP_PORT: '0', CHAT_GRPC_PORT: '0', CHAT_DATA_DIR: mkdtempSync(join(tmpdir(), 'chatd-proc-')), CHAT_LOG_LEVEL: 'info' };
+    const first = await startProcess(env);
+    procs.push(first.proc);
+
+    const sent = await cli(first.http, '--user', 'p-alice', 'send', 'p-bob', 'hello from the CLI');
+    assert.match(sent.stdout.trim(), /^\d+$/, 'send prints the message id');
+    const http = new ChatHttpClient({ baseUrl: first.http });
+    const bob = await ChatClient.connect({ url: http.wsUrl, token: await http.devToken('p-bob'), deviceId: 'p-bob-1' });
+    const goAway = new Promise<string>((resolve) => bob.once('goAway', (g) => resolve(g.reason)));
+    const closed = new Promise<number>((resolve) => bob.once('close', (code) => resolve(code)));
+
+    first.proc.kill('SIGTERM');
+    assert.equal(await goAway, 'server shutting down');
+    assert.equal(await closed, 1001);
+    assert.equal(await first.exited, 0, 'a drained chatd exits 0');
+
+    const second = await startProcess(env);
+    procs.push(second.proc);
+    const history = await cli(second.http, '--user', 'p-bob', 'history', 'p-alice');
+    assert.match(history.stdout, /p-alice: hello from the CLI/);
+    second.proc.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+  });
+});
