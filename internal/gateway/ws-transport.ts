@@ -51,7 +51,9 @@ function serve(ws: WebSocket, gateway: Gateway, opts: WsTransportOptions): void 
     send(frame) {
       if (ws.readyState !== ws.OPEN) return;
       if (ws.bufferedAmount > opts.maxBufferedBytes) {
-        ws.close(CLOSE_CODES.slow_consumer, 'slow consumer: too many unread bytes');
+        // A client that does not read would not read a close frame either: drop it at once, so
+        // its backlog stops growing; it resumes from its last ack when it reconnects.
+        ws.terminate();
         return;
       }
       ws.send(encodeServerFrame(frame, format), { binary: format === 'binary' });
