@@ -2,14 +2,16 @@
 # `make test` (install, check generated code, lint, run every test).
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
-SPECS := $(shell find internal cmd -name '*.spec.ts' 2>/dev/null | sort)
+# Unit and integration tests on embedded adapters; engine tests need real Redis, Kafka, Cassandra.
+UNIT_SPECS := $(shell find internal cmd -name '*.spec.ts' ! -name '*.engine.spec.ts' 2>/dev/null | sort)
+ENGINE_SPECS := $(shell find internal cmd -name '*.engine.spec.ts' 2>/dev/null | sort)
 # buf breaking compares the contracts with main; on main itself that is a no-op.
 BUF_BREAKING_AGAINST ?= .git\#branch=main
 
 # chatd's defaults for `make run`: dev mode on (dev token endpoint, built-in dev secret).
 export CHAT_DEV_MODE ?= true
 
-.PHONY: install gen check-gen lint breaking build run test test-unit clean
+.PHONY: install gen check-gen lint breaking build run test test-unit test-engines clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -41,9 +43,14 @@ run: build
 	node dist/cmd/chatd/main.js
 
 test-unit: install
-	node --import tsx --test --test-concurrency=2 $(SPECS)
+	node --import tsx --test --test-concurrency=2 $(UNIT_SPECS)
 
-test: check-gen lint breaking build test-unit
+# Starts its own engines (fresh dirs, free ports: deploy/local/with-test-engines), runs the engine
+# tests against them, stops them. Fails, never skips, when an engine cannot start.
+test-engines: install
+	deploy/local/with-test-engines node --import tsx --test --test-concurrency=1 $(ENGINE_SPECS)
+
+test: check-gen lint breaking build test-unit test-engines
 
 clean:
 	rm -rf dist node_modules data

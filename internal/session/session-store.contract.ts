@@ -61,6 +61,24 @@ export function sessionStoreContract(name: string, factory: () => Promise<Sessio
       await store.register(c2, T, 10_000, 1);
     });
 
+    it('reports a connection once whichever of unregister and the sweep removes it; only live ones count', async () => {
+      store = await factory();
+      const g1 = conn('g');
+      const g2 = { ...conn('g'), userId: g1.userId };
+      const g3 = { ...conn('g'), userId: g1.userId };
+      await store.register(g1, T, 10_000, 1);
+      assert.deepEqual(await store.unregister(g1.sessionId, T + 20_000), { offline: { userId: g1.userId, lastSeenMs: T + 10_000 } });
+      assert.deepEqual(await store.expire(T + 30_000), [], 'already reported by unregister');
+      assert.deepEqual(await store.register(g2, T + 30_000, 10_000, 1), { becameOnline: true });
+      await store.refresh([g2.sessionId], T + 35_000, 10_000);
+      assert.deepEqual(await store.presence([g1.userId], T + 36_000), [{ userId: g1.userId, online: true, lastSeenMs: T + 35_000 }]);
+      assert.deepEqual(
+        await store.register(g3, T + 46_000, 10_000, 1),
+        { becameOnline: true, lapsed: { userId: g1.userId, lastSeenMs: T + 45_000 } },
+        'a lapsed connection does not count against the limit',
+      );
+    });
+
     it('locates every live device of many users', async () => {
       store = await factory();
       const d = conn('d');
