@@ -107,7 +107,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   });
   const httpPort = await listen(http, config.host, config.httpPort);
   sessions.start();
-  gateway.start();
+  await gateway.start();
   ready = true;
   log.info({ http: `http://${config.host}:${httpPort}`, ws: `ws://${config.host}:${httpPort}/ws`, grpc: `${config.host}:${grpc.port}`, devMode: config.devMode, dataDir: config.dataDir }, 'chatd ready');
 

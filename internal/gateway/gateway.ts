@@ -19,8 +19,10 @@ export class Gateway {
     private readonly bus: Bus,
   ) {}
 
-  start(): void {
+  /** Resolves once presence changes published from now on will reach this server's watchers. */
+  async start(): Promise<void> {
     this.presenceSub = this.bus.subscribe(PRESENCE_TOPIC, (r) => this.ctx.registry.publishPresence(decodePresence(r.payload)));
+    await this.presenceSub.ready;
     this.idleTimer = setInterval(() => this.closeIdle(), Math.max(250, Math.floor(this.ctx.limits.heartbeatIntervalMs / 5)));
     this.idleTimer.unref();
   }
@@ -46,7 +48,7 @@ export class Gateway {
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
     clearInterval(this.idleTimer);
-    this.presenceSub?.close();
+    await this.presenceSub?.close();
     for (const conn of this.live) conn.shutdown('going_away', 'server shutting down', true);
     const deadline = Date.now() + graceMs;
     while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

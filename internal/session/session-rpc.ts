@@ -53,8 +53,8 @@ export function watchPresenceImplementation(bus: Bus, verifier: TokenVerifier, l
       authenticate(verifier, bearerOf(call.metadata), 'internal').then(
         () => {
           const sub = bus.subscribe(PRESENCE_TOPIC, (r) => void call.write({ presence: decodePresence(r.payload) }));
-          call.on('cancelled', () => sub.close());
-          call.on('close', () => sub.close());
+          call.on('cancelled', () => void sub.close());
+          call.on('close', () => void sub.close());
         },
         (err: unknown) => void call.emit('error', Object.assign(new Error(), toServiceError(err, log, 'SessionService/WatchPresence'))),
       );

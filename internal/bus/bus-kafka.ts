@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, Partitioners, logLevel, type Admin, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import {
+  DEFAULT_DELIVERY_POLICY,
+  type Bus,
+  type BusHandler,
+  type DeliveryPolicy,
+  type PublishOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from './bus';
+import { kafkaLogCreator } from './kafka-log';
+import { KafkaSubscription, type KafkaSubscriptionDeps } from './kafka-subscription';
+import { KnownTopics, type TopicSpec } from './kafka-topics';
+import { withDeadline } from './with-deadline';
+
+/** Bounds on every call the Kafka bus makes. */
+export interface KafkaBusTimeouts {
+  /** One TCP connection to a broker. */
+  connectMs: number;
+  /** One broker request; also the broker's wait for in-sync replicas on a publish. */
+  requestMs: number;
+  /** `KafkaBus.start`: reaching the cluster, creating the configured topics, the producer. */
+  startupMs: number;
+  /** A publish without its own `timeoutMs`, retries included. */
+  publishMs: number;
+  /** A subscription's `ready`: topic, group join, positioning. */
+  subscribeMs: number;
+  /** How long `close` lets an in-flight handler finish (so its record is committed). */
+  closeGraceMs: number;
+}
+
+/** Consumer group timing; the defaults favour fast rebalances over broker load. */
+export interface KafkaConsumerTuning {
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+  /** Fetch long-poll; heartbeats and rebalance notices wait for it. */
+  maxWaitTimeMs: number;
+}
+
+export interface KafkaBusOptions {
+  brokers: readonly string[];
+  clientId: string;
+  log: Logger;
+  /** Topics created at startup if missing (the message log, with its partitions and RF). */
+  topics?: readonly TopicSpec[];
+  /** Layout of topics first used later (per-server delivery topics, `.parked`). Default 3 x RF 1. */
+  defaultTopic?: Omit<TopicSpec, 'topic'>;
+  timeouts?: Partial<KafkaBusTimeouts>;
+  consumer?: Partial<KafkaConsumerTuning>;
+  delivery?: DeliveryPolicy;
+  /** Retries of one kafkajs operation (connect, send, commit) before it fails. Default 5. */
+  retries?: number;
+}
+
+export const DEFAULT_KAFKA_TIMEOUTS: KafkaBusTimeouts = {
+  connectMs: 3_000,
+  requestMs: 10_000,
+  startupMs: 15_000,
+  publishMs: 10_000,
+  subscribeMs: 30_000,
+  closeGraceMs: 5_000,
+};
+
+export const DEFAULT_KAFKA_CONSUMER: KafkaConsumerTuning = {
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
+  rebalanceTimeoutMs: 30_000,
+  maxWaitTimeMs: 500,
+};
+
+/**
+ * The Bus on Apache Kafka (kafkajs). Publishing goes through one idempotent producer (acks=-1,
+ * one request in flight), so records of one key land in one partition in publish order without
+ * duplicates from the producer's own retries. A group subscription is a consumer of that group; a
+ * broadcast subscription is a consumer of a group of its own (deleted on close). Topics are created
+ * at startup ({@link KafkaBusOptions.topics}) or on first use with the default layout. See
+ * {@link KafkaSubscription} for positioning and commits.
+ */
+export class KafkaBus implements Bus {
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  private readonly producer: Producer;
+  private readonly topics: KnownTopics;
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private readonly timeouts: KafkaBusTimeouts;
+  private readonly deps: KafkaSubscriptionDeps;
+  private readonly brokerList: string;
+  private readonly log: Logger;
+  private closed = false;
+
+  private constructor(private readonly options: KafkaBusOptions) {
+    this.timeouts = { ...DEFAULT_KAFKA_TIMEOUTS, ...options.timeouts };
+    const tuning = { ...DEFAULT_KAFKA_CONSUMER, ...options.consumer };
+    this.brokerList = options.brokers.join(',');
+    this.log = options.log.child({ component: 'kafka-bus' });
+    const retry = { initialRetryTime: 200, maxRetryTime: 2_000, retries: options.retries ?? 5 };
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: [...options.brokers],
+      connectionTimeout: this.timeouts.connectMs,
+      requestTimeout: this.timeouts.requestMs,
+      enforceRequestTimeout: true,
+      retry,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(this.log),
+    });
+    this.admin = this.kafka.admin({ retry });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // murmur2, as the Java client: a key maps to the same partition whichever client wrote it.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry,
+    });
+    this.topics = new KnownTopics(this.admin, options.defaultTopic ?? { numPartitions: 3, replicationFactor: 1 }, {
+      timeoutMs: this.timeouts.requestMs,
+      log: this.log,
+    });
+    this.deps = {
+      kafka: this.kafka,
+      admin: this.admin,
+      topics: this.topics,
+      log: this.log,
+      policy: options.delivery ?? DEFAULT_DELIVERY_POLICY,
+      publish: (r) => this.publish(r.topic, r.key, r.payload, { headers: r.headers }),
+      consumer: {
+        sessionTimeout: tuning.sessionTimeoutMs,
+        heartbeatInterval: tuning.heartbeatIntervalMs,
+        rebalanceTimeout: tuning.rebalanceTimeoutMs,
+        maxWaitTimeInMs: tuning.maxWaitTimeMs,
+        allowAutoTopicCreation: false,
+        retry,
+      },
+      brokers: this.brokerList,
+      subscribeTimeoutMs: this.timeouts.subscribeMs,
+      closeGraceMs: this.timeouts.closeGraceMs,
+      requestTimeoutMs: this.timeouts.requestMs,
+    };
+  }
+
+  /**
+   * Connects, creates the configured topics and readies the producer, within `startupMs`.
+   * @throws Error naming the brokers when the cluster cannot be reached or set up in time.
+   */
+  static async start(options: KafkaBusOptions): Promise<KafkaBus> {
+    const bus = new KafkaBus(options);
+    const ms = bus.timeouts.startupMs;
+    try {
+      await withDeadline(bus.connect(), ms, 'startup');
+    } catch (err) {
+      // Not awaited: a broker that never answers holds the disconnects too, until kafkajs' own
+      // timeouts release them; the caller learns of the failure now.
+      void bus.close().catch(() => undefined);
+      throw new Error(`Kafka bus could not start against brokers ${bus.brokerList} within ${ms} ms: ${message(err)}`, { cause: err });
+    }
+    bus.log.info({ brokers: bus.brokerList }, 'kafka bus started');
+    return bus;
+  }
+
+  async publish(topic: string, key: string, payload: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    if (this.closed) throw new Error(`Kafka bus closed: cannot publish to ${topic}`);
+    const ms = options.timeoutMs ?? this.timeouts.publishMs;
+    try {
+      await withDeadline(this.send(topic, key, payload, options.headers), ms, 'publish');
+    } catch (err) {
+      throw new Error(`Kafka publish to ${topic} failed (brokers ${this.brokerList}): ${message(err)}`, { cause: err });
+    }
+  }
+
+  subscribe(topic: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
+    if (this.closed) throw new Error(`Kafka bus closed: cannot subscribe to ${topic}`);
+    const broadcast = options.group === undefined;
+    const groupId = options.group ?? `${this.options.clientId}.broadcast.${randomUUID()}`;
+    const sub = new KafkaSubscription(this.deps, { topic, groupId, broadcast, fromBeginning: options.fromBeginning ?? false }, handler);
+    this.subscriptions.add(sub);
+    return {
+      ready: sub.ready,
+      close: async () => {
+        this.subscriptions.delete(sub);
+        await sub.close();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const subs = [...this.subscriptions];
+    this.subscriptions.clear();
+    await Promise.all(subs.map((s) => s.close()));
+    const bound = this.timeouts.requestMs;
+    await Promise.all([
+      withDeadline(this.producer.disconnect(), bound, 'producer disconnect').catch((err: unknown) => this.log.warn({ err }, 'kafka producer did not disconnect cleanly')),
+      withDeadline(this.admin.disconnect(), bound, 'admin disconnect').catch((err: unknown) => this.log.warn({ err }, 'kafka admin did not disconnect cleanly')),
+    ]);
+  }
+
+  private async connect(): Promise<void> {
+    await this.admin.connect();
+    await this.topics.declare(this.options.topics ?? []);
+    await this.producer.connect();
+  }
+
+  private async send(topic: string, key: string, payload: Uint8Array, headers: PublishOptions['headers']): Promise<void> {
+    await this.topics.ensure(topic);
+    await this.producer.send({
+      topic,
+      acks: -1,
+      timeout: this.timeouts.requestMs,
+      messages: [{ key, value: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), headers: headers ? { ...headers } : undefined }],
+    });
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

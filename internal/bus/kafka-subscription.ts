@@ -1,0 +1,247 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { KafkaJSError, type Admin, type Consumer, type ConsumerConfig, type EachMessagePayload, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { BusHandler, BusRecord, DeliveryPolicy, Subscription } from './bus';
+import { deliver, type DeliveryContext, type DeliveryOutcome } from './bus-delivery';
+import type { KnownTopics } from './kafka-topics';
+import { withDeadline } from './with-deadline';
+
+/** What a subscription needs from its KafkaBus. */
+export interface KafkaSubscriptionDeps {
+  kafka: Kafka;
+  admin: Admin;
+  topics: KnownTopics;
+  log: Logger;
+  policy: DeliveryPolicy;
+  /** Publishes a parked record. */
+  publish(record: BusRecord): Promise<void>;
+  consumer: Omit<ConsumerConfig, 'groupId'>;
+  /** For error messages. */
+  brokers: string;
+  subscribeTimeoutMs: number;
+  closeGraceMs: number;
+  requestTimeoutMs: number;
+}
+
+export interface KafkaSubscriptionSpec {
+  topic: string;
+  groupId: string;
+  /** A broadcast subscription owns its group: it is deleted on close. */
+  broadcast: boolean;
+  fromBeginning: boolean;
+}
+
+/**
+ * Thrown from eachMessage, only once the subscription is closing, to leave the record uncommitted.
+ * A retriable KafkaJSError: kafkajs neither logs it nor crashes on it, and its retry finds the
+ * consumer stopped.
+ */
+class Unacknowledged extends KafkaJSError {
+  constructor() {
+    super('subscription closing', { retriable: true });
+  }
+}
+
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 30_000;
+
+/**
+ * One Bus subscription on a kafkajs consumer of its own.
+ *
+ * Offsets are committed by kafkajs (autoCommit) only for records whose eachMessage resolved, and
+ * eachMessage resolves only once the record was handled or parked: the commit follows the work.
+ *
+ * Positioning ("ready"): kafkajs keeps the position of a partition without a committed offset in
+ * memory only, so records published after the consumer started but before its first commit would
+ * be skipped if the partition moved to another member in between. So the subscription snapshots the
+ * topic's end offsets (its start offsets with fromBeginning) before joining, and on every join
+ * pauses the partitions it was given that have no committed offset, commits the snapshot for them,
+ * and resumes them. `ready` resolves after the first such join: from then on every partition of the
+ * group has a committed offset at or before any newly published record.
+ *
+ * A consumer that kafkajs gives up on (a crash it will not restart) is replaced, with backoff,
+ * until the subscription is closed.
+ */
+export class KafkaSubscription implements Subscription {
+  readonly ready: Promise<void>;
+  private readonly abort = new AbortController();
+  private readonly aborted: Promise<void>;
+  private readonly graceOver: Promise<DeliveryOutcome>;
+  private endGrace!: () => void;
+  private readonly starting: Promise<void>;
+  private readonly ctx: DeliveryContext;
+  private readonly log: Logger;
+  private consumer?: Consumer;
+  private anchors = new Map<number, string>();
+  private generation = 0;
+  private restartDelayMs = RESTART_MIN_MS;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly deps: KafkaSubscriptionDeps,
+    private readonly spec: KafkaSubscriptionSpec,
+    private readonly handler: BusHandler,
+  ) {
+    this.log = deps.log.child({ topic: spec.topic, group: spec.broadcast ? 'broadcast' : spec.groupId });
+    this.aborted = new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.graceOver = new Promise((resolve) => (this.endGrace = () => resolve('abandoned')));
+    this.ctx = {
+      policy: deps.policy,
+      log: deps.log, // deliver() names the topic and group itself
+      group: spec.broadcast ? undefined : spec.groupId,
+      signal: this.abort.signal,
+      publish: (record) => deps.publish(record),
+    };
+    this.starting = this.start();
+    const what = `subscription to ${spec.topic} (group ${spec.groupId}) on Kafka ${deps.brokers}`;
+    this.ready = withDeadline(this.starting, deps.subscribeTimeoutMs, what).catch((err: unknown) => {
+      if (!this.abort.signal.aborted) this.log.error({ err }, 'kafka subscription could not start; closed');
+      void this.close(); // not awaited: it waits for the setup steps still in flight
+      throw new Error(`${what} not ready: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    });
+    // Callers that do not await `ready` (the MemoryBus never fails it) still get the error logged.
+    this.ready.catch(() => undefined);
+  }
+
+  close(): Promise<void> {
+    return (this.closing ??= this.shutdown());
+  }
+
+  private async start(): Promise<void> {
+    const { topic, fromBeginning } = this.spec;
+    await this.retrying(() => this.deps.topics.ensure(topic));
+    // A new topic's partitions can refuse ListOffsets (NOT_LEADER) a moment after creation.
+    const offsets = await this.retrying(() => this.deps.admin.fetchTopicOffsets(topic));
+    this.anchors = new Map(offsets.map((o) => [o.partition, fromBeginning ? o.low : o.high]));
+    this.throwIfClosed();
+    const { joined } = await this.spawn();
+    await Promise.race([joined, this.aborted]);
+    this.throwIfClosed();
+  }
+
+  /** Creates, connects and runs a consumer; `joined` resolves on its first positioned join. */
+  private async spawn(): Promise<{ joined: Promise<void> }> {
+    const { topic, groupId, fromBeginning } = this.spec;
+    const consumer = this.deps.kafka.consumer({ ...this.deps.consumer, groupId });
+    this.consumer = consumer;
+    let positioned!: () => void;
+    const joined = new Promise<void>((resolve) => (positioned = resolve));
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const generation = ++this.generation;
+      const mine = event.payload.memberAssignment[topic] ?? [];
+      if (mine.length > 0) consumer.pause([{ topic, partitions: mine }]);
+      void this.position(consumer, mine, generation).then(positioned);
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (event.payload.restart || this.abort.signal.aborted || this.consumer !== consumer) return;
+      this.log.error({ err: event.payload.error }, 'kafka consumer crashed and will not restart by itself; replacing it');
+      this.replaceLater(consumer);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning });
+    await consumer.run({ autoCommit: true, partitionsConsumedConcurrently: 1, eachMessage: (p) => this.onMessage(p) });
+    this.restartDelayMs = RESTART_MIN_MS;
+    return { joined };
+  }
+
+  /** Commits the snapshot for the given partitions that have no committed offset, then resumes them. */
+  private async position(consumer: Consumer, partitions: number[], generation: number): Promise<void> {
+    if (partitions.length === 0) return;
+    const { topic, groupId } = this.spec;
+    try {
+      const [committed] = await this.deps.admin.fetchOffsets({ groupId, topics: [topic] });
+      const missing = (committed?.partitions ?? [])
+        .filter((p) => partitions.includes(p.partition) && Number(p.offset) < 0 && this.anchors.has(p.partition))
+        .map((p) => ({ topic, partition: p.partition, offset: this.anchors.get(p.partition)! }));
+      if (missing.length > 0 && generation === this.generation) await consumer.commitOffsets(missing);
+    } catch (err) {
+      // Resuming anyway beats a stuck partition; the gap is a rebalance before the first commit.
+      if (generation === this.generation) this.log.warn({ err }, 'could not commit start offsets; consuming from kafkajs positions');
+    }
+    if (generation !== this.generation || this.abort.signal.aborted) return;
+    try {
+      consumer.resume([{ topic, partitions }]);
+    } catch (err) {
+      this.log.warn({ err }, 'could not resume partitions after positioning them'); // the consumer stopped meanwhile
+    }
+  }
+
+  private async onMessage({ topic, message }: EachMessagePayload): Promise<void> {
+    if (this.abort.signal.aborted) throw new Unacknowledged();
+    const outcome = await Promise.race([deliver(toRecord(topic, message), this.handler, this.ctx), this.graceOver]);
+    if (outcome === 'abandoned') throw new Unacknowledged();
+  }
+
+  private replaceLater(crashed: Consumer): void {
+    const delayMs = this.restartDelayMs;
+    this.restartDelayMs = Math.min(RESTART_MAX_MS, delayMs * 2);
+    setTimeout(() => void this.replace(crashed), delayMs).unref();
+  }
+
+  private async replace(crashed: Consumer): Promise<void> {
+    if (this.abort.signal.aborted || this.consumer !== crashed) return;
+    await withDeadline(crashed.disconnect(), this.deps.requestTimeoutMs, 'disconnect').catch(() => undefined);
+    try {
+      await this.spawn();
+    } catch (err) {
+      const failed = this.consumer;
+      this.log.error({ err, retryInMs: this.restartDelayMs }, 'could not replace the kafka consumer; retrying');
+      if (failed) this.replaceLater(failed);
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    this.abort.abort();
+    const grace = setTimeout(() => this.endGrace(), this.deps.closeGraceMs);
+    try {
+      await this.starting.catch(() => undefined);
+      const consumer = this.consumer;
+      if (consumer) {
+        const bound = this.deps.closeGraceMs + 2 * this.deps.requestTimeoutMs;
+        await withDeadline(consumer.disconnect(), bound, 'consumer disconnect').catch((err: unknown) => this.log.warn({ err }, 'kafka consumer did not disconnect cleanly'));
+      }
+      if (this.spec.broadcast) {
+        await withDeadline(this.deps.admin.deleteGroups([this.spec.groupId]), this.deps.requestTimeoutMs, 'delete group').catch((err: unknown) =>
+          this.log.debug({ err }, 'could not delete the broadcast consumer group; it expires with its offsets'),
+        );
+      }
+    } finally {
+      clearTimeout(grace);
+      this.endGrace();
+    }
+  }
+
+  /** Retries `step` while it fails with a retriable Kafka error; `ready`'s deadline bounds it. */
+  private async retrying<T>(step: () => Promise<T>): Promise<T> {
+    for (let failures = 1; ; failures++) {
+      this.throwIfClosed();
+      try {
+        return await step();
+      } catch (err) {
+        if ((err as { retriable?: unknown }).retriable !== true || this.abort.signal.aborted) throw err;
+        this.log.debug({ err }, 'kafka subscription setup step failed; retrying');
+      }
+      await delay(Math.min(1_000, 100 * failures), undefined, { signal: this.abort.signal }).catch(() => undefined);
+    }
+  }
+
+  private throwIfClosed(): void {
+    if (this.abort.signal.aborted) throw new Error('subscription closed before it was ready');
+  }
+}
+
+function toRecord(topic: string, message: KafkaMessage): BusRecord {
+  const record: BusRecord = { topic, key: message.key?.toString('utf8') ?? '', payload: message.value ?? new Uint8Array() };
+  const headers = toHeaders(message.headers);
+  return headers ? { ...record, headers } : record;
+}
+
+function toHeaders(raw: IHeaders | undefined): Record<string, string> | undefined {
+  if (!raw) return undefined;
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last !== undefined) out[name] = last.toString();
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
