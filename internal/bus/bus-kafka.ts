@@ -13,7 +13,7 @@ import {
 import { kafkaLogCreator } from './kafka-log';
 import { KafkaSubscription, type KafkaSubscriptionDeps } from './kafka-subscription';
 import { KnownTopics, type TopicSpec } from './kafka-topics';
-import { withDeadline } from './with-deadline';
+import { withDeadline } from '../deadline/with-deadline';
 
 /** Bounds on every call the Kafka bus makes. */
 export interface KafkaBusTimeouts {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { BusHandler, BusRecord, DeliveryPolicy, Subscription } from './bus';
 import { deliver, type DeliveryContext, type DeliveryOutcome } from './bus-delivery';
 import type { KnownTopics } from './kafka-topics';
-import { withDeadline } from './with-deadline';
+import { withDeadline } from '../deadline/with-deadline';
 
 /** What a subscription needs from its KafkaBus. */
 export interface KafkaSubscriptionDeps {

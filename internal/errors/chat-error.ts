@@ -32,6 +32,10 @@ export class ChatError extends Error {
   static tooLarge(message: string): ChatError {
     return new ChatError(ErrorCode.ERROR_CODE_TOO_LARGE, message);
   }
+  /** A dependency failed or timed out; safe to retry. The cause is for the log only. */
+  static unavailable(message: string, cause?: unknown): ChatError {
+    return new ChatError(ErrorCode.ERROR_CODE_UNAVAILABLE, message, { cause });
+  }
 
   /** A stable short name for logs and metrics, e.g. "PERMISSION_DENIED". */
   get codeName(): string {

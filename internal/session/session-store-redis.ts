@@ -1,6 +1,6 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Connection } from '../../gen/chat/v1/session';
-import { ErrorCode } from '../../gen/chat/v1/errors';
+import { withDeadline } from '../deadline/with-deadline';
 import { ChatError } from '../errors/chat-error';
 import type { OfflineTransition, PresenceRecord, RegisterResult, SessionStore } from './session-store';
 
@@ -292,17 +292,9 @@ export class RedisSessionStore implements SessionStore {
    * with the cause attached for the log. A call that reached a slow Redis may still apply after
    * its deadline; that ambiguity is inherent, and bounded by the session TTL.
    */
-  private async run<T>(what: string, call: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+  private run<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return withDeadline(call(), this.timeoutMs, what).catch((err: unknown) => {
+      throw ChatError.unavailable(`session store unavailable (${what})`, err);
     });
-    try {
-      return await Promise.race([call(), deadline]);
-    } catch (err) {
-      throw new ChatError(ErrorCode.ERROR_CODE_UNAVAILABLE, `session store unavailable (${what})`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ALL_WORKER_IDS, RenewingWorkerLease, unavailable, type WorkerIdRange, type WorkerLeaseTiming } from './worker-lease';
+import { withDeadline } from '../deadline/with-deadline';
+import { ChatError } from '../errors/chat-error';
+import { ALL_WORKER_IDS, RenewingWorkerLease, type WorkerIdRange, type WorkerLeaseTiming } from './worker-lease';
 
 /** Options for {@link RedisWorkerLease}. */
 export interface RedisWorkerLeaseOptions extends WorkerLeaseTiming {
@@ -92,17 +94,9 @@ export class RedisWorkerLease extends RenewingWorkerLease {
   }
 
   /** One Redis call under the deadline; any failure is UNAVAILABLE with the cause for the log. */
-  private async run<T>(what: string, call: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+  private run<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return withDeadline(call(), this.timeoutMs, what).catch((err: unknown) => {
+      throw ChatError.unavailable(`worker lease store unavailable (${what})`, err);
     });
-    try {
-      return await Promise.race([call(), deadline]);
-    } catch (err) {
-      throw unavailable(`worker lease store unavailable (${what})`, err);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { ErrorCode } from '../../gen/chat/v1/errors';
 import { ChatError } from '../errors/chat-error';
 
 /** Inclusive range of worker ids a lease may take; within 0..1023. */
@@ -121,7 +120,7 @@ export abstract class RenewingWorkerLease implements WorkerLease {
     }
     if (id === undefined) {
       const { min, max } = this.range;
-      throw unavailable(`no free snowflake worker id in ${min}..${max}: all ${max - min + 1} are leased by live processes`);
+      throw ChatError.unavailable(`no free snowflake worker id in ${min}..${max}: all ${max - min + 1} are leased by live processes`);
     }
     this.id = id;
     this.state = 'held';
@@ -174,7 +173,7 @@ export abstract class RenewingWorkerLease implements WorkerLease {
     if (this.state !== 'held') return;
     this.state = 'lost';
     this.stopTimers();
-    const reason = unavailable(`snowflake worker lease lost: ${why}; stop issuing ids`);
+    const reason = ChatError.unavailable(`snowflake worker lease lost: ${why}; stop issuing ids`);
     // Best effort: if the store still has it as ours (renewals were only slow), free it sooner.
     this.releaseLease(this.id!, this.token).catch(() => undefined);
     for (const listener of this.listeners) listener(reason);
@@ -186,7 +185,3 @@ export abstract class RenewingWorkerLease implements WorkerLease {
   }
 }
 
-/** An UNAVAILABLE ChatError: a lease problem is the store's or the deployment's, never the caller's. */
-export function unavailable(message: string, cause?: unknown): ChatError {
-  return new ChatError(ErrorCode.ERROR_CODE_UNAVAILABLE, message, { cause });
-}
