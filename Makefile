@@ -5,13 +5,15 @@ NODE_BIN := node_modules/.bin
 # Unit and integration tests on embedded adapters; engine tests need real Redis, Kafka, Cassandra.
 UNIT_SPECS := $(shell find internal cmd -name '*.spec.ts' ! -name '*.engine.spec.ts' 2>/dev/null | sort)
 ENGINE_SPECS := $(shell find internal cmd -name '*.engine.spec.ts' 2>/dev/null | sort)
+# chatd's integration tests, run a second time with every adapter on a real engine.
+CHATD_SPECS := $(shell find cmd/chatd -name 'chatd-*.spec.ts' ! -name 'chatd-process.spec.ts' 2>/dev/null | sort)
 # buf breaking compares the contracts with main; on main itself that is a no-op.
 BUF_BREAKING_AGAINST ?= .git\#branch=main
 
 # chatd's defaults for `make run`: dev mode on (dev token endpoint, built-in dev secret).
 export CHAT_DEV_MODE ?= true
 
-.PHONY: install gen check-gen lint breaking build run test test-unit test-engines clean
+.PHONY: install gen check-gen lint breaking build run test test-unit test-engines engine-suites clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -48,7 +50,12 @@ test-unit: install
 # Starts its own engines (fresh dirs, free ports: deploy/local/with-test-engines), runs the engine
 # tests against them, stops them. Fails, never skips, when an engine cannot start.
 test-engines: install
-	deploy/local/with-test-engines node --import tsx --test --test-concurrency=1 $(ENGINE_SPECS)
+	deploy/local/with-test-engines $(MAKE) --no-print-directory engine-suites
+
+# Needs CHAT_REDIS_URL, CHAT_KAFKA_BROKERS, CHAT_CASSANDRA_CONTACT_POINTS (from deploy/local/up).
+engine-suites:
+	node --import tsx --test --test-concurrency=1 $(ENGINE_SPECS)
+	CHAT_TEST_ADAPTERS=engines node --import tsx --test --test-concurrency=1 $(CHATD_SPECS)
 
 test: check-gen lint breaking build test-unit test-engines
 

@@ -155,21 +155,21 @@ describe('chatd refuses bad input with error frames and never crashes', () => {
   });
 
   it('drops a client that stops reading once its backlog passes the cap; others are unaffected', async () => {
-    const server = await TestChatd.start({ maxBufferedBytes: '65536', sendRatePerSec: '100000', sendBurst: '100000', sqliteSynchronous: 'normal' });
+    const server = await TestChatd.start({ maxBufferedBytes: '65536', maxTextBytes: '16000', sendRatePerSec: '100000', sendBurst: '100000', sqliteSynchronous: 'normal' });
     try {
       const slow = await rawSocket(server.wsUrl);
       slow.ws.send(JSON.stringify({ hello: { token: await server.token('slow-reader'), deviceId: 'd' } }));
       await nextError(slow.frames, 0).catch(() => undefined); // wait for welcome (no error expected)
       const socket = (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       socket.pause();
-      const sender = await server.connect('fast-writer', { autoHeartbeat: false });
-      const other = await server.connect('slow-reader', { deviceId: 'other', autoHeartbeat: false });
+      const sender = await server.connect('fast-writer');
+      const other = await server.connect('slow-reader', { deviceId: 'other' });
       const conv = dmConversationId('fast-writer', 'slow-reader');
-      const text = 'x'.repeat(4000);
-      const sent = 2500; // ~10 MB: more than the loopback socket buffers plus the 64 KiB cap
+      const text = 'x'.repeat(15_900);
+      const sent = 800; // ~13 MB: more than the loopback socket buffers plus the 64 KiB cap
       let last = '';
-      for (let i = 0; i < sent; i += 100) {
-        const acks = await Promise.all(Array.from({ length: 100 }, (_, j) => sender.send(conv, `${i + j} ${text}`)));
+      for (let i = 0; i < sent; i += 20) {
+        const acks = await Promise.all(Array.from({ length: 20 }, (_, j) => sender.send(conv, `${i + j} ${text}`)));
         last = acks.at(-1)!.messageId;
       }
       socket.resume(); // read what the kernel holds, then see the server's reset

@@ -19,8 +19,17 @@ class PresenceLog {
     client.on('presence', (event) => this.events.push({ event, at: Date.now() }));
   }
 
+  /**
+   * The changes seen for `userId`: presence is state, so a repeat of the current status (a change
+   * published before the watch began, arriving after the snapshot; Kafka is slower than the
+   * snapshot read) is not a new event for the client and is folded here.
+   */
   of(userId: string): { event: PresenceEvent; at: number }[] {
-    return this.events.filter((e) => e.event.userId === userId);
+    const out: { event: PresenceEvent; at: number }[] = [];
+    for (const e of this.events) {
+      if (e.event.userId === userId && out.at(-1)?.event.status !== e.event.status) out.push(e);
+    }
+    return out;
   }
 
   statuses(userId: string): PresenceStatus[] {

@@ -43,6 +43,13 @@ describe('chatd as a process, driven by the chat CLI', () => {
     assert.match((result as { stderr: string }).stderr, /CHAT_HTTP_PORT="eighty"/);
   });
 
+  it('names the engine it cannot reach at startup and exits 1 instead of hanging', async () => {
+    const env = { ...process.env, CHAT_DEV_MODE: 'true', CHAT_HTTP_PORT: '0', CHAT_GRPC_PORT: '0', CHAT_LOG_LEVEL: 'fatal', CHAT_ENGINE_TIMEOUT_MS: '2000' };
+    const dead = await run(process.execPath, ['--import', 'tsx', 'cmd/chatd/main.ts'], { cwd: ROOT, env: { ...env, CHAT_SESSIONS: 'redis', CHAT_REDIS_URL: 'redis://127.0.0.1:1' } }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((dead as { code: number }).code, 1);
+    assert.match((dead as { stderr: string }).stderr, /cannot connect to Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
+  });
+
   it('chats through the CLI, drains clients with go_away on SIGTERM and keeps history across a restart', async () => {
     const env = { CHAT_DEV_MODE: 'true', CHAT_HTTP_PORT: '0', CHAT_GRPC_PORT: '0', CHAT_DATA_DIR: mkdtempSync(join(tmpdir(), 'chatd-proc-')), CHAT_LOG_LEVEL: 'info' };
     const first = await startProcess(env);

@@ -1,5 +1,4 @@
 import type { Server as HttpServer } from 'node:http';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { GatewayServiceService } from '../../gen/chat/v1/gateway';
@@ -8,7 +7,6 @@ import { HistoryServiceService } from '../../gen/chat/v1/history';
 import { SessionServiceService } from '../../gen/chat/v1/session';
 import { TokenIssuer } from '../../internal/auth/token-issuer';
 import { TokenVerifier } from '../../internal/auth/token-verifier';
-import { MemoryBus } from '../../internal/bus/bus-memory';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
 import { historyRpc } from '../../internal/chat/history-rpc';
 import { MessageService } from '../../internal/chat/message-service';
@@ -20,16 +18,12 @@ import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { groupRpc } from '../../internal/group/group-rpc';
 import { GroupService } from '../../internal/group/group-service';
-import { SqliteGroupStore } from '../../internal/group/group-store-sqlite';
-import { SqliteMessageStore } from '../../internal/history/message-store-sqlite';
 import { createHttpApi } from '../../internal/httpapi/http-api';
 import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
 import { startGrpcServer, type RunningGrpcServer } from '../../internal/rpc/grpc-server';
+import { openAdapters } from './adapters';
 import { sessionRpc, watchPresenceImplementation } from '../../internal/session/session-rpc';
-import { MemorySessionStore } from '../../internal/session/session-store-memory';
 import { SessionTracker } from '../../internal/session/session-tracker';
-import { SnowflakeGenerator } from '../../internal/snowflake/snowflake';
-import { openSqliteDatabase } from '../../internal/sqlite/sqlite-database';
 
 /** A dev-only HS256 secret, used when CHAT_DEV_MODE is on and no CHAT_JWT_SECRET is given. */
 const DEV_SECRET = 'chat-mesh-dev-secret-do-not-use-in-production';
@@ -42,8 +36,9 @@ export interface RunningChatd {
 }
 
 /**
- * The composition root of `chatd`: every service in one process on embedded adapters (in-process
- * bus, in-memory sessions, SQLite history and groups). Wiring only; behaviour lives in internal/.
+ * The composition root of `chatd`: every service in one process, on embedded adapters (in-process
+ * bus, in-memory sessions, SQLite history and groups) by default or on Kafka, Redis and Cassandra
+ * (see adapters.ts). Wiring only; behaviour lives in internal/.
  */
 export async function startChatd(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningChatd> {
   const secret = config.jwtSecret ?? (config.devMode ? DEV_SECRET : undefined);
@@ -58,21 +53,19 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   });
   const devTokens = config.devMode && secret ? new TokenIssuer(secret, { ttlSec: config.devTokenTtlSec, issuer: config.jwtIssuer, audience: config.jwtAudience }) : undefined;
 
-  const db = openSqliteDatabase({ path: join(config.dataDir, 'chat.sqlite'), synchronous: config.sqliteSynchronous });
-  const messageStore = new SqliteMessageStore({ db });
-  const groupStore = new SqliteGroupStore({ db });
-  const bus = new MemoryBus(log);
-  const ids = new SnowflakeGenerator({ workerId: config.workerId });
+  const adapters = await openAdapters(config, log);
+  const { bus, ids } = adapters;
 
   const sessions = new SessionTracker({
-    store: new MemorySessionStore(),
+    store: adapters.sessions,
     bus,
     log,
     ttlMs: config.presenceTtlMs,
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     sweepIntervalMs: Math.max(100, Math.floor(config.presenceTtlMs / 10)),
   });
-  const groups = new GroupService({ store: groupStore, limits: config, nextId: () => ids.nextString() });
+  const messageStore = adapters.messages;
+  const groups = new GroupService({ store: adapters.groups, limits: config, nextId: () => ids.nextString() });
   const access = new ConversationAccess(groups, messageStore);
   const registry = new ConnectionRegistry();
   const messages = new MessageService({ store: messageStore, access, ids, delivery: new LocalDelivery(registry), limits: config, log });
@@ -109,7 +102,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   sessions.start();
   await gateway.start();
   ready = true;
-  log.info({ http: `http://${config.host}:${httpPort}`, ws: `ws://${config.host}:${httpPort}/ws`, grpc: `${config.host}:${grpc.port}`, devMode: config.devMode, dataDir: config.dataDir }, 'chatd ready');
+  log.info({ http: `http://${config.host}:${httpPort}`, ws: `ws://${config.host}:${httpPort}/ws`, grpc: `${config.host}:${grpc.port}`, devMode: config.devMode, adapters: { bus: config.bus, sessions: config.sessions, store: config.store } }, 'chatd ready');
 
   let stopping: Promise<void> | undefined;
   const stop = async () => {
@@ -118,10 +111,13 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     await gateway.drain(config.shutdownGraceMs);
     sessions.stop();
     await Promise.all([grpc.close(), new Promise<void>((r) => http.close(() => r()))]);
-    await bus.close();
-    db.close();
+    await adapters.close();
     log.info('chatd stopped');
   };
+  adapters.onFatal((reason) => {
+    log.error({ err: reason }, 'chatd cannot go on serving; draining');
+    void (stopping ??= stop());
+  });
   return { httpPort, grpcPort: grpc.port, stop: () => (stopping ??= stop()) };
 }
 

@@ -39,6 +39,17 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`chatd: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`chatd: cannot start: ${describe(err)}\n`);
+  if (process.env.CHAT_LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(1);
 });
+
+/** An error and its causes on one line: the operator sees which engine and why. */
+function describe(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e !== undefined && parts.length < 4; e = e instanceof Error ? e.cause : undefined) {
+    const message = e instanceof Error ? e.message : JSON.stringify(e);
+    if (!parts.some((p) => p.includes(message))) parts.push(message);
+  }
+  return parts.join(': ');
+}

@@ -5,7 +5,8 @@ import type { Principal } from '../auth/principal';
 import { parseConversationId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import type { MessagePage, MessageStore } from '../history/message-store';
-import { snowflakeTime, type SnowflakeGenerator } from '../snowflake/snowflake';
+import type { IdSource } from '../snowflake/id-source';
+import { snowflakeTime } from '../snowflake/snowflake';
 import type { ConversationAccess } from './conversation-access';
 import type { Delivery } from './delivery';
 import { pageLimit, parseCursor } from './page-query';
@@ -19,7 +20,7 @@ export interface MessageLimits {
 export interface MessageServiceOptions {
   store: MessageStore;
   access: ConversationAccess;
-  ids: SnowflakeGenerator;
+  ids: IdSource;
   delivery: Delivery;
   limits: MessageLimits;
   log: Logger;

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, describeSettings, loadConfig } from './config';
+import { SETTINGS } from './config-schema';
 
 describe('loadConfig', () => {
   it('applies defaults and parses types', () => {
@@ -28,7 +31,22 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ CHAT_DEV_MODE: '1', CHAT_JWT_ALGORITHMS: 'none' }), /CHAT_JWT_ALGORITHMS/);
   });
 
+  it('requires the endpoints of the engines it selects', () => {
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_BUS: 'kafka', CHAT_SESSIONS: 'redis', CHAT_STORE: 'cassandra' }), (err: unknown) => err instanceof ConfigError && err.problems.length === 3);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_STORE: 'mysql' }), /CHAT_STORE/);
+    const c = loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SESSIONS: 'redis', CHAT_REDIS_URL: 'redis://127.0.0.1:16379' });
+    assert.equal(c.sessions, 'redis');
+  });
+
   it('lists every variable in the help text', () => {
     assert.match(describeSettings(), /CHAT_MAX_FRAME_BYTES/);
+  });
+});
+
+describe('README', () => {
+  it('documents every setting', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const missing = Object.values(SETTINGS).filter((s) => !readme.includes(`| \`${s.env}\` |`)).map((s) => s.env);
+    assert.deepEqual(missing, [], 'add these to the configuration table in README.md');
   });
 });

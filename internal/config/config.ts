@@ -29,12 +29,20 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
   return out as Config;
 }
 
+const CASSANDRA_MAX_TEXT_BYTES = 16384;
+
 function crossCheck(c: Config): string[] {
   const problems: string[] = [];
   const hs = c.jwtAlgorithms.includes('HS256');
   const asym = c.jwtAlgorithms.some((a) => a !== 'HS256');
   if (hs && !c.jwtSecret && !c.devMode) problems.push('CHAT_JWT_SECRET is required for HS256 unless CHAT_DEV_MODE=true');
   if (asym && !c.jwtPublicKeyFile) problems.push('CHAT_JWT_PUBLIC_KEY_FILE is required for RS256/ES256');
+  if (c.sessions === 'redis' && !c.redisUrl) problems.push('CHAT_REDIS_URL is required for CHAT_SESSIONS=redis');
+  if (c.bus === 'kafka' && !c.kafkaBrokers) problems.push('CHAT_KAFKA_BROKERS is required for CHAT_BUS=kafka');
+  if (c.store === 'cassandra' && !c.cassandraContactPoints) problems.push('CHAT_CASSANDRA_CONTACT_POINTS is required for CHAT_STORE=cassandra');
+  // An append batches the message with its conversation head; Cassandra's default
+  // batch_size_fail_threshold is 50 KiB, so bodies stay well under half of it.
+  if (c.store === 'cassandra' && c.maxTextBytes > CASSANDRA_MAX_TEXT_BYTES) problems.push(`CHAT_MAX_TEXT_BYTES must be at most ${CASSANDRA_MAX_TEXT_BYTES} with CHAT_STORE=cassandra`);
   if (c.defaultPageSize > c.maxPageSize) problems.push('CHAT_DEFAULT_PAGE_SIZE must not exceed CHAT_MAX_PAGE_SIZE');
   if (c.resumeMaxMessages > c.maxPageSize) problems.push('CHAT_RESUME_MAX_MESSAGES must not exceed CHAT_MAX_PAGE_SIZE');
   if (c.presenceTtlMs <= c.heartbeatIntervalMs) problems.push('CHAT_PRESENCE_TTL_MS must exceed CHAT_HEARTBEAT_INTERVAL_MS');

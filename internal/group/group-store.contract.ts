@@ -136,6 +136,26 @@ export function groupStoreContract(name: string, factory: () => Promise<GroupSto
         assert.equal((await store.addMembers(id, [member(users[1] ?? '')], 2)).memberCount, 5);
       }));
 
+    it('holds the size limit and the count under concurrent adds', () =>
+      withStore(async (store) => {
+        const n = names();
+        const id = n.groupId();
+        const owner = n.user('owner');
+        await store.create(group(id, owner), [member(owner, ADMIN)]);
+        // Twelve adds of two new users each race for seven free seats: at most three can win.
+        const pairs = Array.from({ length: 12 }, (_, i) => [n.user(`a${i}`), n.user(`b${i}`)]);
+        const outcomes = await Promise.allSettled(pairs.map((pair) => store.addMembers(id, pair.map((u) => member(u)), 8)));
+        const winners = pairs.filter((_, i) => outcomes[i]?.status === 'fulfilled');
+        for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof GroupFullError, String(o.reason));
+        assert.equal(winners.length, 3);
+        assert.equal((await store.get(id))?.memberCount, 7);
+        assert.deepEqual(userIds(await store.listMembers(id)), [owner, ...winners.flat()].sort());
+        for (const [i, pair] of pairs.entries()) {
+          const listed = (await store.listUserGroups(pair[0] ?? '')).map((g) => g.groupId);
+          assert.deepEqual(listed, outcomes[i]?.status === 'fulfilled' ? [id] : []);
+        }
+      }));
+
     it('removes members idempotently and keeps the count exact', () =>
       withStore(async (store) => {
         const n = names();

@@ -196,6 +196,29 @@ export function messageStoreContract(name: string, factory: () => Promise<Messag
         assert.deepEqual(await store.listMessages({ conversationId: n.group(), limit: 5 }), { messages: [], hasMore: false });
       }));
 
+    it('knows hasMore exactly when a page ends at the edge of a bucket', () =>
+      withStore(async (store) => {
+        const n = names();
+        const conv = n.group();
+        // Three messages in each of two buckets far apart, with empty buckets between and around.
+        const older = [1, 2, 3].map((k) => snowflake(2 * MESSAGE_BUCKET_MS + k, 1, k));
+        const newer = [1, 2, 3].map((k) => snowflake(9 * MESSAGE_BUCKET_MS + k, 1, k));
+        for (const id of [...newer, ...older]) await store.append(message(conv, id, n.user('a')), []);
+        const page = (q: { beforeId?: bigint; afterId?: bigint; limit: number }) => store.listMessages({ conversationId: conv, ...q });
+        const got = async (q: Parameters<typeof page>[0]) => {
+          const p = await page(q);
+          return [ids(p), p.hasMore];
+        };
+        assert.deepEqual(await got({ limit: 3 }), [asc(newer).reverse(), true]);
+        assert.deepEqual(await got({ beforeId: newer[0], limit: 3 }), [asc(older).reverse(), false]);
+        assert.deepEqual(await got({ afterId: 0n, limit: 3 }), [asc(older), true]);
+        assert.deepEqual(await got({ afterId: older[2], limit: 3 }), [asc(newer), false]);
+        assert.deepEqual(await got({ limit: 6 }), [[...asc(newer).reverse(), ...asc(older).reverse()], false]);
+        assert.deepEqual(await got({ afterId: 0n, limit: 5 }), [[...asc(older), ...asc(newer).slice(0, 2)], true]);
+        assert.deepEqual(await got({ beforeId: older[0], limit: 3 }), [[], false]);
+        assert.deepEqual(await got({ afterId: newer[2], limit: 3 }), [[], false]);
+      }));
+
     it('property: any insert order and page sizes yield exactly the stored ids, in order', () =>
       withStore(async (store) => {
         const idArb = fc

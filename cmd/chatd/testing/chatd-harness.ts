@@ -9,6 +9,7 @@ import { ChatApi } from '../../../internal/client/chat-api';
 import { TokenIssuer } from '../../../internal/auth/token-issuer';
 import { loadConfig, type Config } from '../../../internal/config/config';
 import type { SettingKey } from '../../../internal/config/config-schema';
+import { requireEngineEnv, uniquePrefix } from '../../../internal/testing/engines';
 import { startChatd, type RunningChatd } from '../chatd';
 
 export const TEST_SECRET = 'integration-test-secret-0123456789abcdef';
@@ -24,7 +25,7 @@ export class TestChatd {
   /** Starts chatd on port 0 with a fresh temp data dir (or the given one). */
   static async start(overrides: Partial<Record<SettingKey, string>> = {}): Promise<TestChatd> {
     const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'chatd-test-'));
-    const config = loadConfig({}, { devMode: 'true', jwtSecret: TEST_SECRET, httpPort: '0', grpcPort: '0', logLevel: 'silent', shutdownGraceMs: '200', ...overrides, dataDir });
+    const config = loadConfig({}, { devMode: 'true', jwtSecret: TEST_SECRET, httpPort: '0', grpcPort: '0', logLevel: 'silent', shutdownGraceMs: '200', ...engineOverrides(), ...overrides, dataDir });
     const level = process.env.CHAT_TEST_LOG_LEVEL ?? 'silent';
     return new TestChatd(config, await startChatd(config, pino({ level })), overrides.dataDir === undefined);
   }
@@ -72,14 +73,38 @@ export class TestChatd {
   /** Stops and starts again on the same data directory (new ports). */
   async restart(): Promise<void> {
     await this.running.stop();
-    const config = loadConfig({}, { devMode: 'true', jwtSecret: TEST_SECRET, httpPort: '0', grpcPort: '0', logLevel: 'silent', dataDir: this.config.dataDir });
-    this.running = await startChatd({ ...this.config, httpPort: 0, grpcPort: 0, dataDir: config.dataDir }, pino({ level: 'silent' }));
+    this.running = await startChatd({ ...this.config, httpPort: 0, grpcPort: 0 }, pino({ level: 'silent' }));
   }
 
   async stop(): Promise<void> {
     await this.running.stop();
     if (this.ownsDir) rmSync(this.config.dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * With CHAT_TEST_ADAPTERS=engines (set by `make test-engines`), every test chatd runs on Kafka,
+ * Redis and Cassandra instead of the embedded adapters, in its own keyspace, key prefix and topic
+ * prefix, so the same integration tests prove both adapter sets.
+ */
+function engineOverrides(): Partial<Record<SettingKey, string>> {
+  const mode = process.env.CHAT_TEST_ADAPTERS ?? 'embedded';
+  if (mode === 'embedded') return {};
+  if (mode !== 'engines') throw new Error(`CHAT_TEST_ADAPTERS must be embedded or engines, got ${mode}`);
+  const run = uniquePrefix('chatd');
+  return {
+    bus: 'kafka',
+    sessions: 'redis',
+    store: 'cassandra',
+    kafkaBrokers: requireEngineEnv('CHAT_KAFKA_BROKERS'),
+    kafkaTopicPrefix: `${run}.`,
+    redisUrl: requireEngineEnv('CHAT_REDIS_URL'),
+    redisKeyPrefix: `${run}:`,
+    cassandraContactPoints: requireEngineEnv('CHAT_CASSANDRA_CONTACT_POINTS'),
+    cassandraLocalDc: process.env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
+    cassandraKeyspace: run,
+    engineTimeoutMs: '10000',
+  };
 }
 
 /** Client-side dedupe by message id, the way a real client shows messages exactly once. */

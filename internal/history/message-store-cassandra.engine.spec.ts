@@ -1,0 +1,251 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { ErrorCode } from '../../gen/chat/v1/errors';
+import type { ChatMessage } from '../../gen/chat/v1/message';
+import { dropKeyspace } from '../cassandra/cassandra-migrations';
+import { CassandraSession, parseContactPoints, type CassandraOptions } from '../cassandra/cassandra-session';
+import { ChatError } from '../errors/chat-error';
+import { requireEngineEnv, uniquePrefix } from '../testing/engines';
+import { waitUntil } from '../testing/wait-until';
+import { messageStoreContract } from './message-store.contract';
+import { CassandraMessageStore } from './message-store-cassandra';
+
+const contactPoints = parseContactPoints(requireEngineEnv('CHAT_CASSANDRA_CONTACT_POINTS'));
+const localDataCenter = process.env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1';
+/** One keyspace for the whole file (schema changes are slow); tests isolate themselves by ids. */
+const keyspace = uniquePrefix('history');
+const options = (extra: Partial<CassandraOptions> = {}): CassandraOptions => ({
+  contactPoints,
+  localDataCenter,
+  keyspace,
+  requestTimeoutMs: 10_000,
+  ...extra,
+});
+
+let session: CassandraSession;
+let shared: CassandraMessageStore;
+before(async () => {
+  session = new CassandraSession(options());
+  shared = await CassandraMessageStore.open({ session });
+});
+after(async () => {
+  await dropKeyspace(session);
+  await session.close();
+});
+
+messageStoreContract('cassandra', () => Promise.resolve({ store: shared, cleanup: () => shared.close() }));
+
+const EPOCH_MS = 1767225600000;
+const run = uniquePrefix('m');
+let seq = 0;
+function msg(conversationId: string, id: bigint, extra: Partial<ChatMessage> = {}): ChatMessage {
+  return {
+    messageId: id.toString(),
+    conversationId,
+    senderId: `alice-${run}`,
+    clientMsgId: `c-${run}-${seq++}`,
+    text: `text ${id}`,
+    createdAt: new Date(EPOCH_MS + Number(id >> 22n)),
+    ...extra,
+  };
+}
+const unavailable = (err: unknown) => err instanceof ChatError && err.code === ErrorCode.ERROR_CODE_UNAVAILABLE && err.cause !== undefined;
+
+/**
+ * A TCP relay in front of Cassandra, so a test can take the server away from a client (refuse
+ * new connections and cut live ones) and give it back on the same port, without touching the
+ * shared node.
+ */
+class Relay {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Refuses new connections and resets every live one, as a crashed server would. */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.resetAndDestroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function target(): { host: string; port: number } {
+  const [host = '127.0.0.1', port = '9042'] = (contactPoints[0] ?? '').split(':');
+  return { host, port: Number(port) };
+}
+
+describe('CassandraMessageStore on a real Cassandra', () => {
+  it('keeps ids above 2^53 exact, up to the largest Snowflake', async () => {
+    const conv = `g:${run}-big`;
+    const ids = [(1n << 53n) + 1n, (1n << 62n) + 12345n, (1n << 63n) - 1n];
+    for (const id of ids) assert.equal((await shared.append(msg(conv, id), [`bob-${run}`])).created, true);
+    const page = await shared.listMessages({ conversationId: conv, limit: 10 });
+    assert.deepEqual(page.messages.map((m) => m.messageId), ids.map(String).reverse());
+    assert.equal((await shared.listConversations(`bob-${run}`, 1)).conversations[0]?.lastMessage?.messageId, String((1n << 63n) - 1n));
+    assert.deepEqual(await shared.listMessages({ conversationId: conv, afterId: (1n << 63n) - 1n, limit: 5 }), { messages: [], hasMore: false });
+    assert.equal((await shared.listMessages({ conversationId: conv, beforeId: (1n << 64n) - 1n, limit: 5 })).messages.length, 3);
+    await assert.rejects(shared.append(msg(conv, 1n << 63n), []), RangeError);
+  });
+
+  it('stores one message when two processes race the same client key', async () => {
+    const other = new CassandraSession(options());
+    const second = await CassandraMessageStore.open({ session: other, ownsSession: true });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const conv = `g:${run}-race-${i}`;
+        const a = msg(conv, BigInt(1000 + i) << 22n, { clientMsgId: `race-${run}-${i}` });
+        const b = { ...a, messageId: String(BigInt(2000 + i) << 22n) };
+        const results = await Promise.all([shared.append(a, ['p']), second.append(b, ['p'])]);
+        const ids = new Set(results.map((r) => r.message.messageId));
+        assert.equal(ids.size, 1, 'both calls answer with the same message');
+        assert.ok(results.some((r) => r.created));
+        assert.deepEqual(
+          (await shared.listMessages({ conversationId: conv, limit: 10 })).messages.map((m) => m.messageId),
+          [...ids],
+        );
+      }
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('finishes a send whose writer died between claiming its client key and writing it', async () => {
+    const conv = `dm:${run}-a:${run}-b`;
+    const original = msg(conv, 800n << 22n, { clientMsgId: `orphan-${run}` });
+    // What a crashed writer leaves behind: the claim, and nothing else.
+    await session.execute(
+      'test claim',
+      `INSERT INTO ${session.table('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      [original.senderId, original.clientMsgId, conv, 800n << 22n, original.text, original.createdAt],
+      { idempotent: true },
+    );
+    assert.equal(await shared.findByClientMsgId(original.senderId, original.clientMsgId), undefined, 'claimed is not stored');
+    const retry = { ...original, messageId: String(801n << 22n), text: 'retried' };
+    // The retry stores the original (never its own copy) and reports it as the one that made it durable.
+    assert.deepEqual(await shared.append(retry, [`${run}-a`, `${run}-b`]), { message: original, created: true });
+    assert.deepEqual((await shared.listMessages({ conversationId: conv, limit: 5 })).messages, [original]);
+    assert.deepEqual((await shared.listConversations(`${run}-b`, 5)).conversations, [{ conversationId: conv, lastMessage: original }]);
+    assert.deepEqual(await shared.append(retry, [`${run}-a`, `${run}-b`]), { message: original, created: false });
+  });
+
+  it('derives createdAt from the Snowflake when unset, and stores a cursor of 0', async () => {
+    const id = (86_400_000n << 22n) | 5n;
+    const { message } = await shared.append({ ...msg(`g:${run}-clock`, id), createdAt: undefined }, []);
+    assert.deepEqual(message.createdAt, new Date('2026-01-02T00:00:00Z'));
+    await shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', 0n]]));
+    await shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', 0n]]));
+    assert.deepEqual(await shared.loadDeviceCursors(`z-${run}`, 'd'), new Map([['c', 0n]]));
+    await assert.rejects(shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', 1n << 63n]])), RangeError);
+  });
+
+  it('lists a conversation for every member of a large first fan-out', async () => {
+    const conv = `g:${run}-fanout`;
+    const members = Array.from({ length: 120 }, (_, i) => `fan${i}-${run}`);
+    await shared.append(msg(conv, 77n << 22n), members);
+    for (const user of [members[0], members[59], members[119]]) {
+      assert.equal(await shared.hasConversation(user ?? '', conv), true);
+      assert.equal((await shared.listConversations(user ?? '', 5)).conversations[0]?.conversationId, conv);
+    }
+  });
+
+  it('recovers on the same client after Cassandra was unreachable, failing fast meanwhile', async () => {
+    const relay = new Relay(target());
+    await relay.start();
+    const timeouts = { connectTimeoutMs: 1000, requestTimeoutMs: 2000 };
+    const store = await CassandraMessageStore.open({
+      session: new CassandraSession(options({ contactPoints: [`127.0.0.1:${relay.port}`], ...timeouts, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 200 })),
+      ownsSession: true,
+    });
+    try {
+      const conv = `g:${run}-outage`;
+      const first = msg(conv, 500n << 22n);
+      await store.append(first, ['u']);
+
+      await relay.cut();
+      for (const call of [() => store.listMessages({ conversationId: conv, limit: 5 }), () => store.append(msg(conv, 501n << 22n), ['u'])]) {
+        const started = Date.now();
+        await assert.rejects(call(), unavailable);
+        const took = Date.now() - started;
+        assert.ok(took <= timeouts.connectTimeoutMs + timeouts.requestTimeoutMs + 500, `failed after ${took} ms`);
+      }
+
+      await relay.start(); // same port
+      await waitUntil(
+        () => store.listMessages({ conversationId: conv, limit: 5 }).then(() => true, () => false),
+        20_000,
+        'the client to reconnect',
+      );
+      const second = msg(conv, 502n << 22n);
+      assert.equal((await store.append(second, ['u'])).created, true);
+      assert.deepEqual((await store.listMessages({ conversationId: conv, limit: 5 })).messages, [second, first]);
+    } finally {
+      await store.close();
+      await relay.cut();
+    }
+  });
+
+  it('reopens on a new client against the same keyspace; a closed client fails UNAVAILABLE', async () => {
+    const first = await CassandraMessageStore.open({ session: new CassandraSession(options()), ownsSession: true });
+    const conv = `g:${run}-reopen`;
+    const sent = msg(conv, 600n << 22n);
+    await first.append(sent, ['u', 'v']);
+    await first.saveDeviceCursors('v', 'phone', new Map([[conv, 600n << 22n]]));
+    await first.close();
+    await assert.rejects(first.listMessages({ conversationId: conv, limit: 5 }), unavailable);
+
+    const reopened = await CassandraMessageStore.open({ session: new CassandraSession(options()), ownsSession: true });
+    try {
+      assert.deepEqual((await reopened.listMessages({ conversationId: conv, limit: 5 })).messages, [sent]);
+      assert.equal((await reopened.append({ ...sent, messageId: String(601n << 22n) }, ['u', 'v'])).created, false);
+      assert.deepEqual(await reopened.loadDeviceCursors('v', 'phone'), new Map([[conv, 600n << 22n]]));
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('fails UNAVAILABLE within its timeouts when no Cassandra answers', async () => {
+    const timeouts = { connectTimeoutMs: 500, requestTimeoutMs: 1000 };
+    const budget = timeouts.connectTimeoutMs + timeouts.requestTimeoutMs + 500;
+    // A port nobody listens on (connection refused) and a server that accepts and never speaks.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const refusedPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const accepted = new Set<Socket>();
+    const silent = createServer((s) => accepted.add(s.on('error', () => undefined)));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as AddressInfo).port;
+    try {
+      for (const port of [refusedPort, silentPort]) {
+        const dead = new CassandraSession(options({ contactPoints: [`127.0.0.1:${port}`], ...timeouts }));
+        const started = Date.now();
+        await assert.rejects(CassandraMessageStore.open({ session: dead, ownsSession: true }), unavailable);
+        const took = Date.now() - started;
+        assert.ok(took <= budget, `port ${port}: failed after ${took} ms, budget ${budget} ms`);
+        await dead.close().catch(() => undefined);
+      }
+    } finally {
+      for (const s of accepted) s.destroy();
+      silent.close();
+    }
+  });
+});

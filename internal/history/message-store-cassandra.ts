@@ -1,0 +1,427 @@
+import type { types } from 'cassandra-driver';
+import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
+import { BoundedSet } from '../cassandra/bounded-set';
+import { isLwtContention } from '../cassandra/cassandra-errors';
+import { MAX_CQL_BIGINT, assertCqlBigint, parseCqlId } from '../cassandra/cassandra-ids';
+import { migrateKeyspace, type CqlMigrations } from '../cassandra/cassandra-migrations';
+import { bigintColumn, dateColumn, intColumn, textColumn } from '../cassandra/cassandra-rows';
+import type { BatchStatement, CassandraSession } from '../cassandra/cassandra-session';
+import { mapConcurrent } from '../cassandra/map-concurrent';
+import { bucketOf } from './bucket';
+import type { AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
+
+/** Unix ms of the Snowflake epoch (2026-01-01T00:00:00Z); `id >> 22n` counts ms from it. */
+const SNOWFLAKE_EPOCH_MS = 1767225600000;
+
+/**
+ * The history tables (ARCHITECTURE.md "Storage"; the SQLite adapter keeps the same logical
+ * schema). Append-only: never edit a released migration.
+ *
+ * - messages: one partition per (conversation, 10-day bucket), newest first.
+ * - conversation_buckets: the non-empty buckets of each conversation. Paging walks this index,
+ *   so it never probes an empty bucket and knows where a conversation starts and ends.
+ * - message_by_client_id: the idempotency gate of a send, claimed with a lightweight transaction.
+ *   It holds the whole message, so a send whose writer died after the claim can be finished by
+ *   the retry.
+ * - conversations: each conversation's last message, one row per conversation (not per member).
+ *   Written `USING TIMESTAMP <message id>`: Cassandra keeps the cell with the highest write
+ *   timestamp, so the newest message wins whatever order appends arrive in, with no read and no
+ *   transaction. Only this store writes the table, always that way. (Snowflakes read as
+ *   microseconds lie centuries ahead: Cassandra's maximum_timestamp guardrail, off by default,
+ *   must stay off for this keyspace.)
+ * - user_conversations: which conversations are in a user's list; written once per pair.
+ * - device_cursors: one partition per device; `USING TIMESTAMP <message id>` keeps the maximum.
+ */
+const MIGRATIONS: CqlMigrations = [
+  [
+    `CREATE TABLE IF NOT EXISTS {keyspace}.messages (
+       conversation_id text, bucket int, message_id bigint,
+       sender_id text, client_msg_id text, body text, created_at timestamp,
+       PRIMARY KEY ((conversation_id, bucket), message_id)
+     ) WITH CLUSTERING ORDER BY (message_id DESC)`,
+    `CREATE TABLE IF NOT EXISTS {keyspace}.conversation_buckets (
+       conversation_id text, bucket int,
+       PRIMARY KEY (conversation_id, bucket)
+     ) WITH CLUSTERING ORDER BY (bucket DESC)`,
+    `CREATE TABLE IF NOT EXISTS {keyspace}.message_by_client_id (
+       sender_id text, client_msg_id text,
+       conversation_id text, message_id bigint, body text, created_at timestamp,
+       PRIMARY KEY ((sender_id, client_msg_id)))`,
+    `CREATE TABLE IF NOT EXISTS {keyspace}.conversations (
+       conversation_id text PRIMARY KEY,
+       last_message_id bigint, last_sender_id text, last_client_msg_id text, last_body text, last_created_at timestamp)`,
+    `CREATE TABLE IF NOT EXISTS {keyspace}.user_conversations (
+       user_id text, conversation_id text,
+       PRIMARY KEY (user_id, conversation_id))`,
+    `CREATE TABLE IF NOT EXISTS {keyspace}.device_cursors (
+       user_id text, device_id text, conversation_id text, message_id bigint,
+       PRIMARY KEY ((user_id, device_id), conversation_id))`,
+  ],
+];
+
+/** Brings the history tables of the session's keyspace up to date (also done by `open`). */
+export function migrateHistorySchema(session: CassandraSession): Promise<number> {
+  return migrateKeyspace(session, 'history', MIGRATIONS);
+}
+
+/** A new member's list entries up to this many go into the message's own batch; more are written first. */
+const INLINE_LIST_ENTRIES = 32;
+/** Attempts at claiming a client key when Paxos rounds on it keep failing (duplicate sends racing). */
+const CLAIM_ROUNDS = 4;
+/** Buckets fetched from the index per round trip while paging. */
+const BUCKETS_PER_READ = 4;
+/** Conversation heads read in parallel by listConversations. */
+const HEAD_READS_IN_FLIGHT = 32;
+/** List entries written in parallel for a large fan-out. */
+const LIST_WRITES_IN_FLIGHT = 32;
+const MAX_BUCKET = 2 ** 31 - 1;
+
+/** Options of {@link CassandraMessageStore}. */
+export interface CassandraMessageStoreOptions {
+  /** The session, possibly shared with other stores. */
+  session: CassandraSession;
+  /** Whether `close()` closes the session. Leave false (the default) for a shared one. */
+  ownsSession?: boolean;
+  /**
+   * How many (user, conversation) list entries and (conversation, bucket) index rows this process
+   * remembers having written, to skip rewriting them on every message. Default 100 000 each.
+   */
+  writeCacheSize?: number;
+}
+
+/** A message as stored: the row of `messages`, and of the gate. */
+interface StoredMessage {
+  id: bigint;
+  conversationId: string;
+  senderId: string;
+  clientMsgId: string;
+  body: string;
+  createdAt: Date;
+}
+
+/**
+ * MessageStore on Cassandra, for the mesh. See MIGRATIONS for the tables and why each exists.
+ *
+ * An append costs one read (is the id known?), one lightweight transaction (claim the client key)
+ * and one logged batch: the message, the conversation's last message, and, the first time this
+ * process sees them, the bucket's index row and the participants' list entries. Repeat messages in
+ * a conversation write two rows whatever the number of participants.
+ *
+ * `created` is true for the call that made the message durable. When a claim's writer died
+ * between the claim and the batch, the retry finishes the write and reports `created: true`; if
+ * instead the writer was merely slow, both report true, and delivery (at least once, deduplicated
+ * by message id on the receiving side) sends it twice.
+ *
+ * The one weaker spot than SQLite's single transaction: a message to more than 32 participants not
+ * yet listed writes their list entries before the batch, so a crash in between leaves the
+ * conversation listed (hasConversation true) without that message; it appears with the retry or
+ * the next message.
+ */
+export class CassandraMessageStore implements MessageStore {
+  private readonly session: CassandraSession;
+  private readonly ownsSession: boolean;
+  private readonly listed: BoundedSet;
+  private readonly indexedBuckets: BoundedSet;
+  private readonly q: ReturnType<typeof statements>;
+
+  private constructor(options: CassandraMessageStoreOptions) {
+    this.session = options.session;
+    this.ownsSession = options.ownsSession ?? false;
+    this.listed = new BoundedSet(options.writeCacheSize ?? 100_000);
+    this.indexedBuckets = new BoundedSet(options.writeCacheSize ?? 100_000);
+    this.q = statements((name) => this.session.table(name));
+  }
+
+  /** Migrates the history tables, then returns the store. */
+  static async open(options: CassandraMessageStoreOptions): Promise<CassandraMessageStore> {
+    await migrateHistorySchema(options.session);
+    return new CassandraMessageStore(options);
+  }
+
+  async append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
+    const id = parseCqlId(message.messageId, 'message_id');
+    const draft: StoredMessage = {
+      id,
+      conversationId: message.conversationId,
+      senderId: message.senderId,
+      clientMsgId: message.clientMsgId,
+      body: message.text,
+      // The proto defines createdAt as the Snowflake's timestamp; derive it when the caller left it unset.
+      createdAt: message.createdAt ?? new Date(SNOWFLAKE_EPOCH_MS + Number(id >> 22n)),
+    };
+    // A known id (a redelivered log record) wins over everything and writes nothing.
+    const known = await this.readMessage(draft.conversationId, id);
+    if (known) return { message: toChatMessage(known), created: false };
+
+    const claim = await this.claim(draft);
+    if (!claim.wasApplied()) {
+      const original = claimedMessage(claim.first(), draft);
+      if (original.id !== id) {
+        const stored = await this.readMessage(original.conversationId, original.id);
+        if (stored) return { message: toChatMessage(stored), created: false };
+      }
+      // The claim's message is not stored: its writer died after claiming, or is still writing.
+      // Writing it again is idempotent (same row, same content), so finish it. This call's
+      // participants are the original's unless the client reused its key in another conversation.
+      const sameConversation = original.conversationId === draft.conversationId;
+      await this.write(original, sameConversation ? participantIds : [original.senderId]);
+      return { message: toChatMessage(original), created: true };
+    }
+    await this.write(draft, participantIds);
+    return { message: { ...message, messageId: id.toString(), createdAt: draft.createdAt }, created: true };
+  }
+
+  async findByClientMsgId(senderId: string, clientMsgId: string): Promise<ChatMessage | undefined> {
+    const claim = await this.session.execute('find by client message id', this.q.clientKey, [senderId, clientMsgId], { idempotent: true });
+    const row = claim.first();
+    if (!row) return undefined;
+    const stored = await this.readMessage(textColumn(row, 'conversation_id'), bigintColumn(row, 'message_id'));
+    return stored && toChatMessage(stored);
+  }
+
+  async listMessages(query: PageQuery): Promise<MessagePage> {
+    const limit = pageLimit(query.limit);
+    const { conversationId, beforeId, afterId } = query;
+    let rows: StoredMessage[];
+    if (afterId !== undefined) {
+      // Nothing is stored above the largest bigint; binding a larger uint64 would throw.
+      rows = afterId >= MAX_CQL_BIGINT ? [] : await this.walk(conversationId, 'forwards', afterId, limit + 1);
+    } else {
+      const cursor = beforeId !== undefined && beforeId <= MAX_CQL_BIGINT ? beforeId : undefined;
+      rows = await this.walk(conversationId, 'backwards', cursor, limit + 1);
+    }
+    return { messages: rows.slice(0, limit).map(toChatMessage), hasMore: rows.length > limit };
+  }
+
+  /**
+   * Reads every conversation head of the user (one point read each, in parallel) and sorts them:
+   * the price of writing one head per message rather than one list row per participant per
+   * message. A user's list is bounded by their conversations, and the heads are small rows.
+   */
+  async listConversations(userId: string, limit: number, beforeMessageId?: bigint): Promise<ConversationPage> {
+    const n = pageLimit(limit);
+    const before = beforeMessageId !== undefined && beforeMessageId <= MAX_CQL_BIGINT ? beforeMessageId : undefined;
+    const entries = await this.session.selectAll('list conversations', this.q.userConversations, [userId]);
+    const heads = await mapConcurrent(entries, HEAD_READS_IN_FLIGHT, (row) => this.readHead(textColumn(row, 'conversation_id')));
+    const page = heads
+      .filter((head): head is StoredMessage => head !== undefined && (before === undefined || head.id < before))
+      .sort((a, b) => (a.id > b.id ? -1 : a.id < b.id ? 1 : 0))
+      .slice(0, n + 1);
+    const conversations: ConversationSummary[] = page
+      .slice(0, n)
+      .map((head) => ({ conversationId: head.conversationId, lastMessage: toChatMessage(head) }));
+    return { conversations, hasMore: page.length > n };
+  }
+
+  async hasConversation(userId: string, conversationId: string): Promise<boolean> {
+    const result = await this.session.execute('read conversation list', this.q.inList, [userId, conversationId], { idempotent: true });
+    return result.rowLength > 0;
+  }
+
+  /** One single-partition batch; each cursor is written `USING TIMESTAMP <id>`, so the maximum wins. */
+  async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void> {
+    for (const [conversationId, messageId] of cursors) assertCqlBigint(messageId, `cursor of ${conversationId}`);
+    if (cursors.size === 0) return;
+    const batch = [...cursors].map(([conversationId, messageId]) => ({
+      query: this.q.saveCursor,
+      params: [userId, deviceId, conversationId, messageId, messageId],
+    }));
+    await this.session.batch('save device cursors', batch, { logged: false, idempotent: true });
+  }
+
+  async loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>> {
+    const rows = await this.session.selectAll('load device cursors', this.q.cursors, [userId, deviceId]);
+    return new Map(rows.map((row) => [textColumn(row, 'conversation_id'), bigintColumn(row, 'message_id')]));
+  }
+
+  /** Closes the session only when constructed with `ownsSession: true`; otherwise a no-op. */
+  async close(): Promise<void> {
+    if (this.ownsSession) await this.session.close();
+  }
+
+  /**
+   * Makes a claimed message durable, with the conversation's head and the list entries, in one
+   * logged batch (atomic across its partitions). Entries and index rows this process already wrote
+   * are skipped; they are only remembered once the batch succeeded.
+   */
+  private async write(message: StoredMessage, participantIds: readonly string[]): Promise<void> {
+    const { conversationId, id } = message;
+    const bucket = bucketOf(id);
+    const bucketKey = `${conversationId}\u0000${bucket}`;
+    const newEntries = [...new Set(participantIds)].filter((userId) => !this.listed.has(listKey(userId, conversationId)));
+    const batch: BatchStatement[] = [
+      {
+        query: this.q.insertMessage,
+        params: [conversationId, bucket, id, message.senderId, message.clientMsgId, message.body, message.createdAt],
+      },
+      {
+        query: this.q.advanceConversation,
+        params: [conversationId, id, message.senderId, message.clientMsgId, message.body, message.createdAt, id],
+      },
+    ];
+    if (!this.indexedBuckets.has(bucketKey)) batch.push({ query: this.q.addBucket, params: [conversationId, bucket] });
+    if (newEntries.length <= INLINE_LIST_ENTRIES) {
+      for (const userId of newEntries) batch.push({ query: this.q.addUserConversation, params: [userId, conversationId] });
+    } else {
+      // A large first fan-out would make a large multi-partition batch; write those entries first.
+      await mapConcurrent(newEntries, LIST_WRITES_IN_FLIGHT, (userId) =>
+        this.session.execute('add to conversation list', this.q.addUserConversation, [userId, conversationId], { idempotent: true }),
+      );
+    }
+    await this.session.batch('append message', batch, { logged: true, idempotent: true });
+    this.indexedBuckets.add(bucketKey);
+    for (const userId of newEntries) this.listed.add(listKey(userId, conversationId));
+  }
+
+  /**
+   * Claims the message's client key. A claim whose Paxos round failed (a duplicate send racing it)
+   * may or may not have applied; claiming again settles it, since a claim that had applied answers
+   * "not applied" with this message's own id, which `append` treats as its own.
+   */
+  private async claim(draft: StoredMessage): Promise<types.ResultSet> {
+    for (let round = 0; ; round++) {
+      try {
+        return await this.session.execute(
+          'claim client message id',
+          this.q.claimClientKey,
+          [draft.senderId, draft.clientMsgId, draft.conversationId, draft.id, draft.body, draft.createdAt],
+          { idempotent: true },
+        );
+      } catch (err) {
+        if (!isLwtContention(err) || round >= CLAIM_ROUNDS - 1) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** round));
+      }
+    }
+  }
+
+  private async readMessage(conversationId: string, id: bigint): Promise<StoredMessage | undefined> {
+    const result = await this.session.execute('read message', this.q.messageById, [conversationId, bucketOf(id), id], { idempotent: true });
+    const row = result.first();
+    return row ? messageFromRow(row) : undefined;
+  }
+
+  private async readHead(conversationId: string): Promise<StoredMessage | undefined> {
+    const result = await this.session.execute('read conversation head', this.q.conversationHead, [conversationId], { idempotent: true });
+    const row = result.first();
+    if (!row || row.get('last_message_id') === null) return undefined;
+    return {
+      id: bigintColumn(row, 'last_message_id'),
+      conversationId,
+      senderId: textColumn(row, 'last_sender_id'),
+      clientMsgId: textColumn(row, 'last_client_msg_id'),
+      body: textColumn(row, 'last_body'),
+      createdAt: dateColumn(row, 'last_created_at'),
+    };
+  }
+
+  /**
+   * Up to `want` messages strictly past `cursor` in the direction of paging, walking only the
+   * conversation's non-empty buckets (from its bucket index) until the page is full or the index
+   * ends. Each bucket is asked for just the rows still missing, so no call reads more than
+   * `want` messages.
+   */
+  private async walk(conversationId: string, direction: 'forwards' | 'backwards', cursor: bigint | undefined, want: number): Promise<StoredMessage[]> {
+    const forwards = direction === 'forwards';
+    const out: StoredMessage[] = [];
+    let from = cursor === undefined ? (forwards ? 0 : MAX_BUCKET) : bucketOf(cursor);
+    for (;;) {
+      const index = await this.session.execute(
+        'read bucket index',
+        forwards ? this.q.bucketsUp : this.q.bucketsDown,
+        [conversationId, from, BUCKETS_PER_READ],
+        { idempotent: true },
+      );
+      const buckets = index.rows.map((row) => intColumn(row, 'bucket'));
+      for (const bucket of buckets) {
+        // Only the cursor's own bucket can hold rows on the wrong side of the cursor.
+        const bounded = cursor !== undefined && bucket === bucketOf(cursor);
+        const [query, params] = bounded
+          ? [forwards ? this.q.pageAfter : this.q.pageBefore, [conversationId, bucket, cursor, want - out.length]]
+          : [forwards ? this.q.bucketOldest : this.q.bucketNewest, [conversationId, bucket, want - out.length]];
+        const page = await this.session.execute('read messages', query, params, { idempotent: true });
+        out.push(...page.rows.map(messageFromRow));
+        if (out.length >= want) return out;
+      }
+      const last = buckets.at(-1);
+      if (buckets.length < BUCKETS_PER_READ || last === undefined) return out;
+      from = forwards ? last + 1 : last - 1;
+      if (from < 0) return out;
+    }
+  }
+}
+
+/** The prepared statements, over fully qualified table names. */
+function statements(t: (name: string) => string) {
+  const MESSAGE = 'message_id, conversation_id, sender_id, client_msg_id, body, created_at';
+  const inBucket = `SELECT ${MESSAGE} FROM ${t('messages')} WHERE conversation_id = ? AND bucket = ?`;
+  return {
+    messageById: `${inBucket} AND message_id = ?`,
+    claimClientKey: `INSERT INTO ${t('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at)
+      VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    clientKey: `SELECT conversation_id, message_id FROM ${t('message_by_client_id')} WHERE sender_id = ? AND client_msg_id = ?`,
+    insertMessage: `INSERT INTO ${t('messages')} (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    advanceConversation: `INSERT INTO ${t('conversations')}
+      (conversation_id, last_message_id, last_sender_id, last_client_msg_id, last_body, last_created_at)
+      VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    addBucket: `INSERT INTO ${t('conversation_buckets')} (conversation_id, bucket) VALUES (?, ?)`,
+    addUserConversation: `INSERT INTO ${t('user_conversations')} (user_id, conversation_id) VALUES (?, ?)`,
+    bucketsDown: `SELECT bucket FROM ${t('conversation_buckets')} WHERE conversation_id = ? AND bucket <= ? LIMIT ?`,
+    bucketsUp: `SELECT bucket FROM ${t('conversation_buckets')} WHERE conversation_id = ? AND bucket >= ? ORDER BY bucket ASC LIMIT ?`,
+    bucketNewest: `${inBucket} LIMIT ?`,
+    bucketOldest: `${inBucket} ORDER BY message_id ASC LIMIT ?`,
+    pageBefore: `${inBucket} AND message_id < ? LIMIT ?`,
+    pageAfter: `${inBucket} AND message_id > ? ORDER BY message_id ASC LIMIT ?`,
+    userConversations: `SELECT conversation_id FROM ${t('user_conversations')} WHERE user_id = ?`,
+    conversationHead: `SELECT last_message_id, last_sender_id, last_client_msg_id, last_body, last_created_at
+      FROM ${t('conversations')} WHERE conversation_id = ?`,
+    inList: `SELECT conversation_id FROM ${t('user_conversations')} WHERE user_id = ? AND conversation_id = ?`,
+    saveCursor: `INSERT INTO ${t('device_cursors')} (user_id, device_id, conversation_id, message_id) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
+    cursors: `SELECT conversation_id, message_id FROM ${t('device_cursors')} WHERE user_id = ? AND device_id = ?`,
+  };
+}
+
+function listKey(userId: string, conversationId: string): string {
+  return `${userId}\u0000${conversationId}`;
+}
+
+function messageFromRow(row: types.Row): StoredMessage {
+  return {
+    id: bigintColumn(row, 'message_id'),
+    conversationId: textColumn(row, 'conversation_id'),
+    senderId: textColumn(row, 'sender_id'),
+    clientMsgId: textColumn(row, 'client_msg_id'),
+    body: textColumn(row, 'body'),
+    createdAt: dateColumn(row, 'created_at'),
+  };
+}
+
+/** The message an existing claim stands for (the row a not-applied IF NOT EXISTS returns). */
+function claimedMessage(row: types.Row | null, draft: StoredMessage): StoredMessage {
+  if (!row) throw new Error(`claim of (${draft.senderId}, ${draft.clientMsgId}) was not applied but returned no row`);
+  return {
+    id: bigintColumn(row, 'message_id'),
+    conversationId: textColumn(row, 'conversation_id'),
+    senderId: draft.senderId,
+    clientMsgId: draft.clientMsgId,
+    body: textColumn(row, 'body'),
+    createdAt: dateColumn(row, 'created_at'),
+  };
+}
+
+function toChatMessage(message: StoredMessage): ChatMessage {
+  return {
+    messageId: message.id.toString(),
+    conversationId: message.conversationId,
+    senderId: message.senderId,
+    clientMsgId: message.clientMsgId,
+    text: message.body,
+    createdAt: message.createdAt,
+  };
+}
+
+/** Callers validate page sizes; this only keeps a bad value from reaching CQL as a huge LIMIT. */
+function pageLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`page limit must be a positive integer, got ${limit}`);
+  return limit;
+}
