@@ -1,7 +1,7 @@
 import { ErrorCode } from '../../gen/chat/v1/errors';
 import { MemberRole } from '../../gen/chat/v1/group';
 import { isLwtContention } from '../cassandra/cassandra-errors';
-import { parseCqlId } from '../cassandra/cassandra-ids';
+import { parseStorableId } from '../snowflake/storable-id';
 import { migrateKeyspace, type CqlMigrations } from '../cassandra/cassandra-migrations';
 import { bigintColumn, dateColumn, intColumn, isNullColumn, textColumn } from '../cassandra/cassandra-rows';
 import type { BatchStatement, CassandraSession } from '../cassandra/cassandra-session';
@@ -111,7 +111,7 @@ export class CassandraGroupStore implements GroupStore {
    * only rows no read reaches.
    */
   async create(group: Omit<GroupRecord, 'memberCount'>, members: readonly MemberRecord[]): Promise<GroupRecord> {
-    const id = parseCqlId(group.groupId, 'group_id');
+    const id = parseStorableId(group.groupId, 'group_id');
     const initial = uniqueMembers(members);
     const state = { count: initial.length, version: 1n };
     const rows = initial.map((m) => this.insertMember(id, m));
@@ -139,13 +139,13 @@ export class CassandraGroupStore implements GroupStore {
   }
 
   async get(groupId: string): Promise<GroupRecord | undefined> {
-    const id = parseCqlId(groupId, 'group_id');
+    const id = parseStorableId(groupId, 'group_id');
     const [meta, state] = await Promise.all([this.readMeta(id), this.readState(id)]);
     return meta && toRecord(id, meta, state.count);
   }
 
   async addMembers(groupId: string, members: readonly MemberRecord[], maxMembers: number): Promise<GroupRecord> {
-    const id = parseCqlId(groupId, 'group_id');
+    const id = parseStorableId(groupId, 'group_id');
     const wanted = uniqueMembers(members);
     return this.change('add group members', id, async (meta, state) => {
       const present = await this.membersAmong(id, wanted.map((m) => m.userId));
@@ -166,7 +166,7 @@ export class CassandraGroupStore implements GroupStore {
   }
 
   async removeMembers(groupId: string, userIds: readonly string[]): Promise<GroupRecord> {
-    const id = parseCqlId(groupId, 'group_id');
+    const id = parseStorableId(groupId, 'group_id');
     const wanted = [...new Set(userIds)];
     return this.change('remove group members', id, async (meta, state) => {
       const present = [...(await this.membersAmong(id, wanted))];
@@ -181,14 +181,14 @@ export class CassandraGroupStore implements GroupStore {
   }
 
   async getMember(groupId: string, userId: string): Promise<MemberRecord | undefined> {
-    const id = parseCqlId(groupId, 'group_id');
+    const id = parseStorableId(groupId, 'group_id');
     const result = await this.session.execute('read group member', this.q.member, [id, userId], { idempotent: true });
     const row = result.first();
     return row ? { userId, role: intColumn(row, 'role'), joinedAt: dateColumn(row, 'joined_at') } : undefined;
   }
 
   async listMembers(groupId: string): Promise<MemberRecord[]> {
-    const id = parseCqlId(groupId, 'group_id');
+    const id = parseStorableId(groupId, 'group_id');
     const rows = await this.session.selectAll('list group members', this.q.members, [id]);
     // A partition whose members all left still has its statics: one row with a null user_id.
     return rows

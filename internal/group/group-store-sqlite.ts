@@ -1,6 +1,7 @@
 import { MemberRole } from '../../gen/chat/v1/group';
 import type { SqliteDatabase, SqliteStatement as Stmt } from '../sqlite/sqlite-database';
-import { parseStoredId, settle } from '../sqlite/sqlite-ids';
+import { parseStorableId } from '../snowflake/storable-id';
+import { settle } from '../sqlite/settle';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
 import { GroupFullError, type GroupRecord, type GroupStore, type MemberRecord } from './group-store';
 
@@ -113,33 +114,33 @@ export class SqliteGroupStore implements GroupStore {
   }
 
   create(group: Omit<GroupRecord, 'memberCount'>, members: readonly MemberRecord[]): Promise<GroupRecord> {
-    return settle(() => this.createTx(parseStoredId(group.groupId, 'group_id'), group, uniqueMembers(members)));
+    return settle(() => this.createTx(parseStorableId(group.groupId, 'group_id'), group, uniqueMembers(members)));
   }
 
   get(groupId: string): Promise<GroupRecord | undefined> {
     return settle(() => {
-      const row = this.selectGroup.get(parseStoredId(groupId, 'group_id'));
+      const row = this.selectGroup.get(parseStorableId(groupId, 'group_id'));
       return row && toGroup(row);
     });
   }
 
   addMembers(groupId: string, members: readonly MemberRecord[], maxMembers: number): Promise<GroupRecord> {
-    return settle(() => this.addTx(parseStoredId(groupId, 'group_id'), uniqueMembers(members), maxMembers));
+    return settle(() => this.addTx(parseStorableId(groupId, 'group_id'), uniqueMembers(members), maxMembers));
   }
 
   removeMembers(groupId: string, userIds: readonly string[]): Promise<GroupRecord> {
-    return settle(() => this.removeTx(parseStoredId(groupId, 'group_id'), [...new Set(userIds)]));
+    return settle(() => this.removeTx(parseStorableId(groupId, 'group_id'), [...new Set(userIds)]));
   }
 
   getMember(groupId: string, userId: string): Promise<MemberRecord | undefined> {
     return settle(() => {
-      const row = this.selectMember.get(parseStoredId(groupId, 'group_id'), userId);
+      const row = this.selectMember.get(parseStorableId(groupId, 'group_id'), userId);
       return row && toMember(row);
     });
   }
 
   listMembers(groupId: string): Promise<MemberRecord[]> {
-    return settle(() => this.selectMembers.all(parseStoredId(groupId, 'group_id')).map(toMember));
+    return settle(() => this.selectMembers.all(parseStorableId(groupId, 'group_id')).map(toMember));
   }
 
   listUserGroups(userId: string): Promise<GroupRecord[]> {

@@ -2,7 +2,7 @@ import type { types } from 'cassandra-driver';
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import { BoundedSet } from '../cassandra/bounded-set';
 import { isLwtContention } from '../cassandra/cassandra-errors';
-import { MAX_CQL_BIGINT, assertCqlBigint, parseCqlId } from '../cassandra/cassandra-ids';
+import { MAX_STORABLE_ID, assertStorableId, parseStorableId } from '../snowflake/storable-id';
 import { migrateKeyspace, type CqlMigrations } from '../cassandra/cassandra-migrations';
 import { bigintColumn, dateColumn, intColumn, textColumn } from '../cassandra/cassandra-rows';
 import type { BatchStatement, CassandraSession } from '../cassandra/cassandra-session';
@@ -139,7 +139,7 @@ export class CassandraMessageStore implements MessageStore {
   }
 
   async append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
-    const id = parseCqlId(message.messageId, 'message_id');
+    const id = parseStorableId(message.messageId, 'message_id');
     const draft: StoredMessage = {
       id,
       conversationId: message.conversationId,
@@ -185,9 +185,9 @@ export class CassandraMessageStore implements MessageStore {
     let rows: StoredMessage[];
     if (afterId !== undefined) {
       // Nothing is stored above the largest bigint; binding a larger uint64 would throw.
-      rows = afterId >= MAX_CQL_BIGINT ? [] : await this.walk(conversationId, 'forwards', afterId, limit + 1);
+      rows = afterId >= MAX_STORABLE_ID ? [] : await this.walk(conversationId, 'forwards', afterId, limit + 1);
     } else {
-      const cursor = beforeId !== undefined && beforeId <= MAX_CQL_BIGINT ? beforeId : undefined;
+      const cursor = beforeId !== undefined && beforeId <= MAX_STORABLE_ID ? beforeId : undefined;
       rows = await this.walk(conversationId, 'backwards', cursor, limit + 1);
     }
     return { messages: rows.slice(0, limit).map(toChatMessage), hasMore: rows.length > limit };
@@ -200,7 +200,7 @@ export class CassandraMessageStore implements MessageStore {
    */
   async listConversations(userId: string, limit: number, beforeMessageId?: bigint): Promise<ConversationPage> {
     const n = pageLimit(limit);
-    const before = beforeMessageId !== undefined && beforeMessageId <= MAX_CQL_BIGINT ? beforeMessageId : undefined;
+    const before = beforeMessageId !== undefined && beforeMessageId <= MAX_STORABLE_ID ? beforeMessageId : undefined;
     const entries = await this.session.selectAll('list conversations', this.q.userConversations, [userId]);
     const heads = await mapConcurrent(entries, HEAD_READS_IN_FLIGHT, (row) => this.readHead(textColumn(row, 'conversation_id')));
     const page = heads
@@ -220,7 +220,7 @@ export class CassandraMessageStore implements MessageStore {
 
   /** One single-partition batch; each cursor is written `USING TIMESTAMP <id>`, so the maximum wins. */
   async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void> {
-    for (const [conversationId, messageId] of cursors) assertCqlBigint(messageId, `cursor of ${conversationId}`);
+    for (const [conversationId, messageId] of cursors) assertStorableId(messageId, `cursor of ${conversationId}`);
     if (cursors.size === 0) return;
     const batch = [...cursors].map(([conversationId, messageId]) => ({
       query: this.q.saveCursor,

@@ -1,6 +1,7 @@
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import type { SqliteDatabase, SqliteStatement as Stmt } from '../sqlite/sqlite-database';
-import { MAX_SQLITE_INTEGER, assertStorableId, parseStoredId, settle } from '../sqlite/sqlite-ids';
+import { MAX_STORABLE_ID, assertStorableId, parseStorableId } from '../snowflake/storable-id';
+import { settle } from '../sqlite/settle';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
 import { bucketOf } from './bucket';
 import type { AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
@@ -156,7 +157,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
-    return settle(() => this.appendTx(message, parseStoredId(message.messageId, 'message_id'), participantIds));
+    return settle(() => this.appendTx(message, parseStorableId(message.messageId, 'message_id'), participantIds));
   }
 
   findByClientMsgId(senderId: string, clientMsgId: string): Promise<ChatMessage | undefined> {
@@ -173,8 +174,8 @@ export class SqliteMessageStore implements MessageStore {
       let rows: MessageRow[];
       if (afterId !== undefined) {
         // Nothing is stored above the largest INTEGER; binding a larger uint64 would throw.
-        rows = afterId >= MAX_SQLITE_INTEGER ? [] : this.pageAfter.all(conversationId, afterId, limit + 1);
-      } else if (beforeId !== undefined && beforeId <= MAX_SQLITE_INTEGER) {
+        rows = afterId >= MAX_STORABLE_ID ? [] : this.pageAfter.all(conversationId, afterId, limit + 1);
+      } else if (beforeId !== undefined && beforeId <= MAX_STORABLE_ID) {
         rows = this.pageBefore.all(conversationId, beforeId, limit + 1);
       } else {
         rows = this.pageLatest.all(conversationId, limit + 1);
@@ -187,7 +188,7 @@ export class SqliteMessageStore implements MessageStore {
     return settle(() => {
       const n = pageLimit(limit);
       const rows =
-        beforeMessageId !== undefined && beforeMessageId <= MAX_SQLITE_INTEGER
+        beforeMessageId !== undefined && beforeMessageId <= MAX_STORABLE_ID
           ? this.conversationsBefore.all(userId, beforeMessageId, n + 1)
           : this.conversationsLatest.all(userId, n + 1);
       const conversations: ConversationSummary[] = rows
