@@ -98,7 +98,7 @@ export class ClientConnection implements RegisteredConnection {
 
   pushMessage(message: ChatMessage): void {
     this.delivered.remember(message.messageId, message.conversationId);
-    this.push({ requestId: '', frame: { $case: 'message', value: message } });
+    this.push(messageFrame(message));
   }
 
   /**
@@ -273,6 +273,14 @@ export class ClientConnection implements RegisteredConnection {
     this.expiryTimer = setTimeout(() => void this.fail(ChatError.unauthenticated('token expired'), ''), delay);
     this.expiryTimer.unref();
   }
+}
+
+/** One frame object per delivered message, shared by all its recipients (so it is encoded once). */
+const messageFrames = new WeakMap<ChatMessage, ConnectResponse>();
+function messageFrame(message: ChatMessage): ConnectResponse {
+  let frame = messageFrames.get(message);
+  if (!frame) messageFrames.set(message, (frame = { requestId: '', frame: { $case: 'message', value: message } }));
+  return frame;
 }
 
 function errorFrame(err: ChatError, requestId: string): ConnectResponse {

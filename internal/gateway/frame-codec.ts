@@ -19,7 +19,16 @@ export function decodeClientFrame(data: Uint8Array | string, format: FrameFormat
   }
 }
 
-/** Encodes one server frame in the client's format. */
+/**
+ * Encodings of frames pushed to many connections at once (a group message reaches up to 500
+ * members): each frame object is encoded once per format, not once per recipient.
+ */
+const encoded = new WeakMap<ConnectResponse, { binary?: Uint8Array; json?: string }>();
+
+/** Encodes one server frame in the client's format; a frame object shared by recipients is encoded once. */
 export function encodeServerFrame(frame: ConnectResponse, format: FrameFormat): Uint8Array | string {
-  return format === 'binary' ? ConnectResponse.encode(frame).finish() : JSON.stringify(ConnectResponse.toJSON(frame));
+  let cached = encoded.get(frame);
+  if (!cached) encoded.set(frame, (cached = {}));
+  if (format === 'binary') return (cached.binary ??= ConnectResponse.encode(frame).finish());
+  return (cached.json ??= JSON.stringify(ConnectResponse.toJSON(frame)));
 }
