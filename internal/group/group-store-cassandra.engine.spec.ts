@@ -2,23 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemberRole } from '../../gen/chat/v1/group';
 import { dropKeyspace } from '../cassandra/cassandra-migrations';
-import { CassandraSession, parseContactPoints, type CassandraOptions } from '../cassandra/cassandra-session';
-import { requireEngineEnv, uniquePrefix } from '../testing/engines';
+import { CassandraSession } from '../cassandra/cassandra-session';
+import { cassandraTestOptions } from '../cassandra/testing/cassandra-test-options';
+import { uniquePrefix } from '../testing/engines';
 import { groupStoreContract } from './group-store.contract';
 import { CassandraGroupStore } from './group-store-cassandra';
 import { GroupFullError, type MemberRecord } from './group-store';
 
-const contactPoints = parseContactPoints(requireEngineEnv('CHAT_CASSANDRA_CONTACT_POINTS'));
-const localDataCenter = process.env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1';
-/** One keyspace for the whole file (schema changes are slow); tests isolate themselves by ids. */
-const keyspace = uniquePrefix('groups');
-const options = (extra: Partial<CassandraOptions> = {}): CassandraOptions => ({
-  contactPoints,
-  localDataCenter,
-  keyspace,
-  requestTimeoutMs: 10_000,
-  ...extra,
-});
+const { options } = cassandraTestOptions('groups');
 
 let session: CassandraSession;
 let shared: CassandraGroupStore;

@@ -4,24 +4,15 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { ErrorCode } from '../../gen/chat/v1/errors';
 import type { ChatMessage } from '../../gen/chat/v1/message';
 import { dropKeyspace } from '../cassandra/cassandra-migrations';
-import { CassandraSession, parseContactPoints, type CassandraOptions } from '../cassandra/cassandra-session';
+import { CassandraSession } from '../cassandra/cassandra-session';
+import { cassandraTestOptions } from '../cassandra/testing/cassandra-test-options';
 import { ChatError } from '../errors/chat-error';
-import { requireEngineEnv, uniquePrefix } from '../testing/engines';
+import { uniquePrefix } from '../testing/engines';
 import { waitUntil } from '../testing/wait-until';
 import { messageStoreContract } from './message-store.contract';
 import { CassandraMessageStore } from './message-store-cassandra';
 
-const contactPoints = parseContactPoints(requireEngineEnv('CHAT_CASSANDRA_CONTACT_POINTS'));
-const localDataCenter = process.env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1';
-/** One keyspace for the whole file (schema changes are slow); tests isolate themselves by ids. */
-const keyspace = uniquePrefix('history');
-const options = (extra: Partial<CassandraOptions> = {}): CassandraOptions => ({
-  contactPoints,
-  localDataCenter,
-  keyspace,
-  requestTimeoutMs: 10_000,
-  ...extra,
-});
+const { contactPoints, options } = cassandraTestOptions('history');
 
 let session: CassandraSession;
 let shared: CassandraMessageStore;

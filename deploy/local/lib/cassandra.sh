@@ -129,17 +129,11 @@ EOF
 }
 
 cassandra_wait() {
-  local d logf pid deadline remaining out release dc
+  local d logf pid remaining out release dc
   d=$(engine_dir cassandra)
   logf="$d/logs/system.log"
-  pid=$(engine_pid cassandra) || {
-    show_log_tail "$d/logs/cassandra.out"
-    fail_engine cassandra "cassandra: process is gone; see $logf and $d/logs/cassandra.out"
-  }
-  deadline=$(( CASSANDRA_T0 + CHAT_LOCAL_CASSANDRA_TIMEOUT * 1000 ))
-  wait_port cassandra "$pid" "$CHAT_LOCAL_CASSANDRA_PORT" "$deadline" "$logf"
-  remaining=$(( (deadline - $(now_ms)) / 1000 ))
-  (( remaining > 5 )) || remaining=5
+  begin_engine_wait cassandra "$logf" "$CASSANDRA_T0" "$CHAT_LOCAL_CASSANDRA_TIMEOUT" "$CHAT_LOCAL_CASSANDRA_PORT"
+  pid=$WAIT_PID remaining=$WAIT_REMAINING
   if ! out=$("$JAVA" -Xmx128m -XX:TieredStopAtLevel=1 \
       "-Dlogback.configurationFile=$LOCAL_HOME/check/logback.xml" \
       -cp "$CASSANDRA_CHECK_CP" CqlReady 127.0.0.1 "$CHAT_LOCAL_CASSANDRA_PORT" "$remaining" "$pid" \

@@ -245,6 +245,22 @@ wait_port() {
   done
 }
 
+# begin_engine_wait ENGINE LOGF T0_MS TIMEOUT_S PORT: the start every JVM engine's wait shares.
+# The process must still be alive and open PORT before T0 + TIMEOUT; sets WAIT_PID and
+# WAIT_REMAINING (whole seconds left, at least 5) for the engine's own readiness probe.
+begin_engine_wait() {
+  local e=$1 logf=$2 t0=$3 timeout_s=$4 port=$5 out deadline
+  out="$(engine_dir "$e")/logs/$e.out"
+  WAIT_PID=$(engine_pid "$e") || {
+    show_log_tail "$out"
+    fail_engine "$e" "$e: process is gone; see $logf and $out"
+  }
+  deadline=$(( t0 + timeout_s * 1000 ))
+  wait_port "$e" "$WAIT_PID" "$port" "$deadline" "$logf"
+  WAIT_REMAINING=$(( (deadline - $(now_ms)) / 1000 ))
+  (( WAIT_REMAINING > 5 )) || WAIT_REMAINING=5
+}
+
 # Reports a failed start and exits non-zero; `up` then stops whatever this
 # invocation started (logs and data are kept for inspection).
 fail_engine() {

@@ -79,17 +79,11 @@ EOF
 }
 
 kafka_wait() {
-  local d logf pid deadline remaining version
+  local d logf pid remaining version
   d=$(engine_dir kafka)
   logf="$d/logs/server.log"
-  pid=$(engine_pid kafka) || {
-    show_log_tail "$d/logs/kafka.out"
-    fail_engine kafka "kafka: process is gone; see $logf and $d/logs/kafka.out"
-  }
-  deadline=$(( KAFKA_T0 + CHAT_LOCAL_KAFKA_TIMEOUT * 1000 ))
-  wait_port kafka "$pid" "$CHAT_LOCAL_KAFKA_PORT" "$deadline" "$logf"
-  remaining=$(( (deadline - $(now_ms)) / 1000 ))
-  (( remaining > 5 )) || remaining=5
+  begin_engine_wait kafka "$logf" "$KAFKA_T0" "$CHAT_LOCAL_KAFKA_TIMEOUT" "$CHAT_LOCAL_KAFKA_PORT"
+  pid=$WAIT_PID remaining=$WAIT_REMAINING
   # Produce one record to _chat_local_probe and read it back, then commit an
   # offset for a consumer group (which creates __consumer_offsets).
   if ! "$JAVA" -Xmx128m -XX:TieredStopAtLevel=1 \
