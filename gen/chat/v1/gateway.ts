@@ -19,7 +19,15 @@ import {
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
 import { ErrorCode, errorCodeFromJSON, errorCodeToJSON } from "./errors";
-import { ChatMessage, PresenceStatus, presenceStatusFromJSON, presenceStatusToJSON } from "./message";
+import {
+  ChatMessage,
+  PresenceStatus,
+  presenceStatusFromJSON,
+  presenceStatusToJSON,
+  Receipt,
+  ReceiptSummary,
+  TypingEvent,
+} from "./message";
 
 export const protobufPackage = "chat.v1";
 
@@ -38,7 +46,10 @@ export interface ConnectRequest {
     /** Send a text message to a conversation. */
     { $case: "send"; value: Send }
     | //
-    /** Acknowledge received messages; advances this device's resume position. */
+    /**
+     * Acknowledge received messages; advances this device's resume position and the user's
+     * DELIVERED watermark of each conversation (pushed as `receipt` in DMs, within about 1 s).
+     */
     { $case: "ack"; value: Ack }
     | //
     /** Keep presence alive; send every `heartbeat_interval_ms` (5 s). Answered with `pong`. */
@@ -49,6 +60,12 @@ export interface ConnectRequest {
     | //
     /** Read a page of a conversation's history. */
     { $case: "history"; value: HistoryQuery }
+    | //
+    /** Tell the other participants this user is typing. Not answered. */
+    { $case: "typing"; value: Typing }
+    | //
+    /** Mark a conversation read up to a message. Not answered. */
+    { $case: "read"; value: Read }
     | undefined;
 }
 
@@ -127,6 +144,34 @@ export interface HistoryQuery {
   limit: number;
 }
 
+/**
+ * Typing says the user is typing in a conversation now. Clients send it at most every 3 s while
+ * the user types. The server forwards it as a `typing` frame to every connected device of the
+ * other participants, through the bus, and stores nothing. Rate-limited per connection
+ * (CHAT_TYPING_RATE_PER_SEC, burst twice that): excess frames get ERROR_CODE_RATE_LIMITED. In
+ * groups of more than CHAT_TYPING_MAX_GROUP_SIZE members it is accepted and dropped. Errors:
+ * INVALID_ARGUMENT (bad conversation id), PERMISSION_DENIED (not a participant), RATE_LIMITED.
+ */
+export interface Typing {
+  /** "dm:<a>:<b>" (one of them the caller) or "g:<group_id>" (the caller a member). */
+  conversationId: string;
+}
+
+/**
+ * Read marks every message of a conversation up to and including message_id as read by the user
+ * (all its devices). It advances the user's READ watermark (never backwards: an older id changes
+ * nothing and is not an error), is stored, and is pushed as a `receipt` to the devices of both
+ * DM participants, or in a group as a `receipt` to the user's other devices and a
+ * `receipt_summary` to every member. Idempotent. Errors: INVALID_ARGUMENT (bad conversation id,
+ * message_id 0), PERMISSION_DENIED (not a participant), NOT_FOUND (no such message in it).
+ */
+export interface Read {
+  /** The conversation; the caller must be a participant. */
+  conversationId: string;
+  /** A message of that conversation, usually the newest one the user has seen. */
+  messageId: string;
+}
+
 /** ConnectResponse is a server frame. */
 export interface ConnectResponse {
   /** The request_id of the client frame this answers; empty for pushed frames. */
@@ -157,6 +202,18 @@ export interface ConnectResponse {
     | //
     /** The server is going away; reconnect (possibly to another server) after a short backoff. */
     { $case: "goAway"; value: GoAway }
+    | //
+    /** A participant of one of the user's conversations is typing (never the user's own devices). */
+    { $case: "typing"; value: TypingEvent }
+    | //
+    /**
+     * A user's DELIVERED or READ watermark moved: in a DM, the peer's or the user's own (from
+     * another of its devices); in a group, only the user's own READ watermark.
+     */
+    { $case: "receipt"; value: Receipt }
+    | //
+    /** In a group, how many members have read up to a message, instead of one receipt per member. */
+    { $case: "receiptSummary"; value: ReceiptSummary }
     | undefined;
 }
 
@@ -257,6 +314,12 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       case "history":
         HistoryQuery.encode(message.frame.value, writer.uint32(122).fork()).join();
         break;
+      case "typing":
+        Typing.encode(message.frame.value, writer.uint32(130).fork()).join();
+        break;
+      case "read":
+        Read.encode(message.frame.value, writer.uint32(138).fork()).join();
+        break;
     }
     return writer;
   },
@@ -330,6 +393,22 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.frame = { $case: "history", value: HistoryQuery.decode(reader, reader.uint32()) };
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.frame = { $case: "typing", value: Typing.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.frame = { $case: "read", value: Read.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -363,6 +442,10 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "subscribePresence", value: SubscribePresence.fromJSON(object.subscribe_presence) }
         : isSet(object.history)
         ? { $case: "history", value: HistoryQuery.fromJSON(object.history) }
+        : isSet(object.typing)
+        ? { $case: "typing", value: Typing.fromJSON(object.typing) }
+        : isSet(object.read)
+        ? { $case: "read", value: Read.fromJSON(object.read) }
         : undefined,
     };
   },
@@ -384,6 +467,10 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.subscribePresence = SubscribePresence.toJSON(message.frame.value);
     } else if (message.frame?.$case === "history") {
       obj.history = HistoryQuery.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "typing") {
+      obj.typing = Typing.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "read") {
+      obj.read = Read.toJSON(message.frame.value);
     }
     return obj;
   },
@@ -994,6 +1081,153 @@ export const HistoryQuery: MessageFns<HistoryQuery> = {
   },
 };
 
+function createBaseTyping(): Typing {
+  return { conversationId: "" };
+}
+
+export const Typing: MessageFns<Typing> = {
+  encode(message: Typing, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Typing {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTyping();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Typing {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+    };
+  },
+
+  toJSON(message: Typing): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    return obj;
+  },
+};
+
+function createBaseRead(): Read {
+  return { conversationId: "", messageId: "0" };
+}
+
+export const Read: MessageFns<Read> = {
+  encode(message: Read, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.messageId !== "0") {
+      writer.uint32(16).uint64(message.messageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Read {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRead();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.messageId = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Read {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "0",
+    };
+  },
+
+  toJSON(message: Read): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.messageId !== "0") {
+      obj.messageId = message.messageId;
+    }
+    return obj;
+  },
+};
+
 function createBaseConnectResponse(): ConnectResponse {
   return { requestId: "", frame: undefined };
 }
@@ -1027,6 +1261,15 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "goAway":
         GoAway.encode(message.frame.value, writer.uint32(138).fork()).join();
+        break;
+      case "typing":
+        TypingEvent.encode(message.frame.value, writer.uint32(146).fork()).join();
+        break;
+      case "receipt":
+        Receipt.encode(message.frame.value, writer.uint32(154).fork()).join();
+        break;
+      case "receiptSummary":
+        ReceiptSummary.encode(message.frame.value, writer.uint32(162).fork()).join();
         break;
     }
     return writer;
@@ -1117,6 +1360,30 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.frame = { $case: "goAway", value: GoAway.decode(reader, reader.uint32()) };
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.frame = { $case: "typing", value: TypingEvent.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.frame = { $case: "receipt", value: Receipt.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.frame = { $case: "receiptSummary", value: ReceiptSummary.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1158,6 +1425,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "goAway", value: GoAway.fromJSON(object.goAway) }
         : isSet(object.go_away)
         ? { $case: "goAway", value: GoAway.fromJSON(object.go_away) }
+        : isSet(object.typing)
+        ? { $case: "typing", value: TypingEvent.fromJSON(object.typing) }
+        : isSet(object.receipt)
+        ? { $case: "receipt", value: Receipt.fromJSON(object.receipt) }
+        : isSet(object.receiptSummary)
+        ? { $case: "receiptSummary", value: ReceiptSummary.fromJSON(object.receiptSummary) }
+        : isSet(object.receipt_summary)
+        ? { $case: "receiptSummary", value: ReceiptSummary.fromJSON(object.receipt_summary) }
         : undefined,
     };
   },
@@ -1183,6 +1458,12 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.pong = Pong.toJSON(message.frame.value);
     } else if (message.frame?.$case === "goAway") {
       obj.goAway = GoAway.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "typing") {
+      obj.typing = TypingEvent.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "receipt") {
+      obj.receipt = Receipt.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "receiptSummary") {
+      obj.receiptSummary = ReceiptSummary.toJSON(message.frame.value);
     }
     return obj;
   },

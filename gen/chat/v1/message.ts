@@ -55,6 +55,49 @@ export function presenceStatusToJSON(object: PresenceStatus): string {
   }
 }
 
+/** ReceiptKind is which per-user watermark a receipt advances. */
+export enum ReceiptKind {
+  /** RECEIPT_KIND_UNSPECIFIED - Never sent. */
+  RECEIPT_KIND_UNSPECIFIED = 0,
+  /** RECEIPT_KIND_DELIVERED - The user's devices received every message up to the watermark (advanced by `ack`). */
+  RECEIPT_KIND_DELIVERED = 1,
+  /** RECEIPT_KIND_READ - The user read every message up to the watermark (advanced by `read`). */
+  RECEIPT_KIND_READ = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function receiptKindFromJSON(object: any): ReceiptKind {
+  switch (object) {
+    case 0:
+    case "RECEIPT_KIND_UNSPECIFIED":
+      return ReceiptKind.RECEIPT_KIND_UNSPECIFIED;
+    case 1:
+    case "RECEIPT_KIND_DELIVERED":
+      return ReceiptKind.RECEIPT_KIND_DELIVERED;
+    case 2:
+    case "RECEIPT_KIND_READ":
+      return ReceiptKind.RECEIPT_KIND_READ;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ReceiptKind.UNRECOGNIZED;
+  }
+}
+
+export function receiptKindToJSON(object: ReceiptKind): string {
+  switch (object) {
+    case ReceiptKind.RECEIPT_KIND_UNSPECIFIED:
+      return "RECEIPT_KIND_UNSPECIFIED";
+    case ReceiptKind.RECEIPT_KIND_DELIVERED:
+      return "RECEIPT_KIND_DELIVERED";
+    case ReceiptKind.RECEIPT_KIND_READ:
+      return "RECEIPT_KIND_READ";
+    case ReceiptKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ChatMessage is one stored, delivered message. It is immutable once assigned an id. */
 export interface ChatMessage {
   /**
@@ -92,7 +135,68 @@ export interface ConversationSummary {
   /** The conversation id ("dm:..." or "g:..."). */
   conversationId: string;
   /** The newest message of the conversation. */
-  lastMessage: ChatMessage | undefined;
+  lastMessage:
+    | ChatMessage
+    | undefined;
+  /**
+   * Messages from other users newer than the caller's READ watermark (read_up_to_message_id),
+   * counted up to CHAT_MAX_PAGE_SIZE: a value equal to that cap means "at least that many".
+   */
+  unreadCount: number;
+  /**
+   * The caller's READ watermark: the newest message the caller marked read (on any device) with
+   * a `read` frame; 0 when none.
+   */
+  readUpToMessageId: string;
+  /**
+   * The newest message every other participant has received (DELIVERED watermark, advanced by
+   * their devices' `ack` frames): in a DM the peer's watermark, in a group the smallest among the
+   * other members'. 0 when some participant has none.
+   */
+  othersDeliveredUpToMessageId: string;
+  /** The newest message every other participant has read (their READ watermarks, as above). */
+  othersReadUpToMessageId: string;
+}
+
+/**
+ * Receipt is one user's watermark in one conversation: every message with an id up to and
+ * including up_to_message_id is delivered (or read). Watermarks only move forward, so one receipt
+ * stands for all the messages before it; there is never one receipt per message.
+ */
+export interface Receipt {
+  /** The conversation ("dm:..." or "g:..."). */
+  conversationId: string;
+  /** Whose watermark moved. */
+  userId: string;
+  /** DELIVERED or READ. */
+  kind: ReceiptKind;
+  /** The new watermark, a message id of the conversation. A decimal string in JSON. */
+  upToMessageId: string;
+}
+
+/** ReceiptSummary is how far a group has read, sent instead of one Receipt per member. */
+export interface ReceiptSummary {
+  /** The group conversation ("g:<group_id>"). */
+  conversationId: string;
+  /** READ (DELIVERED is not summarized live in groups; see ConversationSummary). */
+  kind: ReceiptKind;
+  /** The message this summary counts for: the watermark a member just advanced to. */
+  upToMessageId: string;
+  /** How many members other than the message's author have a watermark at or past it. */
+  count: number;
+  /** How many members other than the message's author the group has now. */
+  memberCount: number;
+}
+
+/**
+ * TypingEvent says a user is typing in a conversation now. Ephemeral: never stored, best effort.
+ * Clients show it for about 6 seconds, or until a message from that user arrives.
+ */
+export interface TypingEvent {
+  /** The conversation. */
+  conversationId: string;
+  /** Who is typing. */
+  userId: string;
 }
 
 function createBaseChatMessage(): ChatMessage {
@@ -349,7 +453,14 @@ export const UserPresence: MessageFns<UserPresence> = {
 };
 
 function createBaseConversationSummary(): ConversationSummary {
-  return { conversationId: "", lastMessage: undefined };
+  return {
+    conversationId: "",
+    lastMessage: undefined,
+    unreadCount: 0,
+    readUpToMessageId: "0",
+    othersDeliveredUpToMessageId: "0",
+    othersReadUpToMessageId: "0",
+  };
 }
 
 export const ConversationSummary: MessageFns<ConversationSummary> = {
@@ -359,6 +470,18 @@ export const ConversationSummary: MessageFns<ConversationSummary> = {
     }
     if (message.lastMessage !== undefined) {
       ChatMessage.encode(message.lastMessage, writer.uint32(18).fork()).join();
+    }
+    if (message.unreadCount !== 0) {
+      writer.uint32(24).uint32(message.unreadCount);
+    }
+    if (message.readUpToMessageId !== "0") {
+      writer.uint32(32).uint64(message.readUpToMessageId);
+    }
+    if (message.othersDeliveredUpToMessageId !== "0") {
+      writer.uint32(40).uint64(message.othersDeliveredUpToMessageId);
+    }
+    if (message.othersReadUpToMessageId !== "0") {
+      writer.uint32(48).uint64(message.othersReadUpToMessageId);
     }
     return writer;
   },
@@ -392,6 +515,38 @@ export const ConversationSummary: MessageFns<ConversationSummary> = {
             message.lastMessage = ChatMessage.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.unreadCount = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.readUpToMessageId = reader.uint64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.othersDeliveredUpToMessageId = reader.uint64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.othersReadUpToMessageId = reader.uint64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -416,6 +571,26 @@ export const ConversationSummary: MessageFns<ConversationSummary> = {
         : isSet(object.last_message)
         ? ChatMessage.fromJSON(object.last_message)
         : undefined,
+      unreadCount: isSet(object.unreadCount)
+        ? globalThis.Number(object.unreadCount)
+        : isSet(object.unread_count)
+        ? globalThis.Number(object.unread_count)
+        : 0,
+      readUpToMessageId: isSet(object.readUpToMessageId)
+        ? globalThis.String(object.readUpToMessageId)
+        : isSet(object.read_up_to_message_id)
+        ? globalThis.String(object.read_up_to_message_id)
+        : "0",
+      othersDeliveredUpToMessageId: isSet(object.othersDeliveredUpToMessageId)
+        ? globalThis.String(object.othersDeliveredUpToMessageId)
+        : isSet(object.others_delivered_up_to_message_id)
+        ? globalThis.String(object.others_delivered_up_to_message_id)
+        : "0",
+      othersReadUpToMessageId: isSet(object.othersReadUpToMessageId)
+        ? globalThis.String(object.othersReadUpToMessageId)
+        : isSet(object.others_read_up_to_message_id)
+        ? globalThis.String(object.others_read_up_to_message_id)
+        : "0",
     };
   },
 
@@ -426,6 +601,350 @@ export const ConversationSummary: MessageFns<ConversationSummary> = {
     }
     if (message.lastMessage !== undefined) {
       obj.lastMessage = ChatMessage.toJSON(message.lastMessage);
+    }
+    if (message.unreadCount !== 0) {
+      obj.unreadCount = Math.round(message.unreadCount);
+    }
+    if (message.readUpToMessageId !== "0") {
+      obj.readUpToMessageId = message.readUpToMessageId;
+    }
+    if (message.othersDeliveredUpToMessageId !== "0") {
+      obj.othersDeliveredUpToMessageId = message.othersDeliveredUpToMessageId;
+    }
+    if (message.othersReadUpToMessageId !== "0") {
+      obj.othersReadUpToMessageId = message.othersReadUpToMessageId;
+    }
+    return obj;
+  },
+};
+
+function createBaseReceipt(): Receipt {
+  return { conversationId: "", userId: "", kind: 0, upToMessageId: "0" };
+}
+
+export const Receipt: MessageFns<Receipt> = {
+  encode(message: Receipt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    if (message.upToMessageId !== "0") {
+      writer.uint32(32).uint64(message.upToMessageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Receipt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceipt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.upToMessageId = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Receipt {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      kind: isSet(object.kind) ? receiptKindFromJSON(object.kind) : 0,
+      upToMessageId: isSet(object.upToMessageId)
+        ? globalThis.String(object.upToMessageId)
+        : isSet(object.up_to_message_id)
+        ? globalThis.String(object.up_to_message_id)
+        : "0",
+    };
+  },
+
+  toJSON(message: Receipt): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = receiptKindToJSON(message.kind);
+    }
+    if (message.upToMessageId !== "0") {
+      obj.upToMessageId = message.upToMessageId;
+    }
+    return obj;
+  },
+};
+
+function createBaseReceiptSummary(): ReceiptSummary {
+  return { conversationId: "", kind: 0, upToMessageId: "0", count: 0, memberCount: 0 };
+}
+
+export const ReceiptSummary: MessageFns<ReceiptSummary> = {
+  encode(message: ReceiptSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.upToMessageId !== "0") {
+      writer.uint32(24).uint64(message.upToMessageId);
+    }
+    if (message.count !== 0) {
+      writer.uint32(32).uint32(message.count);
+    }
+    if (message.memberCount !== 0) {
+      writer.uint32(40).uint32(message.memberCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiptSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiptSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.upToMessageId = reader.uint64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.memberCount = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiptSummary {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      kind: isSet(object.kind) ? receiptKindFromJSON(object.kind) : 0,
+      upToMessageId: isSet(object.upToMessageId)
+        ? globalThis.String(object.upToMessageId)
+        : isSet(object.up_to_message_id)
+        ? globalThis.String(object.up_to_message_id)
+        : "0",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      memberCount: isSet(object.memberCount)
+        ? globalThis.Number(object.memberCount)
+        : isSet(object.member_count)
+        ? globalThis.Number(object.member_count)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReceiptSummary): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = receiptKindToJSON(message.kind);
+    }
+    if (message.upToMessageId !== "0") {
+      obj.upToMessageId = message.upToMessageId;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.memberCount !== 0) {
+      obj.memberCount = Math.round(message.memberCount);
+    }
+    return obj;
+  },
+};
+
+function createBaseTypingEvent(): TypingEvent {
+  return { conversationId: "", userId: "" };
+}
+
+export const TypingEvent: MessageFns<TypingEvent> = {
+  encode(message: TypingEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TypingEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTypingEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TypingEvent {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: TypingEvent): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
     }
     return obj;
   },
