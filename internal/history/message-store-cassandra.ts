@@ -209,7 +209,7 @@ export class CassandraMessageStore implements MessageStore {
       .slice(0, n + 1);
     const conversations: ConversationSummary[] = page
       .slice(0, n)
-      .map((head) => ({ conversationId: head.conversationId, lastMessage: toChatMessage(head) }));
+      .map((head) => ({ conversationId: head.conversationId, lastMessage: toChatMessage(head), unreadCount: 0, readUpToMessageId: '0', othersDeliveredUpToMessageId: '0', othersReadUpToMessageId: '0' }));
     return { conversations, hasMore: page.length > n };
   }
 

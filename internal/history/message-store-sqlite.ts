@@ -193,7 +193,7 @@ export class SqliteMessageStore implements MessageStore {
           : this.conversationsLatest.all(userId, n + 1);
       const conversations: ConversationSummary[] = rows
         .slice(0, n)
-        .map((row) => ({ conversationId: row.conversation_id, lastMessage: toChatMessage(row) }));
+        .map((row) => ({ conversationId: row.conversation_id, lastMessage: toChatMessage(row), unreadCount: 0, readUpToMessageId: '0', othersDeliveredUpToMessageId: '0', othersReadUpToMessageId: '0' }));
       return { conversations, hasMore: rows.length > n };
     });
   }

@@ -154,7 +154,7 @@ export function messageStoreContract(name: string, factory: () => Promise<Messag
         await store.append(message(group, snowflake(40), carol), [alice, bob, carol, dave]);
         assert.deepEqual((await store.listConversations(dave, 10)).conversations.map((c) => c.conversationId), [group]);
         const latest = (await store.listConversations(alice, 1)).conversations[0];
-        assert.deepEqual(latest, { conversationId: group, lastMessage: message(group, snowflake(40), carol) });
+        assert.deepEqual(latest, { conversationId: group, lastMessage: message(group, snowflake(40), carol), unreadCount: 0, readUpToMessageId: '0', othersDeliveredUpToMessageId: '0', othersReadUpToMessageId: '0' });
       }));
 
     it('pages the conversation list newest first with beforeMessageId and exact hasMore', () =>
