@@ -8,6 +8,7 @@ import { SessionServiceService } from '../../gen/chat/v1/session';
 import { TokenIssuer } from '../../internal/auth/token-issuer';
 import { TokenVerifier } from '../../internal/auth/token-verifier';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
+import { HistoryQueries } from '../../internal/chat/history-queries';
 import { historyRpc } from '../../internal/chat/history-rpc';
 import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
@@ -21,6 +22,9 @@ import { GroupService } from '../../internal/group/group-service';
 import { createHttpApi } from '../../internal/httpapi/http-api';
 import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
 import { startGrpcServer, type RunningGrpcServer } from '../../internal/rpc/grpc-server';
+import { withConversationReceipts } from '../../internal/receipts/conversation-list-receipts';
+import { ReceiptService } from '../../internal/receipts/receipt-service';
+import { TypingService } from '../../internal/typing/typing-service';
 import { openAdapters } from './adapters';
 import { sessionRpc, watchPresenceImplementation } from '../../internal/session/session-rpc';
 import { SessionTracker } from '../../internal/session/session-tracker';
@@ -68,15 +72,18 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const groups = new GroupService({ store: adapters.groups, limits: config, nextId: () => ids.nextString() });
   const access = new ConversationAccess(groups, messageStore);
   const registry = new ConnectionRegistry();
-  const messages = new MessageService({ store: messageStore, access, ids, delivery: new LocalDelivery(registry), limits: config, log });
+  const messages = new MessageService({ appender: messageStore, access, ids, delivery: new LocalDelivery(registry), limits: config, log });
+  const history = new HistoryQueries(messageStore, access, config);
+  const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, bus, maxUnreadCount: config.maxPageSize });
+  const typing = new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize });
   const gateway = new Gateway(
-    { serverId: config.serverId, verifier, sessions, messages, access, cursors: messageStore, registry, limits: config, log, now: Date.now },
+    { serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, registry, typing, receipts, limits: config, log, now: Date.now },
     bus,
   );
 
   const unary = {
     group: groupRpc(groups),
-    history: historyRpc(messages, messageStore),
+    history: withConversationReceipts(historyRpc(history, messageStore), receipts),
     session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;

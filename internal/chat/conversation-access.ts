@@ -2,7 +2,13 @@ import type { Principal } from '../auth/principal';
 import { dmConversationId, parseConversationId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import type { GroupService } from '../group/group-service';
-import type { MessageStore } from '../history/message-store';
+import type { ConversationIndex } from '../history/message-store';
+
+/**
+ * The group reads access needs: the GroupService itself in `chatd` and the group service, the
+ * GroupService client in chat servers.
+ */
+export type GroupDirectory = Pick<GroupService, 'membersForSend' | 'shareGroup'>;
 
 /**
  * Who may read and write a conversation: the two users of a DM, the members of a group. Services
@@ -11,8 +17,8 @@ import type { MessageStore } from '../history/message-store';
  */
 export class ConversationAccess {
   constructor(
-    private readonly groups: GroupService,
-    private readonly messages: MessageStore,
+    private readonly groups: GroupDirectory,
+    private readonly conversations: ConversationIndex,
   ) {}
 
   /** The participants of a conversation the caller may use; throws PERMISSION_DENIED otherwise. */
@@ -29,7 +35,7 @@ export class ConversationAccess {
 
   async canSeePresence(viewer: string, target: string): Promise<boolean> {
     if (viewer === target) return true;
-    if (await this.messages.hasConversation(viewer, dmConversationId(viewer, target))) return true;
+    if (await this.conversations.hasConversation(viewer, dmConversationId(viewer, target))) return true;
     return this.groups.shareGroup(viewer, target);
   }
 }

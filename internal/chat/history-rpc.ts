@@ -1,11 +1,16 @@
 import { HistoryServiceDefinition } from '../../gen/chat/v1/history';
 import { ChatError } from '../errors/chat-error';
 import type { MessageStore } from '../history/message-store';
+import { actingUser, required } from '../rpc/acting-user';
 import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
-import type { MessageService } from './message-service';
+import type { HistoryQueries } from './history-queries';
+import { parseCursor } from './page-query';
 
-/** HistoryService RPCs: public reads through the access rules, the internal append for services. */
-export function historyRpc(messages: MessageService, store: MessageStore): UnaryMethod[] {
+/** The store calls behind the internal HistoryService RPCs. */
+export type HistoryBackend = Pick<MessageStore, 'append' | 'hasConversation' | 'saveDeviceCursors' | 'loadDeviceCursors'>;
+
+/** HistoryService RPCs: public reads through the access rules, internal calls for services. */
+export function historyRpc(queries: HistoryQueries, store: HistoryBackend): UnaryMethod[] {
   return unaryMethods(HistoryServiceDefinition, {
     appendMessage: {
       access: 'internal',
@@ -14,7 +19,30 @@ export function historyRpc(messages: MessageService, store: MessageStore): Unary
         return { created: (await store.append(req.message, req.participantIds)).created };
       },
     },
-    listMessages: { access: 'public', handle: (req, caller) => messages.history(caller, req) },
-    listConversations: { access: 'public', handle: (req, caller) => messages.conversations(caller, req.limit, req.beforeMessageId) },
+    listMessages: { access: 'public', handle: (req, caller) => queries.history(caller, req) },
+    listConversations: {
+      access: 'public',
+      handle: (req, caller) => queries.conversations(actingUser(caller, req.userId), req.limit, req.beforeMessageId),
+    },
+    hasConversation: {
+      access: 'internal',
+      handle: async (req) => ({ hasConversation: await store.hasConversation(required(req.userId, 'user_id'), required(req.conversationId, 'conversation_id')) }),
+    },
+    saveDeviceCursors: {
+      access: 'internal',
+      handle: async (req) => {
+        const cursors = new Map<string, bigint>();
+        for (const c of req.cursors) cursors.set(required(c.conversationId, 'conversation_id'), parseCursor(c.messageId, 'message_id') ?? 0n);
+        await store.saveDeviceCursors(required(req.userId, 'user_id'), required(req.deviceId, 'device_id'), cursors);
+        return {};
+      },
+    },
+    getDeviceCursors: {
+      access: 'internal',
+      handle: async (req) => {
+        const saved = await store.loadDeviceCursors(required(req.userId, 'user_id'), required(req.deviceId, 'device_id'));
+        return { cursors: [...saved].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() })) };
+      },
+    },
   });
 }

@@ -68,7 +68,7 @@ export class ChatApi {
 
   /** Lists the caller's groups, newest first. */
   async listUserGroups(): Promise<Group[]> {
-    return (await this.invoke(GROUP, 'ListUserGroups', {}, ListUserGroupsRequest, ListUserGroupsResponse)).groups;
+    return (await this.invoke(GROUP, 'ListUserGroups', { userId: '' }, ListUserGroupsRequest, ListUserGroupsResponse)).groups;
   }
 
   /** Reads one page of a conversation (see ListMessagesRequest for the cursors). */
@@ -79,7 +79,7 @@ export class ChatApi {
 
   /** Reads one page of the caller's conversations, newest last message first. */
   listConversations(query: Partial<ListConversationsRequest> = {}): Promise<ListConversationsResponse> {
-    const req: ListConversationsRequest = { limit: 0, beforeMessageId: '0', ...query };
+    const req: ListConversationsRequest = { limit: 0, beforeMessageId: '0', userId: '', ...query };
     return this.invoke(HISTORY, 'ListConversations', req, ListConversationsRequest, ListConversationsResponse);
   }
 

@@ -1,9 +1,12 @@
 import type { Logger } from 'pino';
 import type { TokenVerifier } from '../auth/token-verifier';
 import type { ConversationAccess } from '../chat/conversation-access';
+import type { HistoryQueries } from '../chat/history-queries';
 import type { MessageService } from '../chat/message-service';
-import type { MessageStore } from '../history/message-store';
+import type { DeviceCursorStore } from '../history/message-store';
 import type { Sessions } from '../session/sessions';
+import type { ReceiptService } from '../receipts/receipt-service';
+import type { TypingService } from '../typing/typing-service';
 import type { ConnectionRegistry } from './connection-registry';
 
 /** The limits a chat server enforces per connection; each is a CHAT_ setting. */
@@ -16,20 +19,25 @@ export interface GatewayLimits {
   maxPresenceSubscriptions: number;
   resumeMaxMessages: number;
   resumeMaxConversations: number;
+  /** Typing frames per connection per second (burst twice that). */
+  typingRatePerSec: number;
 }
 
-/** Device resume positions; in `chatd` the MessageStore keeps them. */
-export type DeviceCursorStore = Pick<MessageStore, 'saveDeviceCursors' | 'loadDeviceCursors'>;
 
 /** Everything a client connection needs, shared by all connections of one chat server. */
 export interface GatewayContext {
   serverId: string;
+  /** Where peers reach this server's RelayService; '' in `chatd`, where every device is local. */
+  serverAddress: string;
   verifier: TokenVerifier;
   sessions: Sessions;
   messages: MessageService;
+  history: HistoryQueries;
   access: ConversationAccess;
   cursors: DeviceCursorStore;
   registry: ConnectionRegistry;
+  typing: TypingService;
+  receipts: ReceiptService;
   limits: GatewayLimits;
   log: Logger;
   now: () => number;

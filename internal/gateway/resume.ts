@@ -43,7 +43,7 @@ export async function resumeConversations(req: ResumeRequest, page: (p: HistoryP
   }
   for (const [conversationId, after] of [...positions].slice(0, max)) {
     try {
-      const p = await ctx.messages.history(principal, { conversationId, afterId: after.toString(), beforeId: '', limit: ctx.limits.resumeMaxMessages });
+      const p = await ctx.history.history(principal, { conversationId, afterId: after.toString(), beforeId: '', limit: ctx.limits.resumeMaxMessages });
       if (p.messages.length > 0) page({ conversationId, messages: p.messages, hasMore: p.hasMore });
     } catch (err) {
       const e = ChatError.from(err);

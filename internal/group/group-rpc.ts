@@ -1,5 +1,6 @@
 import { GroupServiceDefinition } from '../../gen/chat/v1/group';
 import { ChatError } from '../errors/chat-error';
+import { actingUser } from '../rpc/acting-user';
 import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
 import type { GroupService } from './group-service';
 
@@ -17,6 +18,6 @@ export function groupRpc(groups: GroupService): UnaryMethod[] {
     removeMembers: { access: 'public', handle: async (req, caller) => ({ group: await groups.removeMembers(caller, req.groupId, req.userIds) }) },
     getGroup: { access: 'public', handle: async (req, caller) => ({ group: await groups.get(caller, req.groupId) }) },
     listMembers: { access: 'public', handle: async (req, caller) => ({ members: await groups.listMembers(caller, req.groupId) }) },
-    listUserGroups: { access: 'public', handle: async (_req, caller) => ({ groups: await groups.listUserGroups(caller.id) }) },
+    listUserGroups: { access: 'public', handle: async (req, caller) => ({ groups: await groups.listUserGroups(actingUser(caller, req.userId).id) }) },
   });
 }

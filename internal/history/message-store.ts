@@ -55,3 +55,15 @@ export interface MessageStore {
   loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>>;
   close(): Promise<void>;
 }
+
+/** The write a send needs: in `chatd` the store itself; in the mesh the Kafka message log. */
+export type MessageAppender = Pick<MessageStore, 'append'>;
+
+/** The reads behind history queries: the store in `chatd`, the HistoryService client in the mesh. */
+export type MessageReader = Pick<MessageStore, 'listMessages' | 'listConversations'>;
+
+/** Whether a user has a conversation; the presence visibility rule needs it. */
+export type ConversationIndex = Pick<MessageStore, 'hasConversation'>;
+
+/** Device resume positions (what each device acknowledged, per conversation). */
+export type DeviceCursorStore = Pick<MessageStore, 'saveDeviceCursors' | 'loadDeviceCursors'>;

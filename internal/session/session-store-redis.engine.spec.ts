@@ -42,7 +42,7 @@ sessionStoreContract('redis', () =>
 );
 
 const T = 1_000_000;
-const conn = (user: string, session: string, serverId = 'srv-1') => ({ userId: user, deviceId: `dev-${session}`, sessionId: session, serverId });
+const conn = (user: string, session: string, serverId = 'srv-1') => ({ userId: user, deviceId: `dev-${session}`, sessionId: session, serverId, serverAddress: '' });
 
 describe('RedisSessionStore on a real Redis', () => {
   it('reports each lapse exactly once while two processes sweep concurrently', async () => {

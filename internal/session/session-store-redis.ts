@@ -35,7 +35,7 @@ export function sessionRedisOptions(commandTimeoutMs: number): RedisOptions {
  * every process (and the contract's fake clock) agrees on which sessions lapsed.
  *   P deadlines       zset  sessionId -> expiresAtMs   (source of truth for liveness; the sweep's index)
  *   P sessions        hash  sessionId -> userId        (refresh/unregister/sweep know only the session id)
- *   P conn:<user>     hash  sessionId -> JSON [deviceId, serverId]   (the connection map per user)
+ *   P conn:<user>     hash  sessionId -> JSON [deviceId, serverId, serverAddress]   (the connection map per user)
  *   P presence:<user> string last heartbeat ms, PX ttl (for outside readers; deleted on the offline
  *                     transition the sweep or unregister reports, and lapses by itself if nobody sweeps)
  *   P seen:<user>     string last-seen ms (no TTL: last seen outlives the connection)
@@ -224,8 +224,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<RegisterResult> {
-    const { userId, sessionId, deviceId, serverId } = connection;
-    const value = JSON.stringify([deviceId, serverId]);
+    const { userId, sessionId, deviceId, serverId, serverAddress } = connection;
+    const value = JSON.stringify([deviceId, serverId, serverAddress]);
     const [code, lapsedAt] = (await this.run('register', () =>
       this.scripts.register(this.p, sessionId, userId, value, nowMs, ttlMs, maxPerUser),
     )) as [number, number];
@@ -266,8 +266,9 @@ export class RedisSessionStore implements SessionStore {
     const flat = (await this.run('locate', () => this.scripts.locate(this.p, nowMs, ...userIds))) as string[];
     const out: Connection[] = [];
     for (let i = 0; i < flat.length; i += 3) {
-      const [deviceId, serverId] = JSON.parse(flat[i + 2]) as [string, string];
-      out.push({ userId: flat[i], deviceId, sessionId: flat[i + 1], serverId });
+      // Entries written before server_address existed have two elements.
+      const [deviceId, serverId, serverAddress = ''] = JSON.parse(flat[i + 2]) as [string, string, string?];
+      out.push({ userId: flat[i], deviceId, sessionId: flat[i + 1], serverId, serverAddress });
     }
     return out;
   }

@@ -10,7 +10,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Sessio
     afterEach(async () => store?.close());
     const uniq = Math.random().toString(36).slice(2);
     let n = 0;
-    const conn = (userId: string): Connection => ({ userId: `${userId}-${uniq}`, deviceId: 'd', sessionId: `s${++n}-${uniq}`, serverId: 'srv-1' });
+    const conn = (userId: string): Connection => ({ userId: `${userId}-${uniq}`, deviceId: 'd', sessionId: `s${++n}-${uniq}`, serverId: 'srv-1', serverAddress: '127.0.0.1:7111' });
     const T = 1_000_000;
 
     it('reports online once and offline once, on the last disconnect', async () => {

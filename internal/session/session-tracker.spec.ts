@@ -17,8 +17,8 @@ describe('SessionTracker', () => {
     const events: UserPresence[] = [];
     bus.subscribe(PRESENCE_TOPIC, (r) => void events.push(decodePresence(r.payload)));
 
-    await tracker.register({ userId: 'u', deviceId: 'd1', sessionId: 's1', serverId: 'x' });
-    await tracker.register({ userId: 'v', deviceId: 'd1', sessionId: 's2', serverId: 'x' });
+    await tracker.register({ userId: 'u', deviceId: 'd1', sessionId: 's1', serverId: 'x', serverAddress: '' });
+    await tracker.register({ userId: 'v', deviceId: 'd1', sessionId: 's2', serverId: 'x', serverAddress: '' });
     now = 2_000;
     assert.deepEqual(await tracker.unregister('s1'), { becameOffline: true });
     now = 9_000;

@@ -163,6 +163,8 @@ export interface ListMembersResponse {
 
 /** ListUserGroupsRequest lists the caller's groups. */
 export interface ListUserGroupsRequest {
+  /** Whose groups. Services must set it; users may leave it empty or name themselves. */
+  userId: string;
 }
 
 /** ListUserGroupsResponse answers ListUserGroups. */
@@ -1090,11 +1092,14 @@ export const ListMembersResponse: MessageFns<ListMembersResponse> = {
 };
 
 function createBaseListUserGroupsRequest(): ListUserGroupsRequest {
-  return {};
+  return { userId: "" };
 }
 
 export const ListUserGroupsRequest: MessageFns<ListUserGroupsRequest> = {
-  encode(_: ListUserGroupsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: ListUserGroupsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
     return writer;
   },
 
@@ -1111,6 +1116,14 @@ export const ListUserGroupsRequest: MessageFns<ListUserGroupsRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1123,12 +1136,21 @@ export const ListUserGroupsRequest: MessageFns<ListUserGroupsRequest> = {
     }
   },
 
-  fromJSON(_: any): ListUserGroupsRequest {
-    return {};
+  fromJSON(object: any): ListUserGroupsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
   },
 
-  toJSON(_: ListUserGroupsRequest): unknown {
+  toJSON(message: ListUserGroupsRequest): unknown {
     const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
     return obj;
   },
 };
@@ -1258,7 +1280,10 @@ export const GroupServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** ListUserGroups lists the groups the caller belongs to, newest first. */
+    /**
+     * ListUserGroups lists the groups a user belongs to, newest first: the caller's own, or, for a
+     * service, those of `user_id`. Errors: PERMISSION_DENIED (a user naming another user).
+     */
     listUserGroups: {
       name: "ListUserGroups",
       requestType: ListUserGroupsRequest as typeof ListUserGroupsRequest,
@@ -1340,7 +1365,10 @@ export const GroupServiceService = {
     responseSerialize: (value: ListMembersResponse): Buffer => Buffer.from(ListMembersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListMembersResponse => ListMembersResponse.decode(value),
   },
-  /** ListUserGroups lists the groups the caller belongs to, newest first. */
+  /**
+   * ListUserGroups lists the groups a user belongs to, newest first: the caller's own, or, for a
+   * service, those of `user_id`. Errors: PERMISSION_DENIED (a user naming another user).
+   */
   listUserGroups: {
     path: "/chat.v1.GroupService/ListUserGroups" as const,
     requestStream: false as const,
@@ -1378,7 +1406,10 @@ export interface GroupServiceServer extends UntypedServiceImplementation {
    * PERMISSION_DENIED.
    */
   listMembers: handleUnaryCall<ListMembersRequest, ListMembersResponse>;
-  /** ListUserGroups lists the groups the caller belongs to, newest first. */
+  /**
+   * ListUserGroups lists the groups a user belongs to, newest first: the caller's own, or, for a
+   * service, those of `user_id`. Errors: PERMISSION_DENIED (a user naming another user).
+   */
   listUserGroups: handleUnaryCall<ListUserGroupsRequest, ListUserGroupsResponse>;
 }
 
@@ -1476,7 +1507,10 @@ export interface GroupServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListMembersResponse) => void,
   ): ClientUnaryCall;
-  /** ListUserGroups lists the groups the caller belongs to, newest first. */
+  /**
+   * ListUserGroups lists the groups a user belongs to, newest first: the caller's own, or, for a
+   * service, those of `user_id`. Errors: PERMISSION_DENIED (a user naming another user).
+   */
   listUserGroups(
     request: ListUserGroupsRequest,
     callback: (error: ServiceError | null, response: ListUserGroupsResponse) => void,

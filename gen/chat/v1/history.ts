@@ -62,6 +62,8 @@ export interface ListMessagesResponse {
 
 /** ListConversationsRequest reads the caller's conversation list. */
 export interface ListConversationsRequest {
+  /** Whose conversations. Services must set it; users may leave it empty or name themselves. */
+  userId: string;
   /** Page size; 0 means CHAT_DEFAULT_PAGE_SIZE; capped at CHAT_MAX_PAGE_SIZE. */
   limit: number;
   /**
@@ -77,6 +79,56 @@ export interface ListConversationsResponse {
   conversations: ConversationSummary[];
   /** True when older conversations exist. */
   hasMore: boolean;
+}
+
+/** HasConversationRequest asks about one user's conversation list. */
+export interface HasConversationRequest {
+  /** The user. */
+  userId: string;
+  /** The conversation. */
+  conversationId: string;
+}
+
+/** HasConversationResponse answers HasConversation. */
+export interface HasConversationResponse {
+  /** True when the conversation has at least one message in the user's list. */
+  hasConversation: boolean;
+}
+
+/** DeviceCursor is a device's position in one conversation. */
+export interface DeviceCursor {
+  /** The conversation. */
+  conversationId: string;
+  /** The newest message id the device acknowledged there. */
+  messageId: string;
+}
+
+/** SaveDeviceCursorsRequest saves positions of one device. */
+export interface SaveDeviceCursorsRequest {
+  /** The user. */
+  userId: string;
+  /** The device. */
+  deviceId: string;
+  /** One entry per conversation that moved. */
+  cursors: DeviceCursor[];
+}
+
+/** SaveDeviceCursorsResponse answers SaveDeviceCursors. */
+export interface SaveDeviceCursorsResponse {
+}
+
+/** GetDeviceCursorsRequest reads the positions of one device. */
+export interface GetDeviceCursorsRequest {
+  /** The user. */
+  userId: string;
+  /** The device. */
+  deviceId: string;
+}
+
+/** GetDeviceCursorsResponse answers GetDeviceCursors. */
+export interface GetDeviceCursorsResponse {
+  /** One entry per conversation the device acknowledged anything in. */
+  cursors: DeviceCursor[];
 }
 
 function createBaseAppendMessageRequest(): AppendMessageRequest {
@@ -415,11 +467,14 @@ export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
 };
 
 function createBaseListConversationsRequest(): ListConversationsRequest {
-  return { limit: 0, beforeMessageId: "0" };
+  return { userId: "", limit: 0, beforeMessageId: "0" };
 }
 
 export const ListConversationsRequest: MessageFns<ListConversationsRequest> = {
   encode(message: ListConversationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(26).string(message.userId);
+    }
     if (message.limit !== 0) {
       writer.uint32(8).uint32(message.limit);
     }
@@ -442,6 +497,14 @@ export const ListConversationsRequest: MessageFns<ListConversationsRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
           case 1: {
             if (tag !== 8) {
               break;
@@ -472,6 +535,11 @@ export const ListConversationsRequest: MessageFns<ListConversationsRequest> = {
 
   fromJSON(object: any): ListConversationsRequest {
     return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
       beforeMessageId: isSet(object.beforeMessageId)
         ? globalThis.String(object.beforeMessageId)
@@ -483,6 +551,9 @@ export const ListConversationsRequest: MessageFns<ListConversationsRequest> = {
 
   toJSON(message: ListConversationsRequest): unknown {
     const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
     if (message.limit !== 0) {
       obj.limit = Math.round(message.limit);
     }
@@ -574,6 +645,525 @@ export const ListConversationsResponse: MessageFns<ListConversationsResponse> = 
   },
 };
 
+function createBaseHasConversationRequest(): HasConversationRequest {
+  return { userId: "", conversationId: "" };
+}
+
+export const HasConversationRequest: MessageFns<HasConversationRequest> = {
+  encode(message: HasConversationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.conversationId !== "") {
+      writer.uint32(18).string(message.conversationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HasConversationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHasConversationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HasConversationRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+    };
+  },
+
+  toJSON(message: HasConversationRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    return obj;
+  },
+};
+
+function createBaseHasConversationResponse(): HasConversationResponse {
+  return { hasConversation: false };
+}
+
+export const HasConversationResponse: MessageFns<HasConversationResponse> = {
+  encode(message: HasConversationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hasConversation !== false) {
+      writer.uint32(8).bool(message.hasConversation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HasConversationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHasConversationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hasConversation = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HasConversationResponse {
+    return {
+      hasConversation: isSet(object.hasConversation)
+        ? globalThis.Boolean(object.hasConversation)
+        : isSet(object.has_conversation)
+        ? globalThis.Boolean(object.has_conversation)
+        : false,
+    };
+  },
+
+  toJSON(message: HasConversationResponse): unknown {
+    const obj: any = {};
+    if (message.hasConversation !== false) {
+      obj.hasConversation = message.hasConversation;
+    }
+    return obj;
+  },
+};
+
+function createBaseDeviceCursor(): DeviceCursor {
+  return { conversationId: "", messageId: "0" };
+}
+
+export const DeviceCursor: MessageFns<DeviceCursor> = {
+  encode(message: DeviceCursor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.messageId !== "0") {
+      writer.uint32(16).uint64(message.messageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeviceCursor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeviceCursor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.messageId = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeviceCursor {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "0",
+    };
+  },
+
+  toJSON(message: DeviceCursor): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.messageId !== "0") {
+      obj.messageId = message.messageId;
+    }
+    return obj;
+  },
+};
+
+function createBaseSaveDeviceCursorsRequest(): SaveDeviceCursorsRequest {
+  return { userId: "", deviceId: "", cursors: [] };
+}
+
+export const SaveDeviceCursorsRequest: MessageFns<SaveDeviceCursorsRequest> = {
+  encode(message: SaveDeviceCursorsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    for (const v of message.cursors) {
+      DeviceCursor.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveDeviceCursorsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveDeviceCursorsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cursors.push(DeviceCursor.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SaveDeviceCursorsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      cursors: globalThis.Array.isArray(object?.cursors)
+        ? object.cursors.map((e: any) => DeviceCursor.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SaveDeviceCursorsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.cursors?.length) {
+      obj.cursors = message.cursors.map((e) => DeviceCursor.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseSaveDeviceCursorsResponse(): SaveDeviceCursorsResponse {
+  return {};
+}
+
+export const SaveDeviceCursorsResponse: MessageFns<SaveDeviceCursorsResponse> = {
+  encode(_: SaveDeviceCursorsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveDeviceCursorsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveDeviceCursorsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SaveDeviceCursorsResponse {
+    return {};
+  },
+
+  toJSON(_: SaveDeviceCursorsResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseGetDeviceCursorsRequest(): GetDeviceCursorsRequest {
+  return { userId: "", deviceId: "" };
+}
+
+export const GetDeviceCursorsRequest: MessageFns<GetDeviceCursorsRequest> = {
+  encode(message: GetDeviceCursorsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDeviceCursorsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDeviceCursorsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDeviceCursorsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetDeviceCursorsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetDeviceCursorsResponse(): GetDeviceCursorsResponse {
+  return { cursors: [] };
+}
+
+export const GetDeviceCursorsResponse: MessageFns<GetDeviceCursorsResponse> = {
+  encode(message: GetDeviceCursorsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.cursors) {
+      DeviceCursor.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDeviceCursorsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDeviceCursorsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cursors.push(DeviceCursor.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDeviceCursorsResponse {
+    return {
+      cursors: globalThis.Array.isArray(object?.cursors)
+        ? object.cursors.map((e: any) => DeviceCursor.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetDeviceCursorsResponse): unknown {
+    const obj: any = {};
+    if (message.cursors?.length) {
+      obj.cursors = message.cursors.map((e) => DeviceCursor.toJSON(e));
+    }
+    return obj;
+  },
+};
+
 /**
  * HistoryService stores messages and serves them back by cursor. Messages are partitioned by
  * (conversation, time bucket) and ordered by Snowflake id.
@@ -608,12 +1198,53 @@ export const HistoryServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** ListConversations returns the caller's conversations with their last message, newest first. */
+    /**
+     * ListConversations returns the caller's conversations with their last message, newest first
+     * (for a service: those of `user_id`). Groups the user has left are omitted. Errors:
+     * INVALID_ARGUMENT, PERMISSION_DENIED (a user naming another user).
+     */
     listConversations: {
       name: "ListConversations",
       requestType: ListConversationsRequest as typeof ListConversationsRequest,
       requestStream: false,
       responseType: ListConversationsResponse as typeof ListConversationsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * HasConversation tells whether a conversation is in a user's conversation list (it has at least
+     * one message); the presence visibility rule uses it. Service credentials. Idempotent.
+     */
+    hasConversation: {
+      name: "HasConversation",
+      requestType: HasConversationRequest as typeof HasConversationRequest,
+      requestStream: false,
+      responseType: HasConversationResponse as typeof HasConversationResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * SaveDeviceCursors records the newest message id a device acknowledged per conversation; the
+     * stored value only moves forwards (max of old and new), so it is idempotent. Service
+     * credentials. Errors: INVALID_ARGUMENT.
+     */
+    saveDeviceCursors: {
+      name: "SaveDeviceCursors",
+      requestType: SaveDeviceCursorsRequest as typeof SaveDeviceCursorsRequest,
+      requestStream: false,
+      responseType: SaveDeviceCursorsResponse as typeof SaveDeviceCursorsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * GetDeviceCursors returns a device's saved positions, where a resume starts. Service
+     * credentials. Idempotent.
+     */
+    getDeviceCursors: {
+      name: "GetDeviceCursors",
+      requestType: GetDeviceCursorsRequest as typeof GetDeviceCursorsRequest,
+      requestStream: false,
+      responseType: GetDeviceCursorsResponse as typeof GetDeviceCursorsResponse,
       responseStream: false,
       options: {},
     },
@@ -655,7 +1286,11 @@ export const HistoryServiceService = {
       Buffer.from(ListMessagesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListMessagesResponse => ListMessagesResponse.decode(value),
   },
-  /** ListConversations returns the caller's conversations with their last message, newest first. */
+  /**
+   * ListConversations returns the caller's conversations with their last message, newest first
+   * (for a service: those of `user_id`). Groups the user has left are omitted. Errors:
+   * INVALID_ARGUMENT, PERMISSION_DENIED (a user naming another user).
+   */
   listConversations: {
     path: "/chat.v1.HistoryService/ListConversations" as const,
     requestStream: false as const,
@@ -666,6 +1301,52 @@ export const HistoryServiceService = {
     responseSerialize: (value: ListConversationsResponse): Buffer =>
       Buffer.from(ListConversationsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListConversationsResponse => ListConversationsResponse.decode(value),
+  },
+  /**
+   * HasConversation tells whether a conversation is in a user's conversation list (it has at least
+   * one message); the presence visibility rule uses it. Service credentials. Idempotent.
+   */
+  hasConversation: {
+    path: "/chat.v1.HistoryService/HasConversation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HasConversationRequest): Buffer =>
+      Buffer.from(HasConversationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HasConversationRequest => HasConversationRequest.decode(value),
+    responseSerialize: (value: HasConversationResponse): Buffer =>
+      Buffer.from(HasConversationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HasConversationResponse => HasConversationResponse.decode(value),
+  },
+  /**
+   * SaveDeviceCursors records the newest message id a device acknowledged per conversation; the
+   * stored value only moves forwards (max of old and new), so it is idempotent. Service
+   * credentials. Errors: INVALID_ARGUMENT.
+   */
+  saveDeviceCursors: {
+    path: "/chat.v1.HistoryService/SaveDeviceCursors" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SaveDeviceCursorsRequest): Buffer =>
+      Buffer.from(SaveDeviceCursorsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SaveDeviceCursorsRequest => SaveDeviceCursorsRequest.decode(value),
+    responseSerialize: (value: SaveDeviceCursorsResponse): Buffer =>
+      Buffer.from(SaveDeviceCursorsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SaveDeviceCursorsResponse => SaveDeviceCursorsResponse.decode(value),
+  },
+  /**
+   * GetDeviceCursors returns a device's saved positions, where a resume starts. Service
+   * credentials. Idempotent.
+   */
+  getDeviceCursors: {
+    path: "/chat.v1.HistoryService/GetDeviceCursors" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDeviceCursorsRequest): Buffer =>
+      Buffer.from(GetDeviceCursorsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDeviceCursorsRequest => GetDeviceCursorsRequest.decode(value),
+    responseSerialize: (value: GetDeviceCursorsResponse): Buffer =>
+      Buffer.from(GetDeviceCursorsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDeviceCursorsResponse => GetDeviceCursorsResponse.decode(value),
   },
 } as const;
 
@@ -681,8 +1362,28 @@ export interface HistoryServiceServer extends UntypedServiceImplementation {
    * conversation id), PERMISSION_DENIED.
    */
   listMessages: handleUnaryCall<ListMessagesRequest, ListMessagesResponse>;
-  /** ListConversations returns the caller's conversations with their last message, newest first. */
+  /**
+   * ListConversations returns the caller's conversations with their last message, newest first
+   * (for a service: those of `user_id`). Groups the user has left are omitted. Errors:
+   * INVALID_ARGUMENT, PERMISSION_DENIED (a user naming another user).
+   */
   listConversations: handleUnaryCall<ListConversationsRequest, ListConversationsResponse>;
+  /**
+   * HasConversation tells whether a conversation is in a user's conversation list (it has at least
+   * one message); the presence visibility rule uses it. Service credentials. Idempotent.
+   */
+  hasConversation: handleUnaryCall<HasConversationRequest, HasConversationResponse>;
+  /**
+   * SaveDeviceCursors records the newest message id a device acknowledged per conversation; the
+   * stored value only moves forwards (max of old and new), so it is idempotent. Service
+   * credentials. Errors: INVALID_ARGUMENT.
+   */
+  saveDeviceCursors: handleUnaryCall<SaveDeviceCursorsRequest, SaveDeviceCursorsResponse>;
+  /**
+   * GetDeviceCursors returns a device's saved positions, where a resume starts. Service
+   * credentials. Idempotent.
+   */
+  getDeviceCursors: handleUnaryCall<GetDeviceCursorsRequest, GetDeviceCursorsResponse>;
 }
 
 export interface HistoryServiceClient extends Client {
@@ -725,7 +1426,11 @@ export interface HistoryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListMessagesResponse) => void,
   ): ClientUnaryCall;
-  /** ListConversations returns the caller's conversations with their last message, newest first. */
+  /**
+   * ListConversations returns the caller's conversations with their last message, newest first
+   * (for a service: those of `user_id`). Groups the user has left are omitted. Errors:
+   * INVALID_ARGUMENT, PERMISSION_DENIED (a user naming another user).
+   */
   listConversations(
     request: ListConversationsRequest,
     callback: (error: ServiceError | null, response: ListConversationsResponse) => void,
@@ -740,6 +1445,64 @@ export interface HistoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListConversationsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * HasConversation tells whether a conversation is in a user's conversation list (it has at least
+   * one message); the presence visibility rule uses it. Service credentials. Idempotent.
+   */
+  hasConversation(
+    request: HasConversationRequest,
+    callback: (error: ServiceError | null, response: HasConversationResponse) => void,
+  ): ClientUnaryCall;
+  hasConversation(
+    request: HasConversationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HasConversationResponse) => void,
+  ): ClientUnaryCall;
+  hasConversation(
+    request: HasConversationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HasConversationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * SaveDeviceCursors records the newest message id a device acknowledged per conversation; the
+   * stored value only moves forwards (max of old and new), so it is idempotent. Service
+   * credentials. Errors: INVALID_ARGUMENT.
+   */
+  saveDeviceCursors(
+    request: SaveDeviceCursorsRequest,
+    callback: (error: ServiceError | null, response: SaveDeviceCursorsResponse) => void,
+  ): ClientUnaryCall;
+  saveDeviceCursors(
+    request: SaveDeviceCursorsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SaveDeviceCursorsResponse) => void,
+  ): ClientUnaryCall;
+  saveDeviceCursors(
+    request: SaveDeviceCursorsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SaveDeviceCursorsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetDeviceCursors returns a device's saved positions, where a resume starts. Service
+   * credentials. Idempotent.
+   */
+  getDeviceCursors(
+    request: GetDeviceCursorsRequest,
+    callback: (error: ServiceError | null, response: GetDeviceCursorsResponse) => void,
+  ): ClientUnaryCall;
+  getDeviceCursors(
+    request: GetDeviceCursorsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDeviceCursorsResponse) => void,
+  ): ClientUnaryCall;
+  getDeviceCursors(
+    request: GetDeviceCursorsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDeviceCursorsResponse) => void,
   ): ClientUnaryCall;
 }
 

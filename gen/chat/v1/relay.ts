@@ -62,6 +62,13 @@ export interface RelayDelivery {
   recipientUserIds: string[];
   /** The device that sent the message, which is not delivered to ("" for none). */
   excludeSessionId: string;
+  /** W3C trace context (traceparent, tracestate) of the send, so the trace follows the message. */
+  traceContext: { [key: string]: string };
+}
+
+export interface RelayDelivery_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 /** RelayResponse acknowledges a batch. */
@@ -314,7 +321,7 @@ export const RelayBatch: MessageFns<RelayBatch> = {
 };
 
 function createBaseRelayDelivery(): RelayDelivery {
-  return { message: undefined, recipientUserIds: [], excludeSessionId: "" };
+  return { message: undefined, recipientUserIds: [], excludeSessionId: "", traceContext: {} };
 }
 
 export const RelayDelivery: MessageFns<RelayDelivery> = {
@@ -328,6 +335,9 @@ export const RelayDelivery: MessageFns<RelayDelivery> = {
     if (message.excludeSessionId !== "") {
       writer.uint32(26).string(message.excludeSessionId);
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      RelayDelivery_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
     return writer;
   },
 
@@ -368,6 +378,17 @@ export const RelayDelivery: MessageFns<RelayDelivery> = {
             message.excludeSessionId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = RelayDelivery_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.traceContext[entry4.key] = entry4.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -393,6 +414,33 @@ export const RelayDelivery: MessageFns<RelayDelivery> = {
         : isSet(object.exclude_session_id)
         ? globalThis.String(object.exclude_session_id)
         : "",
+      traceContext: isObject(object.traceContext)
+        ? (globalThis.Object.entries(object.traceContext) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.trace_context)
+        ? (globalThis.Object.entries(object.trace_context) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -406,6 +454,90 @@ export const RelayDelivery: MessageFns<RelayDelivery> = {
     }
     if (message.excludeSessionId !== "") {
       obj.excludeSessionId = message.excludeSessionId;
+    }
+    if (message.traceContext) {
+      const entries = globalThis.Object.entries(message.traceContext) as [string, string][];
+      if (entries.length > 0) {
+        obj.traceContext = {};
+        entries.forEach(([k, v]) => {
+          obj.traceContext[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+};
+
+function createBaseRelayDelivery_TraceContextEntry(): RelayDelivery_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const RelayDelivery_TraceContextEntry: MessageFns<RelayDelivery_TraceContextEntry> = {
+  encode(message: RelayDelivery_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelayDelivery_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelayDelivery_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RelayDelivery_TraceContextEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RelayDelivery_TraceContextEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
     }
     return obj;
   },
@@ -552,6 +684,10 @@ export const RelayServiceClient = makeGenericClientConstructor(
   service: typeof RelayServiceService;
   serviceName: string;
 };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -36,6 +36,11 @@ export interface Connection {
   sessionId: string;
   /** The chat server holding the connection. */
   serverId: string;
+  /**
+   * Where peers reach server_id's RelayService (host:port). Empty in the single-process chatd,
+   * where every connection is local. Set by the chat server when it registers the connection.
+   */
+  serverAddress: string;
 }
 
 /** RegisterConnectionRequest registers one connection. */
@@ -111,7 +116,7 @@ export interface WatchPresenceResponse {
 }
 
 function createBaseConnection(): Connection {
-  return { userId: "", deviceId: "", sessionId: "", serverId: "" };
+  return { userId: "", deviceId: "", sessionId: "", serverId: "", serverAddress: "" };
 }
 
 export const Connection: MessageFns<Connection> = {
@@ -127,6 +132,9 @@ export const Connection: MessageFns<Connection> = {
     }
     if (message.serverId !== "") {
       writer.uint32(34).string(message.serverId);
+    }
+    if (message.serverAddress !== "") {
+      writer.uint32(42).string(message.serverAddress);
     }
     return writer;
   },
@@ -176,6 +184,14 @@ export const Connection: MessageFns<Connection> = {
             message.serverId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.serverAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -210,6 +226,11 @@ export const Connection: MessageFns<Connection> = {
         : isSet(object.server_id)
         ? globalThis.String(object.server_id)
         : "",
+      serverAddress: isSet(object.serverAddress)
+        ? globalThis.String(object.serverAddress)
+        : isSet(object.server_address)
+        ? globalThis.String(object.server_address)
+        : "",
     };
   },
 
@@ -226,6 +247,9 @@ export const Connection: MessageFns<Connection> = {
     }
     if (message.serverId !== "") {
       obj.serverId = message.serverId;
+    }
+    if (message.serverAddress !== "") {
+      obj.serverAddress = message.serverAddress;
     }
     return obj;
   },
