@@ -14,6 +14,9 @@ import { SqliteGroupStore } from '../../internal/group/group-store-sqlite';
 import type { MessageStore } from '../../internal/history/message-store';
 import { CassandraMessageStore } from '../../internal/history/message-store-cassandra';
 import { SqliteMessageStore } from '../../internal/history/message-store-sqlite';
+import type { ReceiptStore } from '../../internal/receipts/receipt-store';
+import { CassandraReceiptStore } from '../../internal/receipts/receipt-store-cassandra';
+import { SqliteReceiptStore } from '../../internal/receipts/receipt-store-sqlite';
 import type { SessionStore } from '../../internal/session/session-store';
 import { MemorySessionStore } from '../../internal/session/session-store-memory';
 import { RedisSessionStore, sessionRedisOptions } from '../../internal/session/session-store-redis';
@@ -28,6 +31,7 @@ export interface Adapters {
   sessions: SessionStore;
   messages: MessageStore;
   groups: GroupStore;
+  receipts: ReceiptStore;
   ids: IdSource;
   /** Called (once) when the process must stop serving, e.g. its worker-id lease was lost. */
   onFatal(listener: (reason: Error) => void): void;
@@ -45,13 +49,14 @@ export async function openAdapters(config: Config, log: Logger): Promise<Adapter
   try {
     const bus = await openBus(config, log);
     closers.push(() => bus.close());
-    const { messages, groups } = await openStores(config, closers);
+    const { messages, groups, receipts } = await openStores(config, closers);
     const { sessions, ids } = await openSessions(config, log, closers, (err) => fatal.forEach((f) => f(err)));
     return {
       bus,
       sessions,
       messages,
       groups,
+      receipts,
       ids,
       onFatal: (listener) => void fatal.push(listener),
       close: () => closeAll(closers),
@@ -80,12 +85,12 @@ async function openBus(config: Config, log: Logger): Promise<Bus> {
   }
 }
 
-async function openStores(config: Config, closers: Array<() => Promise<void> | void>): Promise<{ messages: MessageStore; groups: GroupStore }> {
+async function openStores(config: Config, closers: Array<() => Promise<void> | void>): Promise<{ messages: MessageStore; groups: GroupStore; receipts: ReceiptStore }> {
   switch (config.store) {
     case 'sqlite': {
       const db = openSqliteDatabase({ path: join(config.dataDir, 'chat.sqlite'), synchronous: config.sqliteSynchronous });
       closers.push(() => void db.close());
-      return { messages: new SqliteMessageStore({ db }), groups: new SqliteGroupStore({ db }) };
+      return { messages: new SqliteMessageStore({ db }), groups: new SqliteGroupStore({ db }), receipts: new SqliteReceiptStore({ db }) };
     }
     case 'cassandra': {
       const session = new CassandraSession({
@@ -98,7 +103,7 @@ async function openStores(config: Config, closers: Array<() => Promise<void> | v
         requestTimeoutMs: config.engineTimeoutMs,
       });
       closers.push(() => session.close());
-      return { messages: await CassandraMessageStore.open({ session }), groups: await CassandraGroupStore.open({ session }) };
+      return { messages: await CassandraMessageStore.open({ session }), groups: await CassandraGroupStore.open({ session }), receipts: await CassandraReceiptStore.open({ session }) };
     }
   }
 }

@@ -14,7 +14,7 @@ import type {
   SendAck,
   Welcome,
 } from '../../gen/chat/v1/gateway';
-import type { ChatMessage } from '../../gen/chat/v1/message';
+import type { ChatMessage, Receipt, ReceiptSummary, TypingEvent } from '../../gen/chat/v1/message';
 import { ChatClientError } from './chat-client-error';
 import { decodeResponse, encodeRequest, type FrameFormat } from './frame-codec';
 import { PushedFrameBuffer, type FrameMatcher } from './pushed-frame-buffer';
@@ -56,6 +56,12 @@ export interface ChatClientEvents {
   message: [message: ChatMessage];
   /** A watched user's presence. */
   presence: [event: PresenceEvent];
+  /** A participant of one of the user's conversations is typing. */
+  typing: [event: TypingEvent];
+  /** A user's DELIVERED or READ watermark moved (a DM peer's, or this user's from another device). */
+  receipt: [receipt: Receipt];
+  /** In a group, how many members have read up to a message. */
+  receiptSummary: [summary: ReceiptSummary];
   /** A page the server pushed unasked: the replay of missed messages after `hello`. */
   historyPage: [page: HistoryPage];
   /**
@@ -201,6 +207,22 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
    */
   ack(messageIds: string[]): void {
     if (messageIds.length > 0) this.write({ requestId: '', frame: { $case: 'ack', value: { messageIds } } });
+  }
+
+  /**
+   * Tells the other participants this user is typing (send at most every 3 s while typing). Not
+   * answered; an error (RATE_LIMITED, PERMISSION_DENIED) arrives as an `error` event.
+   */
+  typing(conversationId: string): void {
+    this.write({ requestId: '', frame: { $case: 'typing', value: { conversationId } } });
+  }
+
+  /**
+   * Marks the conversation read up to `messageId` (this user's READ watermark, on all its
+   * devices). Not answered; an error arrives as an `error` event.
+   */
+  markRead(conversationId: string, messageId: string): void {
+    this.write({ requestId: '', frame: { $case: 'read', value: { conversationId, messageId } } });
   }
 
   /**
@@ -393,6 +415,15 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         break;
       case 'historyPage':
         this.emit('historyPage', frame.value);
+        break;
+      case 'typing':
+        this.emit('typing', frame.value);
+        break;
+      case 'receipt':
+        this.emit('receipt', frame.value);
+        break;
+      case 'receiptSummary':
+        this.emit('receiptSummary', frame.value);
         break;
       case 'error':
         if (this.listenerCount('error') > 0) this.emit('error', frame.value);

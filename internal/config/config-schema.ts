@@ -42,6 +42,8 @@ export const SETTINGS = {
   maxTextBytes: setting('CHAT_MAX_TEXT_BYTES', 'Largest message text, UTF-8 bytes.', positive, '4096'),
   sendRatePerSec: setting('CHAT_SEND_RATE_PER_SEC', 'Sustained sends per connection per second (token bucket).', positive, '20'),
   sendBurst: setting('CHAT_SEND_BURST', 'Send burst per connection (token bucket size).', positive, '40'),
+  typingRatePerSec: setting('CHAT_TYPING_RATE_PER_SEC', 'Typing frames per connection per second (burst twice that); more get RATE_LIMITED.', positive, '2'),
+  typingMaxGroupSize: setting('CHAT_TYPING_MAX_GROUP_SIZE', 'Typing indicators are not fanned out in groups with more members than this.', positive, '50'),
   maxProtocolErrors: setting('CHAT_MAX_PROTOCOL_ERRORS', 'Malformed or unknown frames tolerated per connection before it is closed.', positive, '10'),
   maxGroupSize: setting('CHAT_MAX_GROUP_SIZE', 'Members per group.', positive, '500'),
   maxGroupNameBytes: setting('CHAT_MAX_GROUP_NAME_BYTES', 'Longest group name, UTF-8 bytes.', positive, '128'),

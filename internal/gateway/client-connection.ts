@@ -40,6 +40,7 @@ export class ClientConnection implements RegisteredConnection {
   private chain: Promise<void> = Promise.resolve();
   private protocolErrors = 0;
   private readonly sendBucket: TokenBucket;
+  private readonly typingBucket: TokenBucket;
   private readonly watched = new Set<string>();
   private readonly delivered = new DeliveredIds(10_000);
   private readonly pendingCursors = new Map<string, bigint>();
@@ -57,6 +58,7 @@ export class ClientConnection implements RegisteredConnection {
     private readonly transportToken = '',
   ) {
     this.sendBucket = new TokenBucket(ctx.limits.sendRatePerSec, ctx.limits.sendBurst, ctx.now);
+    this.typingBucket = new TokenBucket(ctx.limits.typingRatePerSec, ctx.limits.typingRatePerSec * 2, ctx.now);
     this.lastBeatAtMs = ctx.now();
     this.log = ctx.log.child({ conn: randomUUID().slice(0, 8) });
   }
@@ -121,6 +123,10 @@ export class ClientConnection implements RegisteredConnection {
     });
   }
 
+  pushEphemeral(frame: ConnectResponse): void {
+    if (this.state === 'open') this.sink.send(frame);
+  }
+
   private unwatch(userId: string): void {
     this.watched.delete(userId);
     this.ctx.registry.unwatch(this, userId);
@@ -148,6 +154,10 @@ export class ClientConnection implements RegisteredConnection {
           return await this.subscribePresence(requestId, frame.value);
         case 'history':
           return await this.history(requestId, frame.value);
+        case 'typing':
+          return await this.typing(frame.value.conversationId);
+        case 'read':
+          return await this.ctx.receipts.read(this.principal!, frame.value.conversationId, frame.value.messageId, this.sessionId);
       }
     } catch (err) {
       await this.fail(ChatError.from(err), requestId);
@@ -163,7 +173,7 @@ export class ClientConnection implements RegisteredConnection {
     this.userId = principal.id;
     this.deviceId = hello.deviceId;
     this.sessionId = `${this.ctx.serverId}.${randomUUID()}`;
-    await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId });
+    await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId, serverAddress: this.ctx.serverAddress });
     if (this.isClosed()) {
       // The socket went away while we were registering: undo, or presence would linger for a TTL.
       await this.ctx.sessions.unregister(this.sessionId);
@@ -207,7 +217,10 @@ export class ClientConnection implements RegisteredConnection {
     }
   }
 
-  /** Acks are batched: one durable write per connection per second at most. */
+  /**
+   * Acks are batched: one durable write per connection per second at most, then the user's
+   * DELIVERED watermarks follow (so receipts are at most about a second behind).
+   */
   private async flushCursors(): Promise<void> {
     clearTimeout(this.cursorTimer);
     this.cursorTimer = undefined;
@@ -219,6 +232,18 @@ export class ClientConnection implements RegisteredConnection {
     } catch (err) {
       this.log.warn({ err }, 'saving device cursors failed; the device will get extra replay');
     }
+    try {
+      await this.ctx.receipts.delivered(this.userId, batch);
+    } catch (err) {
+      this.log.warn({ err }, 'advancing delivered receipts failed; the next ack advances them');
+    }
+  }
+
+  private async typing(conversationId: string): Promise<void> {
+    if (!this.typingBucket.tryTake()) {
+      throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, `more than ${this.ctx.limits.typingRatePerSec} typing frames per second`);
+    }
+    await this.ctx.typing.typing(this.principal!, conversationId, this.sessionId);
   }
 
   private async heartbeat(requestId: string): Promise<void> {
@@ -226,7 +251,7 @@ export class ClientConnection implements RegisteredConnection {
     const { unknown } = await this.ctx.sessions.heartbeat([this.sessionId]);
     if (unknown.length > 0) {
       // Our session lapsed (e.g. the process was paused past the TTL): register it again.
-      await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId });
+      await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId, serverAddress: this.ctx.serverAddress });
     }
     this.push({ requestId, frame: { $case: 'pong', value: { serverTime: new Date(this.ctx.now()) } } });
   }
@@ -251,7 +276,7 @@ export class ClientConnection implements RegisteredConnection {
   }
 
   private async history(requestId: string, q: HistoryQuery): Promise<void> {
-    const page = await this.ctx.messages.history(this.principal!, q);
+    const page = await this.ctx.history.history(this.principal!, q);
     for (const m of page.messages) this.delivered.remember(m.messageId, m.conversationId);
     this.push({ requestId, frame: { $case: 'historyPage', value: { conversationId: q.conversationId, messages: page.messages, hasMore: page.hasMore } } });
   }

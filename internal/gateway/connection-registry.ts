@@ -1,3 +1,4 @@
+import type { ConnectResponse } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, UserPresence } from '../../gen/chat/v1/message';
 
 /** What the registry needs of a live, authenticated connection. */
@@ -6,6 +7,8 @@ export interface RegisteredConnection {
   readonly sessionId: string;
   pushMessage(message: ChatMessage): void;
   pushPresence(presence: UserPresence): void;
+  /** A typing or receipt frame from the bus (already authorized by its publisher). */
+  pushEphemeral(frame: ConnectResponse): void;
 }
 
 /**
@@ -49,6 +52,15 @@ export class ConnectionRegistry {
       }
     }
     return pushed;
+  }
+
+  /** Pushes a typing or receipt frame to every local device of the recipients but one session. */
+  deliverEphemeral(frame: ConnectResponse, recipientIds: readonly string[], excludeSessionId: string): void {
+    for (const userId of new Set(recipientIds)) {
+      for (const conn of this.byUser.get(userId) ?? []) {
+        if (conn.sessionId !== excludeSessionId) conn.pushEphemeral(frame);
+      }
+    }
   }
 
   /** Pushes a presence change to every local connection watching that user. */

@@ -1,16 +1,18 @@
 import type { Bus, Subscription } from '../bus/bus';
+import { EPHEMERAL_TOPIC, decodeEphemeral, ephemeralFrame } from '../ephemeral/ephemeral-events';
 import { PRESENCE_TOPIC, decodePresence } from '../session/presence-topic';
 import { ClientConnection, type FrameSink } from './client-connection';
 import type { GatewayContext } from './gateway-context';
 
 /**
  * The edge of one chat server: creates client connections for the transports, fans presence
- * changes from the bus out to watchers, closes connections whose heartbeat lapsed, and drains on
+ * changes, typing indicators and receipts from the bus out to its own connections, closes connections whose heartbeat lapsed, and drains on
  * shutdown.
  */
 export class Gateway {
   private readonly live = new Set<ClientConnection>();
   private presenceSub?: Subscription;
+  private ephemeralSub?: Subscription;
   private idleTimer?: NodeJS.Timeout;
   private draining = false;
 
@@ -19,10 +21,14 @@ export class Gateway {
     private readonly bus: Bus,
   ) {}
 
-  /** Resolves once presence changes published from now on will reach this server's watchers. */
+  /**
+   * Resolves once presence changes, typing indicators and receipts published from now on will
+   * reach this server's connections.
+   */
   async start(): Promise<void> {
     this.presenceSub = this.bus.subscribe(PRESENCE_TOPIC, (r) => this.ctx.registry.publishPresence(decodePresence(r.payload)));
-    await this.presenceSub.ready;
+    this.ephemeralSub = this.bus.subscribe(EPHEMERAL_TOPIC, (r) => this.deliverEphemeral(r.payload));
+    await Promise.all([this.presenceSub.ready, this.ephemeralSub.ready]);
     this.idleTimer = setInterval(() => this.closeIdle(), Math.max(250, Math.floor(this.ctx.limits.heartbeatIntervalMs / 5)));
     this.idleTimer.unref();
   }
@@ -48,11 +54,24 @@ export class Gateway {
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
     clearInterval(this.idleTimer);
-    await this.presenceSub?.close();
+    await Promise.all([this.presenceSub?.close(), this.ephemeralSub?.close()]);
     for (const conn of this.live) conn.shutdown('going_away', 'server shutting down', true);
     const deadline = Date.now() + graceMs;
     while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.live].map((c) => this.closed(c)));
+  }
+
+  /** A record of `chat.ephemeral.v1`; one that does not decode is logged and dropped, not retried. */
+  private deliverEphemeral(payload: Uint8Array): void {
+    let event;
+    try {
+      event = decodeEphemeral(payload);
+    } catch (err) {
+      this.ctx.log.warn({ err }, 'undecodable ephemeral event dropped');
+      return;
+    }
+    const frame = ephemeralFrame(event);
+    if (frame) this.ctx.registry.deliverEphemeral(frame, event.recipientIds, event.excludeSessionId);
   }
 
   /** A connection silent for longer than the presence TTL is dead: close it. */
