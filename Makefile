@@ -13,7 +13,7 @@ BUF_BREAKING_AGAINST ?= .git\#branch=main
 # chatd's defaults for `make run`: dev mode on (dev token endpoint, built-in dev secret).
 export CHAT_DEV_MODE ?= true
 
-.PHONY: install gen check-gen lint breaking build run test test-unit test-engines engine-suites clean
+.PHONY: install gen check-gen lint breaking build run run-cluster test test-unit test-engines engine-suites clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -43,6 +43,11 @@ build: install
 
 run: build
 	node dist/cmd/chatd/main.js
+
+# The distributed mesh on this machine: the engines and one process per service (deploy/local/cluster;
+# CLUSTER_ARGS='--chat-servers 5'). `deploy/local/cluster down` stops it.
+run-cluster: build
+	deploy/local/cluster up $(CLUSTER_ARGS)
 
 test-unit: install
 	node --import tsx --test --test-concurrency=2 $(UNIT_SPECS)
