@@ -1,0 +1,87 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { dmConversationId } from '../../internal/conversation/conversation-id';
+import { waitUntil } from '../../internal/testing/wait-until';
+// eslint-disable-next-line no-restricted-imports -- an example is a client, not platform code: it starts chatd the way chatd's own tests do
+import { TestChatd } from '../../cmd/chatd/testing/chatd-harness';
+
+const JAR = join(__dirname, 'target', 'chat-java-client.jar');
+
+interface JavaRun {
+  /** stdout, one line per frame the client received. */
+  lines: string[];
+  stderr(): string;
+  exited: Promise<number | null>;
+  process: ChildProcess;
+}
+
+function runJava(args: string[]): JavaRun {
+  const child = spawn('java', ['-jar', JAR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let stderr = '';
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { lines, stderr: () => stderr, exited, process: child };
+}
+
+/**
+ * The polyglot proof: a Java program built with Maven from the repo's proto/ (grpc-java, protoc at
+ * build time) talks to chatd over gRPC while a WebSocket client talks back.
+ */
+describe('examples/java-client against chatd', () => {
+  let chatd: TestChatd;
+  const running: ChildProcess[] = [];
+
+  before(
+    async () => {
+      // Builds from proto/ as it is now; the first build downloads from Maven Central into ~/.m2.
+      await promisify(execFile)('mvn', ['-q', '-B', 'package'], { cwd: __dirname, timeout: 600_000, maxBuffer: 16 << 20 });
+      chatd = await TestChatd.start();
+    },
+    { timeout: 660_000 },
+  );
+  after(async () => {
+    for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill();
+    await chatd?.stop();
+  });
+
+  function java(args: string[]): JavaRun {
+    const run = runJava(args);
+    running.push(run.process);
+    return run;
+  }
+
+  it('sends a DM a WebSocket client receives, and prints the message the WebSocket client sends back', async () => {
+    const bob = await chatd.connect('jc-bob', { format: 'json' });
+    const conv = dmConversationId('jc-ana', 'jc-bob');
+    const run = java(['--target', chatd.grpcAddress, '--token', await chatd.token('jc-ana'), '--device', 'jc-laptop', '--to', 'jc-bob', '--text', 'hello from java ☕', '--count', '1', '--timeout-ms', '30000']);
+
+    const got = await bob.waitForMessage((m) => m.conversationId === conv, 30_000);
+    assert.deepEqual({ sender: got.senderId, text: got.text }, { sender: 'jc-ana', text: 'hello from java ☕' });
+    await waitUntil(() => run.lines.some((l) => l.startsWith('send_ack #send ')), 10_000, 'the send_ack line');
+    assert.match(run.lines[0], /^welcome #hello user_id: "jc-ana" /);
+    assert.match(run.lines.find((l) => l.startsWith('send_ack #send '))!, new RegExp(`message_id: ${got.messageId} conversation_id: "${conv}"`));
+
+    const reply = await bob.send(conv, 'hello from ws ✓');
+    assert.equal(await run.exited, 0, `java-client failed: ${run.stderr()}`);
+    const pushed = run.lines.filter((l) => l.startsWith('message '));
+    assert.equal(pushed.length, 1, run.lines.join('\n'));
+    assert.match(pushed[0], new RegExp(`^message message_id: ${reply.messageId} conversation_id: "${conv}" sender_id: "jc-bob" client_msg_id: "[^"]+" text: "hello from ws ✓"`));
+    await bob.close();
+  });
+
+  it('reports a refused hello and exits 1, and bad usage with 2', async () => {
+    const refused = java(['--target', chatd.grpcAddress, '--token', 'not-a-jwt', '--timeout-ms', '30000']);
+    assert.equal(await refused.exited, 1, refused.stderr());
+    assert.match(refused.lines.join('\n'), /^error #hello code: ERROR_CODE_UNAUTHENTICATED /m);
+
+    const usage = java(['--target', chatd.grpcAddress, '--to', 'someone']);
+    assert.equal(await usage.exited, 2);
+    assert.match(usage.stderr(), /--token \(CHAT_TOKEN\) is required/);
+  });
+});
