@@ -7,6 +7,8 @@ UNIT_SPECS := $(shell find internal cmd -name '*.spec.ts' ! -name '*.engine.spec
 ENGINE_SPECS := $(shell find internal cmd -name '*.engine.spec.ts' 2>/dev/null | sort)
 # chatd's integration tests, run a second time with every adapter on a real engine.
 CHATD_SPECS := $(shell find cmd/chatd -name 'chatd-*.spec.ts' ! -name 'chatd-process.spec.ts' 2>/dev/null | sort)
+# Clients in other languages against chatd (examples/java-client builds with Maven), run in test-unit.
+EXAMPLE_SPECS := $(shell find examples -name '*.spec.ts' 2>/dev/null | sort)
 # buf breaking compares the contracts with main; on main itself that is a no-op.
 BUF_BREAKING_AGAINST ?= .git\#branch=main
 
@@ -23,15 +25,17 @@ install: node_modules/.installed
 
 gen: install
 	$(NODE_BIN)/buf generate
+	node --import tsx cmd/protodoc/main.ts --out docs/api
 
-# CI fails when gen/ is stale: regenerate and compare with what is committed.
+# CI fails when gen/ or the API reference in docs/api/ is stale: regenerate and compare with what is committed.
 check-gen: gen
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make gen' and commit it"; exit 1; }
-	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked output: run 'make gen' and commit it"; exit 1; }
+	@git diff --exit-code --stat -- gen/ docs/api/ || { echo "gen/ or docs/api/ is stale: run 'make gen' and commit it"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/ docs/api/)" || { git status --porcelain -- gen/ docs/api/; echo "gen/ or docs/api/ has untracked output: run 'make gen' and commit it"; exit 1; }
 
 lint: install
 	$(NODE_BIN)/buf lint
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
+	$(NODE_BIN)/tsc -p examples/java-client/tsconfig.json --noEmit
 	$(NODE_BIN)/eslint --max-warnings 0 .
 
 breaking: install
@@ -50,7 +54,7 @@ run-cluster: build
 	deploy/local/cluster up $(CLUSTER_ARGS)
 
 test-unit: install
-	node --import tsx --test --test-concurrency=2 $(UNIT_SPECS)
+	node --import tsx --test --test-concurrency=2 $(UNIT_SPECS) $(EXAMPLE_SPECS)
 
 # Starts its own engines (fresh dirs, free ports: deploy/local/with-test-engines), runs the engine
 # tests against them, stops them. Fails, never skips, when an engine cannot start.
