@@ -5,8 +5,7 @@ import { GatewayServiceService } from '../../gen/chat/v1/gateway';
 import { GroupServiceService } from '../../gen/chat/v1/group';
 import { HistoryServiceService } from '../../gen/chat/v1/history';
 import { SessionServiceService } from '../../gen/chat/v1/session';
-import { TokenIssuer } from '../../internal/auth/token-issuer';
-import { TokenVerifier } from '../../internal/auth/token-verifier';
+import { devIssuerFromConfig, verifierFromConfig } from '../../internal/auth/auth-from-config';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
 import { HistoryQueries } from '../../internal/chat/history-queries';
 import { historyRpc } from '../../internal/chat/history-rpc';
@@ -29,8 +28,6 @@ import { openAdapters } from './adapters';
 import { sessionRpc, watchPresenceImplementation } from '../../internal/session/session-rpc';
 import { SessionTracker } from '../../internal/session/session-tracker';
 
-/** A dev-only HS256 secret, used when CHAT_DEV_MODE is on and no CHAT_JWT_SECRET is given. */
-const DEV_SECRET = 'chat-mesh-dev-secret-do-not-use-in-production';
 
 export interface RunningChatd {
   httpPort: number;
@@ -45,17 +42,9 @@ export interface RunningChatd {
  * (see adapters.ts). Wiring only; behaviour lives in internal/.
  */
 export async function startChatd(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningChatd> {
-  const secret = config.jwtSecret ?? (config.devMode ? DEV_SECRET : undefined);
   if (config.devMode && !config.jwtSecret) log.warn('dev mode: using the built-in dev JWT secret');
-  const verifier = await TokenVerifier.create({
-    algorithms: config.jwtAlgorithms,
-    secret,
-    publicKeyFile: config.jwtPublicKeyFile,
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-    clockToleranceSec: config.jwtClockToleranceSec,
-  });
-  const devTokens = config.devMode && secret ? new TokenIssuer(secret, { ttlSec: config.devTokenTtlSec, issuer: config.jwtIssuer, audience: config.jwtAudience }) : undefined;
+  const verifier = await verifierFromConfig(config);
+  const devTokens = devIssuerFromConfig(config);
 
   const adapters = await openAdapters(config, log);
   const { bus, ids } = adapters;

@@ -9,6 +9,8 @@ export interface Principal {
   id: string;
   /** When the token expires (ms since epoch), if it has `exp`. */
   expiresAtMs?: number;
+  /** The verified bearer token itself, which the API server forwards to the services it fronts. */
+  token?: string;
 }
 
 export const SERVICE_ROLE_CLAIM = 'chat_role';

@@ -54,6 +54,7 @@ export class TokenVerifier {
       kind: payload[SERVICE_ROLE_CLAIM] === 'service' ? 'service' : 'user',
       id: payload.sub,
       expiresAtMs: payload.exp !== undefined ? payload.exp * 1000 : undefined,
+      token,
     };
   }
 

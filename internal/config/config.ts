@@ -49,6 +49,15 @@ function crossCheck(c: Config): string[] {
   return problems;
 }
 
+/**
+ * A process of the mesh names the settings it cannot run without (its engines, the services it
+ * calls); the error lists every missing one with the process that needs it.
+ */
+export function requireSettings(config: Config, keys: readonly SettingKey[], processName: string): void {
+  const missing = keys.filter((k) => config[k] === undefined || config[k] === '').map((k) => `${SETTINGS[k].env} is required by ${processName}`);
+  if (missing.length > 0) throw new ConfigError(missing);
+}
+
 /** The configuration table for `--help` and the README. */
 export function describeSettings(): string {
   const rows = Object.values(SETTINGS).map((s) => `  ${s.env.padEnd(34)} ${s.description}${s.default !== undefined ? ` (default ${s.default})` : ''}`);

@@ -29,7 +29,7 @@ export interface UnaryMethod<Req = unknown, Res = unknown> {
   handle(req: Req, caller: Principal): Promise<Res>;
 }
 
-interface MethodDef {
+export interface MethodDef {
   name: string;
   requestType: MessageType<unknown>;
   responseType: MessageType<unknown>;
@@ -37,13 +37,13 @@ interface MethodDef {
   responseStream: boolean;
 }
 
-interface ServiceDef {
+export interface ServiceDef {
   fullName: string;
   methods: Record<string, MethodDef>;
 }
 
-type Req<M> = M extends { requestType: { decode(...a: never[]): infer R } } ? R : never;
-type Res<M> = M extends { responseType: { decode(...a: never[]): infer R } } ? R : never;
+export type Req<M> = M extends { requestType: { decode(...a: never[]): infer R } } ? R : never;
+export type Res<M> = M extends { responseType: { decode(...a: never[]): infer R } } ? R : never;
 type UnaryKeys<D extends ServiceDef> = { [K in keyof D['methods']]: D['methods'][K]['requestStream'] extends false ? (D['methods'][K]['responseStream'] extends false ? K : never) : never }[keyof D['methods']];
 
 /** Handlers for the unary methods of a generated service definition, typed from it. */

@@ -621,7 +621,7 @@ export const RelayServiceDefinition = {
   methods: {
     /**
      * Relay opens the stream. The first request must be `open`. Errors: PERMISSION_DENIED (not a
-     * service), FAILED_PRECONDITION (first frame not `open`, or wrong target server).
+     * service), INVALID_ARGUMENT (first frame not `open`, or wrong target server).
      */
     relay: {
       name: "Relay",
@@ -645,7 +645,7 @@ export type RelayServiceService = typeof RelayServiceService;
 export const RelayServiceService = {
   /**
    * Relay opens the stream. The first request must be `open`. Errors: PERMISSION_DENIED (not a
-   * service), FAILED_PRECONDITION (first frame not `open`, or wrong target server).
+   * service), INVALID_ARGUMENT (first frame not `open`, or wrong target server).
    */
   relay: {
     path: "/chat.v1.RelayService/Relay" as const,
@@ -661,7 +661,7 @@ export const RelayServiceService = {
 export interface RelayServiceServer extends UntypedServiceImplementation {
   /**
    * Relay opens the stream. The first request must be `open`. Errors: PERMISSION_DENIED (not a
-   * service), FAILED_PRECONDITION (first frame not `open`, or wrong target server).
+   * service), INVALID_ARGUMENT (first frame not `open`, or wrong target server).
    */
   relay: handleBidiStreamingCall<RelayRequest, RelayResponse>;
 }
@@ -669,7 +669,7 @@ export interface RelayServiceServer extends UntypedServiceImplementation {
 export interface RelayServiceClient extends Client {
   /**
    * Relay opens the stream. The first request must be `open`. Errors: PERMISSION_DENIED (not a
-   * service), FAILED_PRECONDITION (first frame not `open`, or wrong target server).
+   * service), INVALID_ARGUMENT (first frame not `open`, or wrong target server).
    */
   relay(): ClientDuplexStream<RelayRequest, RelayResponse>;
   relay(options: Partial<CallOptions>): ClientDuplexStream<RelayRequest, RelayResponse>;

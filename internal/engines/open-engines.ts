@@ -1,0 +1,92 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Bus } from '../bus/bus';
+import { KafkaBus } from '../bus/bus-kafka';
+import { prefixedBus } from '../bus/bus-prefixed';
+import { CassandraSession, parseContactPoints } from '../cassandra/cassandra-session';
+import type { Config } from '../config/config';
+import { withDeadline } from '../deadline/with-deadline';
+import { sessionRedisOptions } from '../session/session-store-redis';
+import { leasedIds, type IdSource } from '../snowflake/id-source';
+import { SnowflakeGenerator } from '../snowflake/snowflake';
+import { RedisWorkerLease } from '../snowflake/worker-lease-redis';
+
+/** Something opened that must be closed, in reverse order, when the process stops. */
+export type Closer = () => Promise<void> | void;
+
+/**
+ * Opening the real engines, shared by `chatd` (when configured for them) and every process of
+ * the mesh. Each call fails with the engine named when it cannot be reached within
+ * CHAT_ENGINE_TIMEOUT_MS, and registers how to close what it opened.
+ */
+export async function openKafkaBus(config: Config, log: Logger, clientId: string, closers: Closer[]): Promise<Bus> {
+  const bus = prefixedBus(
+    await KafkaBus.start({
+      brokers: config.kafkaBrokers!.split(',').map((b) => b.trim()),
+      clientId,
+      log,
+      defaultTopic: { numPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor },
+      timeouts: { startupMs: config.engineTimeoutMs * 3, publishMs: config.engineTimeoutMs },
+    }),
+    config.kafkaTopicPrefix ?? '',
+  );
+  closers.push(() => bus.close());
+  return bus;
+}
+
+export function openCassandra(config: Config, closers: Closer[]): CassandraSession {
+  const session = new CassandraSession({
+    contactPoints: parseContactPoints(config.cassandraContactPoints!),
+    localDataCenter: config.cassandraLocalDc,
+    keyspace: config.cassandraKeyspace,
+    replication: { class: 'SimpleStrategy', replicationFactor: config.cassandraReplicationFactor },
+    consistency: config.cassandraConsistency,
+    connectTimeoutMs: config.engineTimeoutMs,
+    requestTimeoutMs: config.engineTimeoutMs,
+  });
+  closers.push(() => session.close());
+  return session;
+}
+
+export async function openRedis(config: Config, log: Logger, closers: Closer[]): Promise<Redis> {
+  const redis = new Redis(config.redisUrl!, sessionRedisOptions(config.engineTimeoutMs));
+  closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
+  // ioredis reports connection trouble as events; keep the latest for the startup error, and log
+  // later ones (it reconnects by itself; calls fail fast with UNAVAILABLE meanwhile).
+  let lastError: Error | undefined;
+  redis.on('error', (err: Error) => {
+    if (lastError === undefined || lastError.message !== err.message) log.warn({ err: err.message }, 'redis connection error');
+    lastError = err;
+  });
+  try {
+    await withDeadline(redis.connect(), config.engineTimeoutMs, `connecting to Redis at ${config.redisUrl}`);
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`cannot connect to Redis at ${config.redisUrl}: ${(lastError ?? (err as Error)).message}`, { cause: err });
+  }
+  return redis;
+}
+
+/**
+ * Snowflake ids under a worker id leased in Redis, so two live processes never share one. The
+ * lease is released on close; `fatal` is told when it is lost (the process must stop issuing ids).
+ */
+export async function leasedWorkerIds(redis: Redis, config: Config, closers: Closer[], fatal: (err: Error) => void): Promise<IdSource> {
+  const lease = new RedisWorkerLease({ redis, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.engineTimeoutMs, ttlMs: config.workerLeaseTtlMs });
+  const workerId = await lease.acquire();
+  // Released before the Redis connection closes (closers run in reverse).
+  closers.push(() => lease.release());
+  lease.onLost(fatal);
+  return leasedIds(new SnowflakeGenerator({ workerId }), lease);
+}
+
+/** Runs closers in reverse order, best effort: the process is going away. */
+export async function closeAll(closers: Closer[]): Promise<void> {
+  for (const close of closers.splice(0).reverse()) {
+    try {
+      await close();
+    } catch {
+      // Best effort.
+    }
+  }
+}

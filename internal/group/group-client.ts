@@ -1,0 +1,26 @@
+import type { GroupServiceDefinition } from '../../gen/chat/v1/group';
+import type { GroupDirectory } from '../chat/conversation-access';
+import { ChatError } from '../errors/chat-error';
+import type { RpcClient } from '../rpc/grpc-client';
+
+/**
+ * The group reads of a chat server, through the GroupService (service credentials). The same
+ * answers and errors as GroupService in-process: NOT_FOUND for an unknown group,
+ * PERMISSION_DENIED for a sender who is not a member.
+ */
+export class GroupClient implements GroupDirectory {
+  constructor(private readonly rpc: RpcClient<typeof GroupServiceDefinition>) {}
+
+  async membersForSend(senderId: string | undefined, groupId: string): Promise<string[]> {
+    const { members } = await this.rpc.call('listMembers', { groupId });
+    const ids = members.map((m) => m.userId);
+    if (senderId !== undefined && !ids.includes(senderId)) throw ChatError.permissionDenied(`not a member of group ${groupId}`);
+    return ids;
+  }
+
+  async shareGroup(a: string, b: string): Promise<boolean> {
+    const [ga, gb] = await Promise.all([this.rpc.call('listUserGroups', { userId: a }), this.rpc.call('listUserGroups', { userId: b })]);
+    const ids = new Set(ga.groups.map((g) => g.groupId));
+    return gb.groups.some((g) => ids.has(g.groupId));
+  }
+}

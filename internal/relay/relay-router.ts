@@ -1,0 +1,50 @@
+import type { Logger } from 'pino';
+import type { RelayDelivery } from '../../gen/chat/v1/relay';
+import type { ServiceCredentials } from '../rpc/service-token';
+import type { ChatMetrics } from '../telemetry/metrics';
+import type { DeliveryFallback } from './delivery-fallback';
+import { RelayPeer, type RelayTuning } from './relay-peer';
+
+export interface RelayRouterOptions extends RelayTuning {
+  serverId: string;
+  credentials: ServiceCredentials;
+  fallback: DeliveryFallback;
+  metrics: ChatMetrics;
+  log: Logger;
+}
+
+/**
+ * Routes deliveries to peer chat servers: one RelayPeer (one stream) per peer, created on first
+ * use and replaced when the peer's advertised address changes. A peer without an address (it
+ * never registered one) is reached through the fallback only.
+ */
+export class RelayRouter {
+  private readonly peers = new Map<string, RelayPeer>();
+  private closed = false;
+
+  constructor(private readonly opts: RelayRouterOptions) {}
+
+  send(serverId: string, address: string, delivery: RelayDelivery): void {
+    if (!address || this.closed) {
+      void this.opts.fallback.send(serverId, [delivery], 'unknown_peer');
+      return;
+    }
+    let peer = this.peers.get(serverId);
+    if (peer && peer.address !== address) {
+      void peer.close();
+      peer = undefined;
+    }
+    if (!peer) {
+      peer = new RelayPeer({ ...this.opts, sourceServerId: this.opts.serverId, targetServerId: serverId, address });
+      this.peers.set(serverId, peer);
+    }
+    peer.send(delivery);
+  }
+
+  /** Flushes every peer and waits (bounded) for their acknowledgements; later sends fall back. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.peers.values()].map((p) => p.close()));
+    this.peers.clear();
+  }
+}

@@ -1,0 +1,57 @@
+import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { RelayRequest, RelayResponse } from '../../gen/chat/v1/relay';
+import type { TokenVerifier } from '../auth/token-verifier';
+import { ChatError } from '../errors/chat-error';
+import type { ConnectionRegistry } from '../gateway/connection-registry';
+import { authenticate } from '../rpc/authenticate';
+import { bearerOf, toServiceError } from '../rpc/grpc-unary';
+import type { ChatMetrics } from '../telemetry/metrics';
+import { pushDelivery } from './local-push';
+
+export interface RelayServerOptions {
+  serverId: string;
+  verifier: TokenVerifier;
+  registry: ConnectionRegistry;
+  metrics: ChatMetrics;
+  log: Logger;
+}
+
+/**
+ * RelayService.Relay: the receiving end of a peer's stream. Each batch is pushed to this server's
+ * connections and then acknowledged (the ack means "handed to the local connections", which is
+ * all the relay promises; durability is the message log's).
+ */
+export function relayServiceImplementation(opts: RelayServerOptions): UntypedServiceImplementation {
+  return {
+    relay: (call: ServerDuplexStream<RelayRequest, RelayResponse>) => {
+      const refuse = (err: unknown) => call.emit('error', Object.assign(new Error(), toServiceError(err, opts.log, 'RelayService/Relay')));
+      let opened = false;
+      const early: RelayRequest[] = [];
+      const handle = (req: RelayRequest) => {
+        const frame = req.frame;
+        if (!opened) {
+          if (frame?.$case !== 'open') return refuse(ChatError.invalidArgument('the first relay frame must be open'));
+          if (frame.value.targetServerId !== opts.serverId) return refuse(ChatError.invalidArgument(`this is ${opts.serverId}, not ${frame.value.targetServerId}`));
+          opened = true;
+          return;
+        }
+        if (frame?.$case !== 'batch') return refuse(ChatError.invalidArgument('expected a batch'));
+        for (const d of frame.value.deliveries) pushDelivery(opts.registry, opts.metrics, 'relay', d);
+        call.write({ batchId: frame.value.batchId });
+      };
+      // Frames that arrive while the token is checked wait; none is handled unauthenticated.
+      let authed = false;
+      call.on('data', (req: RelayRequest) => (authed ? handle(req) : early.push(req)));
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
+      authenticate(opts.verifier, bearerOf(call.metadata), 'internal').then(
+        () => {
+          authed = true;
+          for (const req of early.splice(0)) handle(req);
+        },
+        refuse,
+      );
+    },
+  };
+}
