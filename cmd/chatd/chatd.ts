@@ -76,7 +76,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;
-  const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log });
+  const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log, staticDir: config.webDir });
   attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes });
 
   const grpc: RunningGrpcServer = await startGrpcServer({

@@ -24,6 +24,7 @@ export const SETTINGS = {
   httpPort: setting('CHAT_HTTP_PORT', 'HTTP port: web API, /ws, /healthz (0 picks a free port).', port, '8080'),
   grpcPort: setting('CHAT_GRPC_PORT', 'gRPC port: every service, health, reflection (0 picks a free port).', port, '9090'),
   dataDir: setting('CHAT_DATA_DIR', 'Directory of the SQLite database (history, groups).', z.string().min(1), './data'),
+  webDir: setting('CHAT_WEB_DIR', 'Directory of the built web client served at / (`make web` builds it); relative to the working directory.', z.string().min(1), 'web/dist'),
   sqliteSynchronous: setting('CHAT_SQLITE_SYNCHRONOUS', 'SQLite durability: full (fsync every commit) or normal (WAL; survives a process crash, not a power loss).', z.enum(['full', 'normal']), 'full'),
   devMode: setting('CHAT_DEV_MODE', 'Serve POST /v1/dev/token and accept a built-in dev secret. Never in production.', bool, 'false'),
   serverId: setting('CHAT_SERVER_ID', 'Id of this chat server in the mesh.', z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), 'chatd-1'),

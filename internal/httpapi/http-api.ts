@@ -8,6 +8,7 @@ import { transportMapping } from '../errors/error-codes';
 import { authenticate } from '../rpc/authenticate';
 import type { UnaryMethod } from '../rpc/unary-method';
 import { readBody } from './read-body';
+import { staticFiles, staticOr } from './static-files';
 
 export interface HttpApiOptions {
   methods: readonly UnaryMethod[];
@@ -18,6 +19,8 @@ export interface HttpApiOptions {
   ready: () => boolean;
   maxBodyBytes: number;
   log: Logger;
+  /** A directory served for GET requests no route matches (the web client at `/`). */
+  staticDir?: string;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -32,11 +35,12 @@ export function createHttpApi(opts: HttpApiOptions): Server {
   routes.set('GET /readyz', (_req, res) => Promise.resolve(opts.ready() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'not ready' })));
   if (opts.devTokens) routes.set('POST /v1/dev/token', devTokenHandler(opts.devTokens, opts.maxBodyBytes));
   for (const m of opts.methods) routes.set(`POST /${m.service}/${m.name}`, unaryHandler(m, opts));
+  const serveStatic = opts.staticDir ? staticFiles(opts.staticDir) : undefined;
 
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const route = routes.get(`${req.method} ${path}`);
-    const handler = route ?? notFound(routes, path);
+    const handler = route ?? staticOr(serveStatic, notFound(routes, path));
     handler(req, res).catch((err: unknown) => sendError(res, ChatError.from(err), opts.log));
   });
 }
