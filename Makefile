@@ -9,6 +9,8 @@ ENGINE_SPECS := $(shell find internal cmd -name '*.engine.spec.ts' 2>/dev/null |
 CHATD_SPECS := $(shell find cmd/chatd -name 'chatd-*.spec.ts' ! -name 'chatd-process.spec.ts' 2>/dev/null | sort)
 # Clients in other languages against chatd (examples/java-client builds with Maven), run in test-unit.
 EXAMPLE_SPECS := $(shell find examples -name '*.spec.ts' 2>/dev/null | sort)
+# Structural checks of deploy/compose and deploy/k8s (YAML, settings, probes, images), run in test-unit.
+DEPLOY_SPECS := deploy/deploy-files.spec.ts
 # buf breaking compares the contracts with main; on main itself that is a no-op.
 BUF_BREAKING_AGAINST ?= .git\#branch=main
 
@@ -36,6 +38,7 @@ lint: install
 	$(NODE_BIN)/buf lint
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
 	$(NODE_BIN)/tsc -p examples/java-client/tsconfig.json --noEmit
+	$(NODE_BIN)/tsc -p deploy/tsconfig.json --noEmit
 	$(NODE_BIN)/eslint --max-warnings 0 .
 
 breaking: install
@@ -54,7 +57,7 @@ run-cluster: build
 	deploy/local/cluster up $(CLUSTER_ARGS)
 
 test-unit: install
-	node --import tsx --test --test-concurrency=2 $(UNIT_SPECS) $(EXAMPLE_SPECS)
+	node --import tsx --test --test-concurrency=2 $(UNIT_SPECS) $(EXAMPLE_SPECS) $(DEPLOY_SPECS)
 
 # Starts its own engines (fresh dirs, free ports: deploy/local/with-test-engines), runs the engine
 # tests against them, stops them. Fails, never skips, when an engine cannot start.
