@@ -24,6 +24,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The .proto sources: gRPC servers load them at startup (reflection, health), found above dist/.
+COPY --from=build /src/proto ./proto
 # Writable places for the non-root user: chatd's SQLite data dir and an optional trace file volume.
 RUN mkdir -p /var/lib/chat/data /var/lib/chat/traces && chown -R node:node /var/lib/chat
 ENV CHAT_DATA_DIR=/var/lib/chat/data
