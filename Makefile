@@ -73,3 +73,10 @@ test: check-gen lint breaking build test-unit test-engines
 
 clean:
 	rm -rf dist node_modules data
+
+# Benchmarks (issue #6): chatd and the bare ws relays of bench/baselines, alternated, BENCH_RUNS runs
+# each; writes docs/BENCHMARKS.md and bench/results.json. A few minutes; not part of `make test`.
+BENCH_RUNS ?= 3
+.PHONY: bench
+bench: install
+	node --import tsx cmd/loadgen/main.ts suite --from tsx --runs $(BENCH_RUNS)

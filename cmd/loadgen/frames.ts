@@ -1,0 +1,106 @@
+import { ConnectRequest, ConnectResponse } from '../../gen/chat/v1/gateway';
+
+/**
+ * Pre-encoded binary frames for the load generator. A send frame is encoded once per sender with
+ * fixed-width ASCII digit fields (a client message id counter and a send timestamp in the text);
+ * each send patches those digits in place, so sending costs no protobuf encoding and no allocation
+ * beyond what `ws` does to mask the frame. Answers are classified by peeking at the oneof tag, and
+ * only rare frames (errors, history pages, acks when ids are wanted) are decoded.
+ */
+
+/** Marks the timestamp inside a message text; followed by TS_DIGITS digits of microseconds. */
+export const TS_MARKER = Buffer.from('~t');
+const TS_DIGITS = 16;
+const ID_DIGITS = 12;
+
+/** Frame cases of ConnectResponse (the oneof field numbers in gateway.proto). */
+export const Case = { welcome: 10, sendAck: 11, message: 12, presence: 13, historyPage: 14, error: 15, pong: 16, goAway: 17 } as const;
+
+export function helloFrame(token: string, deviceId: string): Uint8Array {
+  return ConnectRequest.encode({ requestId: '', frame: { $case: 'hello', value: { token, deviceId, lastSeen: {} } } }).finish();
+}
+
+export const HEARTBEAT_FRAME = Buffer.from(ConnectRequest.encode({ requestId: '', frame: { $case: 'heartbeat', value: {} } }).finish());
+
+export function historyFrame(conversationId: string, beforeId: string, limit: number): Uint8Array {
+  return ConnectRequest.encode({ requestId: '', frame: { $case: 'history', value: { conversationId, beforeId, afterId: '0', limit } } }).finish();
+}
+
+/** A send frame for one conversation whose message id counter and timestamp are patched per send. */
+export class SendTemplate {
+  private readonly buf: Buffer;
+  private readonly idAt: number;
+  private readonly tsAt: number;
+  private seq = 0;
+
+  /** `prefix` makes client message ids unique per sender device; `textBytes` pads the text. */
+  constructor(conversationId: string, prefix: string, textBytes: number) {
+    const clientMsgId = `${prefix}-${'0'.repeat(ID_DIGITS)}`;
+    const head = `${TS_MARKER.toString()}${'0'.repeat(TS_DIGITS)} `;
+    const text = head + 'x'.repeat(Math.max(0, textBytes - head.length));
+    this.buf = Buffer.from(ConnectRequest.encode({ requestId: '', frame: { $case: 'send', value: { conversationId, clientMsgId, text } } }).finish());
+    this.idAt = this.buf.indexOf(clientMsgId) + prefix.length + 1;
+    this.tsAt = this.buf.indexOf(TS_MARKER) + TS_MARKER.length;
+  }
+
+  /** The frame for the next send, stamped with `atUs`; valid until the next call (ws copies it when masking). */
+  next(atUs: number): Buffer {
+    writeDigits(this.buf, this.idAt, ID_DIGITS, ++this.seq);
+    writeDigits(this.buf, this.tsAt, TS_DIGITS, Math.floor(atUs));
+    return this.buf;
+  }
+}
+
+function writeDigits(buf: Buffer, at: number, width: number, value: number): void {
+  let v = value;
+  for (let i = at + width - 1; i >= at; i--) {
+    buf[i] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+}
+
+/** The frame case of a binary ConnectResponse, skipping a leading request id; 0 if unreadable. */
+export function peekCase(buf: Buffer): number {
+  let i = 0;
+  if (buf[0] === 0x0a) {
+    const [len, next] = varint(buf, 1);
+    i = next + len;
+  }
+  const [tag] = varint(buf, i);
+  return tag >>> 3;
+}
+
+function varint(buf: Buffer, start: number): [number, number] {
+  let value = 0;
+  let shift = 0;
+  let i = start;
+  while (i < buf.length) {
+    const b = buf[i++];
+    value += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+    shift += 7;
+  }
+  return [value, i];
+}
+
+/** The send timestamp (µs) carried in a pushed message's text, or -1 if it carries none. */
+export function readTimestamp(buf: Buffer): number {
+  const at = buf.indexOf(TS_MARKER);
+  if (at < 0) return -1;
+  let v = 0;
+  for (let i = at + TS_MARKER.length, end = i + TS_DIGITS; i < end; i++) v = v * 10 + (buf[i] - 48);
+  return v;
+}
+
+export function decodeResponse(buf: Buffer): ConnectResponse {
+  return ConnectResponse.decode(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+}
+
+/**
+ * Microseconds on the machine's monotonic clock: performance.now() anchored once to hrtime, which
+ * is CLOCK_MONOTONIC and so comparable between the loadgen's worker processes.
+ */
+const anchorUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+export function nowUs(): number {
+  return anchorUs + performance.now() * 1000;
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { MARKDOWN_HEADER, markdownRow } from './report';
+import { runScenario, type RunOptions, type ScenarioName } from './scenarios';
+import { runSuite } from './suite';
+import type { TargetKind } from './target';
+
+/** Repository root, from dist/cmd/loadgen or cmd/loadgen. */
+const ROOT = __filename.includes(`${join('dist', 'cmd')}`) ? join(__dirname, '..', '..', '..') : join(__dirname, '..', '..');
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function runOptions(scenario: ScenarioName, o: Record<string, unknown>): RunOptions {
+  const n = (k: string) => Number(o[k]);
+  return {
+    scenario,
+    target: o.server as TargetKind,
+    urls: o.target as string[],
+    root: ROOT,
+    from: o.from as 'dist' | 'tsx',
+    sqliteSynchronous: o.sqlite as 'full' | 'normal',
+    secret: (o.secret as string | undefined) ?? randomBytes(32).toString('hex'),
+    nodeFlags: o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf as string}`] : [],
+    workers: n('workers'),
+    localAddresses: Array.from({ length: n('sourceAddresses') }, (_, i) => `127.0.0.${i + 2}`),
+    concurrency: n('concurrency'),
+    users: n('users'),
+    mode: o.mode as 'open' | 'max',
+    rate: n('rate'),
+    window: n('window'),
+    durationS: n('duration'),
+    warmupS: n('warmup'),
+    textBytes: n('textBytes'),
+    groups: n('groups'),
+    groupSize: n('groupSize'),
+    sendersPerGroup: n('sendersPerGroup'),
+    conversations: n('conversations'),
+    depth: n('depth'),
+    pageSize: n('pageSize'),
+    label: `${scenario} ${o.target && (o.target as string[]).length ? 'external' : (o.server as string)}`,
+  };
+}
+
+const program = new Command('loadgen').description('Load generator for chatd and the bare ws baselines (issue #6).');
+
+program
+  .command('run')
+  .description('One run of one scenario; prints a JSON result and a Markdown row.')
+  .argument('<scenario>', 'connections | dm | group | history')
+  .addOption(new Option('--server <kind>', 'server to start').choices(['chatd', 'naive', 'coalesced']).default('chatd'))
+  .option('--target <url>', 'drive a running server instead (ws://host:port/ws); repeat for several servers', collect, [])
+  .option('--secret <secret>', 'HS256 secret of the external target (CHAT_JWT_SECRET)', process.env.CHAT_JWT_SECRET)
+  .addOption(new Option('--from <where>', 'run chatd from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
+  .addOption(new Option('--sqlite <mode>', 'CHAT_SQLITE_SYNCHRONOUS of the started chatd').choices(['full', 'normal']).default('normal'))
+  .option('--cpu-prof <dir>', 'start the server with node --cpu-prof, profiles written to <dir>')
+  .option('--workers <n>', 'loadgen worker processes', '2')
+  .option('--source-addresses <n>', 'client source addresses 127.0.0.2…', '4')
+  .option('--concurrency <n>', 'handshakes in flight per worker', '200')
+  .option('--users <n>', 'connections (connections, dm)', '1000')
+  .addOption(new Option('--mode <mode>', 'open: fixed total rate; max: closed loop, --window sends in flight per sender').choices(['open', 'max']).default('open'))
+  .option('--rate <n>', 'open loop: messages per second, all senders', '5000')
+  .option('--window <n>', 'max: sends in flight per sender', '4')
+  .option('--duration <s>', 'measured seconds', '5')
+  .option('--warmup <s>', 'seconds of load before measuring', '1')
+  .option('--text-bytes <n>', 'message text size', '64')
+  .option('--groups <n>', 'group: groups', '4')
+  .option('--group-size <n>', 'group: members per group', '500')
+  .option('--senders-per-group <n>', 'group: members that send', '5')
+  .option('--conversations <n>', 'history: deep conversations', '4')
+  .option('--depth <n>', 'history: messages per conversation', '5000')
+  .option('--page-size <n>', 'history: messages per page', '50')
+  .option('--json <file>', 'also write the JSON result to a file')
+  .action(async (scenario: string, o: Record<string, unknown>) => {
+    if (!['connections', 'dm', 'group', 'history'].includes(scenario)) program.error(`unknown scenario '${scenario}'`);
+    const opts = runOptions(scenario as ScenarioName, o);
+    if (opts.urls.length && !o.secret) program.error('--target needs --secret (or CHAT_JWT_SECRET): the loadgen signs user tokens');
+    const result = await runScenario(opts);
+    const json = JSON.stringify(result, null, 2);
+    if (o.json) writeFileSync(o.json as string, `${json}\n`);
+    process.stdout.write(`${json}\n\n${MARKDOWN_HEADER}\n${markdownRow(result)}\n`);
+  });
+
+program
+  .command('suite')
+  .description('The standard suite: chatd and the baselines alternated A/B, medians and ratios; writes docs/BENCHMARKS.md.')
+  .option('--runs <n>', 'runs per target and scenario', '3')
+  .option('--out <file>', 'Markdown report', join(ROOT, 'docs', 'BENCHMARKS.md'))
+  .option('--json <file>', 'every run as JSON', join(ROOT, 'bench', 'results.json'))
+  .addOption(new Option('--from <where>', 'run chatd from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
+  .option('--connections <n>', 'connections scenario size', '19500')
+  .option('--only <list>', 'comma-separated scenarios to run (connections,dm,group,history)')
+  .action(async (o: Record<string, string>) => {
+    await runSuite({ root: ROOT, runs: Number(o.runs), out: o.out, json: o.json, from: o.from as 'dist' | 'tsx', connections: Number(o.connections), only: o.only?.split(',') });
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`loadgen: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

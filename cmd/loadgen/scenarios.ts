@@ -1,0 +1,253 @@
+import { TokenIssuer } from '../../internal/auth/token-issuer';
+import { Workers, type PhaseReport } from './coordinator';
+import { nowUs } from './frames';
+import { startTarget, type Target, type TargetKind, type TargetOptions } from './target';
+import type { Sender } from './worker-protocol';
+
+export type ScenarioName = 'connections' | 'dm' | 'group' | 'history';
+
+/** Everything one run needs; a run starts its own server unless `urls` are given. */
+export interface RunOptions {
+  scenario: ScenarioName;
+  target: TargetKind;
+  /** External servers (`--target ws://…/ws`, repeatable); users are spread over them round-robin. Empty: start one. */
+  urls: string[];
+  root: string;
+  from: TargetOptions['from'];
+  sqliteSynchronous: TargetOptions['sqliteSynchronous'];
+  secret: string;
+  nodeFlags: string[];
+  workers: number;
+  localAddresses: string[];
+  concurrency: number;
+  /** connections, dm: users (dm pairs them); group: groups × groupSize; history: 2 per conversation. */
+  users: number;
+  mode: 'open' | 'max';
+  /** open loop: messages per second, all senders together. */
+  rate: number;
+  window: number;
+  durationS: number;
+  warmupS: number;
+  textBytes: number;
+  groups: number;
+  groupSize: number;
+  sendersPerGroup: number;
+  conversations: number;
+  depth: number;
+  pageSize: number;
+  label: string;
+}
+
+/** One run's figures. Server CPU and memory are null against external targets (no pid). */
+export interface RunResult {
+  scenario: ScenarioName;
+  target: TargetKind | 'external';
+  mode?: 'open' | 'max';
+  label: string;
+  connections: number;
+  connectFailed: number;
+  connectPerSec?: number;
+  heapPerConnBytes?: number;
+  rssPerConnBytes?: number;
+  offeredRate?: number;
+  sent: number;
+  delivered: number;
+  deliveredPerSec: number;
+  latencyMs?: { p50: number; p90: number; p99: number; p999: number; max: number; count: number };
+  serverCpuSeconds?: number;
+  cpuSecondsPer1k?: number;
+  deliveredPerCpuSecond?: number;
+  durationS: number;
+  errors: Record<string, number>;
+}
+
+const HEARTBEAT_MS = 5000;
+
+export async function runScenario(o: RunOptions): Promise<RunResult> {
+  const target = o.urls.length ? undefined : await startTarget({ kind: o.target, root: o.root, secret: o.secret, from: o.from, sqliteSynchronous: o.sqliteSynchronous, nodeFlags: o.nodeFlags });
+  const urls = target ? [target.ws] : o.urls;
+  const workers = await Workers.start(o.workers);
+  try {
+    switch (o.scenario) {
+      case 'connections':
+        return await connections(o, urls, workers, target);
+      case 'dm':
+        return await dm(o, urls, workers, target);
+      case 'group':
+        return await group(o, urls, workers, target);
+      case 'history':
+        return await history(o, urls, workers, target);
+      default:
+        throw new Error(`unknown scenario ${String(o.scenario)}`);
+    }
+  } finally {
+    await workers.close();
+    await target?.stop();
+  }
+}
+
+function users(n: number, prefix = 'u'): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+}
+
+function dmId(a: string, b: string): string {
+  return `dm:${[a, b].sort().join(':')}`;
+}
+
+async function connect(o: RunOptions, urls: string[], workers: Workers, all: string[]) {
+  const c = await workers.connect({ urls, users: all, secret: o.secret, heartbeatMs: HEARTBEAT_MS, localAddresses: o.localAddresses, concurrency: o.concurrency }, `${o.label} connect`);
+  if (c.count === 0) throw new Error(`no connection opened: ${JSON.stringify(c.errors)}`);
+  return c;
+}
+
+function base(o: RunOptions, target: Target | undefined): Pick<RunResult, 'scenario' | 'target' | 'label' | 'durationS'> {
+  return { scenario: o.scenario, target: target ? target.kind : 'external', label: o.label, durationS: o.durationS };
+}
+
+async function connections(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
+  const before = await target?.memory();
+  const rssBefore = target?.rssBytes();
+  const c = await connect(o, urls, workers, users(o.users));
+  // Idle with heartbeats (the suite idles past one heartbeat interval, so every connection is live, not just opened).
+  await sleepUntil(nowUs() + o.durationS * 1e6, workers, `${o.label} idle`);
+  const after = await target?.memory();
+  const rep = await workers.report();
+  const per = (a?: number, b?: number) => (a !== undefined && b !== undefined ? (a - b) / c.count : undefined);
+  return {
+    ...base(o, target),
+    connections: rep.open,
+    connectFailed: c.failed + (c.count - rep.open),
+    connectPerSec: c.count / c.seconds,
+    heapPerConnBytes: per(after?.heapUsed, before?.heapUsed),
+    rssPerConnBytes: per(target?.rssBytes(), rssBefore),
+    sent: 0,
+    delivered: 0,
+    deliveredPerSec: 0,
+    errors: { ...c.errors, ...rep.errors },
+  };
+}
+
+async function dm(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
+  const all = users(o.users - (o.users % 2));
+  const c = await connect(o, urls, workers, all);
+  const senders = all.map((u, i) => ({ user: u, conversationId: dmId(u, all[i ^ 1]) }));
+  return load(o, workers, target, c, senders);
+}
+
+async function group(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
+  const all = users(o.groups * o.groupSize);
+  const issuer = new TokenIssuer(o.secret, { ttlSec: 3600 });
+  const httpBase = urls[0].replace(/^ws/, 'http').replace(/\/ws$/, '');
+  const senders: Sender[] = [];
+  for (let g = 0; g < o.groups; g++) {
+    const members = all.slice(g * o.groupSize, (g + 1) * o.groupSize);
+    const res = await fetch(`${httpBase}/chat.v1.GroupService/CreateGroup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await issuer.userToken(members[0])}` },
+      body: JSON.stringify({ name: `bench-${g}`, memberIds: members.slice(1) }),
+    });
+    if (!res.ok) throw new Error(`CreateGroup: HTTP ${res.status} ${await res.text()}`);
+    const { group: created } = (await res.json()) as { group: { groupId: string } };
+    for (const m of members.slice(0, o.sendersPerGroup)) senders.push({ user: m, conversationId: `g:${created.groupId}` });
+  }
+  const c = await connect(o, urls, workers, all);
+  return load(o, workers, target, c, senders);
+}
+
+/** Runs senders open loop (fixed total rate) or closed loop (max), measures the window after warm-up. */
+async function load(o: RunOptions, workers: Workers, target: Target | undefined, c: { count: number; failed: number; errors: Record<string, number> }, senders: Sender[]): Promise<RunResult> {
+  const startUs = nowUs() + 300_000;
+  const measureFromUs = startUs + o.warmupS * 1e6;
+  const measureToUs = measureFromUs + o.durationS * 1e6;
+  const runId = Math.random().toString(36).slice(2, 8);
+  const total = senders.length;
+  workers.dispatch((w) => {
+    const mine = senders.filter((s) => workers.workerOf.get(s.user) === w);
+    if (mine.length === 0) return undefined;
+    return { op: 'load', mode: o.mode, runId, senders: mine, ratePerSec: (o.rate * mine.length) / total, window: o.window, textBytes: o.textBytes, startUs, measureFromUs, measureToUs };
+  });
+  const cpu = await measureCpu(target, measureFromUs, measureToUs, workers, o.label);
+  await drain(workers);
+  const rep = await workers.report();
+  return { ...base(o, target), ...figures(rep, o.durationS, cpu), mode: o.mode, offeredRate: o.mode === 'open' ? o.rate : undefined, connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
+}
+
+async function history(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
+  const all = users(o.conversations * 2, 'h');
+  const c = await connect(o, urls, workers, all);
+  const writers = all.filter((_, i) => i % 2 === 0).map((u, k) => ({ user: u, conversationId: dmId(u, all[2 * k + 1]) }));
+  const runId = Math.random().toString(36).slice(2, 8);
+  const busy = [...new Set(writers.map((s) => workers.workerOf.get(s.user)!))];
+  const seeded = workers.collect('seeded', busy);
+  workers.showProgress(`${o.label} seed ${o.conversations}×${o.depth}`);
+  workers.dispatch((w) => {
+    const mine = writers.filter((s) => workers.workerOf.get(s.user) === w);
+    return mine.length ? { op: 'seed', runId, senders: mine, perSender: o.depth, textBytes: o.textBytes } : undefined;
+  });
+  const ids: Record<string, string[]> = {};
+  for (const r of await seeded) for (const [conv, list] of Object.entries(r.ids)) (ids[conv] ??= []).push(...list);
+  workers.hideProgress();
+  const startUs = nowUs() + 300_000;
+  const measureFromUs = startUs + o.warmupS * 1e6;
+  const measureToUs = measureFromUs + o.durationS * 1e6;
+  workers.dispatch((w) => {
+    // Readers page from anywhere deeper than one page, so every page is full.
+    const readers = writers.filter((s) => workers.workerOf.get(s.user) === w).map((s) => ({ ...s, beforeIds: sortIds(ids[s.conversationId] ?? []).slice(o.pageSize) }));
+    return readers.length ? { op: 'history', readers, limit: o.pageSize, startUs, measureFromUs, measureToUs } : undefined;
+  });
+  const cpu = await measureCpu(target, measureFromUs, measureToUs, workers, o.label);
+  await sleepUntil(nowUs() + 200_000);
+  const rep = await workers.report();
+  return { ...base(o, target), ...figures({ ...rep, delivered: rep.pages }, o.durationS, cpu), connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
+}
+
+function sortIds(ids: string[]): string[] {
+  return ids.map(BigInt).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
+}
+
+function figures(rep: PhaseReport, durationS: number, cpu: number | undefined) {
+  const h = rep.latency;
+  const ms = (p: number) => Math.round(h.getValueAtPercentile(p)) / 1000;
+  return {
+    sent: rep.sent,
+    delivered: rep.delivered,
+    deliveredPerSec: rep.delivered / durationS,
+    latencyMs: h.totalCount ? { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000, count: h.totalCount } : undefined,
+    serverCpuSeconds: cpu,
+    cpuSecondsPer1k: cpu !== undefined && rep.delivered ? cpu / (rep.delivered / 1000) : undefined,
+    deliveredPerCpuSecond: cpu ? rep.delivered / cpu : undefined,
+  };
+}
+
+/** Server CPU-seconds between two instants, read from /proc/<pid>/stat. */
+async function measureCpu(target: Target | undefined, fromUs: number, toUs: number, workers: Workers, label: string): Promise<number | undefined> {
+  workers.showProgress(label);
+  await sleepUntil(fromUs);
+  const a = target?.cpuSeconds();
+  await sleepUntil(toUs);
+  const b = target?.cpuSeconds();
+  workers.hideProgress();
+  return a !== undefined && b !== undefined ? b - a : undefined;
+}
+
+/** Waits until deliveries stop growing (in-flight messages landed), at most 3 s. */
+async function drain(workers: Workers): Promise<void> {
+  const deadline = Date.now() + 3000;
+  let last = -1;
+  while (Date.now() < deadline) {
+    await sleepUntil(nowUs() + 300_000);
+    const d = workers.totals().delivered;
+    if (d === last) return;
+    last = d;
+  }
+}
+
+function sleepUntil(atUs: number, workers?: Workers, label?: string): Promise<void> {
+  if (workers && label) workers.showProgress(label);
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      workers?.hideProgress();
+      resolve();
+    }, Math.max(0, (atUs - nowUs()) / 1000)),
+  );
+}

@@ -1,0 +1,76 @@
+/** IPC messages between the loadgen coordinator and its worker processes. Times are µs on the monotonic clock (frames.ts nowUs). */
+
+export interface ConnectCommand {
+  op: 'connect';
+  /** Server WS URLs; user i connects to urls[targetOf[i]] (several servers: the mesh). */
+  urls: string[];
+  users: string[];
+  targetOf: number[];
+  secret: string;
+  heartbeatMs: number;
+  /** Client source addresses, used round-robin (each gets its own 28k ephemeral ports). */
+  localAddresses: string[];
+  /** Handshakes in flight at once in this worker. */
+  concurrency: number;
+}
+
+export interface Sender {
+  user: string;
+  conversationId: string;
+}
+
+/** Sends from `startUs`; latency and deliveries count for messages stamped in [measureFromUs, measureToUs). */
+export interface LoadCommand {
+  op: 'load';
+  mode: 'open' | 'max';
+  runId: string;
+  senders: Sender[];
+  /** open: this worker's share of the total rate. */
+  ratePerSec: number;
+  /** max: sends in flight per sender (closed loop on send_ack). */
+  window: number;
+  textBytes: number;
+  startUs: number;
+  measureFromUs: number;
+  measureToUs: number;
+}
+
+/** Each sender sends `perSender` messages, 8 in flight; answers `seeded` with the acked ids. */
+export interface SeedCommand {
+  op: 'seed';
+  runId: string;
+  senders: Sender[];
+  perSender: number;
+  textBytes: number;
+}
+
+/** Each reader asks for pages of `limit` before a random id of its list, one page in flight. */
+export interface HistoryCommand {
+  op: 'history';
+  readers: { user: string; conversationId: string; beforeIds: string[] }[];
+  limit: number;
+  startUs: number;
+  measureFromUs: number;
+  measureToUs: number;
+}
+
+export type ToWorker = ConnectCommand | LoadCommand | SeedCommand | HistoryCommand | { op: 'report' } | { op: 'close' };
+
+export interface WorkerReport {
+  op: 'report';
+  sent: number;
+  acked: number;
+  delivered: number;
+  pages: number;
+  open: number;
+  errors: Record<string, number>;
+  /** HDR histogram of latencies in µs, compressed base64. */
+  latency: string;
+}
+
+export type ToParent =
+  | { op: 'ready' }
+  | { op: 'progress'; open: number; sent: number; delivered: number; pages: number }
+  | { op: 'connected'; count: number; failed: number; seconds: number; errors: Record<string, number> }
+  | { op: 'seeded'; ids: Record<string, string[]>; errors: Record<string, number> }
+  | WorkerReport;

@@ -1,0 +1,286 @@
+import * as hdr from 'hdr-histogram-js';
+import WebSocket from 'ws';
+import { TokenIssuer } from '../../internal/auth/token-issuer';
+import { Case, HEARTBEAT_FRAME, SendTemplate, decodeResponse, helloFrame, historyFrame, nowUs, peekCase, readTimestamp } from './frames';
+import type { ConnectCommand, HistoryCommand, LoadCommand, SeedCommand, ToParent, ToWorker, WorkerReport } from './worker-protocol';
+
+/**
+ * A loadgen worker process: holds a share of the connections (so no process nears the fd limit),
+ * sends pre-encoded frames, and records send → receive latency from the timestamp in each pushed
+ * message's text. Driven by its parent over IPC (worker-protocol.ts); reports counters and an
+ * HDR histogram (µs) per phase.
+ */
+
+interface Conn {
+  ws: WebSocket;
+  userId: string;
+  open: boolean;
+  template?: SendTemplate;
+  inFlight: number;
+  /** History reader: when its page request left, and where it may page from. */
+  askedAtUs: number;
+  conversationId: string;
+  beforeIds: string[];
+}
+
+const conns: Conn[] = [];
+const byUser = new Map<string, Conn>();
+let heartbeatMs = 5000;
+let phase: Phase = newPhase(0, 0);
+
+interface Phase {
+  fromUs: number;
+  toUs: number;
+  sent: number;
+  acked: number;
+  delivered: number;
+  pages: number;
+  errors: Record<string, number>;
+  latency: hdr.Histogram;
+  /** Message ids from acks, collected only while seeding history. */
+  ids?: Record<string, string[]>;
+  onAck?: (conn: Conn) => void;
+  onPage?: (conn: Conn) => void;
+}
+
+function newPhase(fromUs: number, toUs: number): Phase {
+  return { fromUs, toUs, sent: 0, acked: 0, delivered: 0, pages: 0, errors: {}, latency: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }) };
+}
+
+function send(msg: ToParent): void {
+  process.send?.(msg);
+}
+
+function countError(what: string): void {
+  phase.errors[what] = (phase.errors[what] ?? 0) + 1;
+}
+
+function onMessage(conn: Conn, data: Buffer): void {
+  switch (peekCase(data)) {
+    case Case.message: {
+      const ts = readTimestamp(data);
+      if (ts >= phase.fromUs && ts < phase.toUs) {
+        phase.delivered++;
+        phase.latency.recordValue(Math.max(1, Math.round(nowUs() - ts)));
+      }
+      return;
+    }
+    case Case.sendAck:
+      phase.acked++;
+      conn.inFlight--;
+      if (phase.ids) {
+        const f = decodeResponse(data).frame;
+        if (f?.$case === 'sendAck') (phase.ids[f.value.conversationId] ??= []).push(f.value.messageId);
+      }
+      phase.onAck?.(conn);
+      return;
+    case Case.historyPage: {
+      const at = nowUs();
+      if (conn.askedAtUs >= phase.fromUs && conn.askedAtUs < phase.toUs) {
+        phase.pages++;
+        phase.latency.recordValue(Math.max(1, Math.round(at - conn.askedAtUs)));
+      }
+      phase.onPage?.(conn);
+      return;
+    }
+    case Case.error: {
+      const f = decodeResponse(data).frame;
+      countError(f?.$case === 'error' ? `error ${f.value.code}: ${f.value.message.slice(0, 80)}` : 'error');
+      if (conn.inFlight > 0) {
+        conn.inFlight--;
+        phase.onAck?.(conn);
+      }
+      if (conn.askedAtUs > 0) phase.onPage?.(conn);
+      return;
+    }
+    default:
+      return; // pong, presence, welcome (handled at connect)
+  }
+}
+
+async function connectAll(cmd: ConnectCommand): Promise<void> {
+  heartbeatMs = cmd.heartbeatMs;
+  const issuer = new TokenIssuer(cmd.secret, { ttlSec: 3600 });
+  const started = nowUs();
+  let next = 0;
+  let failed = 0;
+  const one = async (i: number): Promise<void> => {
+    const userId = cmd.users[i];
+    const token = await issuer.userToken(userId);
+    const localAddress = cmd.localAddresses[i % cmd.localAddresses.length];
+    await new Promise<void>((resolve) => {
+      const ws = new WebSocket(cmd.urls[cmd.targetOf[i]], { perMessageDeflate: false, skipUTF8Validation: true, localAddress });
+      const conn: Conn = { ws, userId, open: false, inFlight: 0, askedAtUs: 0, conversationId: '', beforeIds: [] };
+      ws.on('open', () => ws.send(helloFrame(token, `lg-${userId}`)));
+      ws.on('message', (data: Buffer) => {
+        if (conn.open) return onMessage(conn, data);
+        if (peekCase(data) === Case.welcome) {
+          conn.open = true;
+          conns.push(conn);
+          byUser.set(userId, conn);
+          resolve();
+        } else if (peekCase(data) === Case.error) {
+          const f = decodeResponse(data).frame;
+          countError(`hello: ${f?.$case === 'error' ? f.value.message : 'error'}`);
+        }
+      });
+      ws.on('error', (err) => {
+        countError(`socket: ${err.message.slice(0, 80)}`);
+        if (!conn.open) {
+          failed++;
+          resolve();
+        }
+      });
+      ws.on('close', (code) => {
+        if (conn.open) countError(`closed ${code}`);
+        else {
+          failed++;
+          resolve();
+        }
+        conn.open = false;
+      });
+    });
+  };
+  const lane = async (): Promise<void> => {
+    while (next < cmd.users.length) await one(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(cmd.concurrency, cmd.users.length) }, lane));
+  send({ op: 'connected', count: conns.length, failed, seconds: (nowUs() - started) / 1e6, errors: phase.errors });
+}
+
+/** Every open connection heartbeats once per interval, spread over the interval in slices. */
+function startHeartbeats(): void {
+  const SLICE_MS = 100;
+  let cursor = 0;
+  setInterval(() => {
+    const perSlice = Math.ceil((conns.length * SLICE_MS) / heartbeatMs);
+    for (let k = 0; k < perSlice && conns.length > 0; k++) {
+      const c = conns[cursor++ % conns.length];
+      if (c.open) c.ws.send(HEARTBEAT_FRAME);
+    }
+  }, SLICE_MS).unref();
+}
+
+function sendOne(conn: Conn, atUs: number): void {
+  if (!conn.open || !conn.template) return;
+  conn.ws.send(conn.template.next(atUs));
+  conn.inFlight++;
+  phase.sent++;
+}
+
+function runLoad(cmd: LoadCommand): void {
+  phase = newPhase(cmd.measureFromUs, cmd.measureToUs);
+  const senders = cmd.senders.map((s) => {
+    const conn = byUser.get(s.user);
+    if (!conn) throw new Error(`no connection for ${s.user}`);
+    conn.template = new SendTemplate(s.conversationId, `${conn.userId}-${cmd.runId}`, cmd.textBytes);
+    return conn;
+  });
+  if (senders.length === 0) return;
+  const begin = () => {
+    if (cmd.mode === 'max') {
+      phase.onAck = (conn) => {
+        const t = nowUs();
+        if (t < phase.toUs && conn.template) sendOne(conn, t);
+      };
+      for (const c of senders) for (let k = 0; k < cmd.window; k++) sendOne(c, nowUs());
+      return;
+    }
+    // Open loop: message k is due at start + k/rate whatever the answers do; it carries its due
+    // time, so a stalled loadgen or server shows up as latency (no coordinated omission).
+    const intervalUs = 1e6 / cmd.ratePerSec;
+    let k = 0;
+    const tick = () => {
+      const t = nowUs();
+      while (cmd.startUs + k * intervalUs <= t && cmd.startUs + k * intervalUs < phase.toUs) {
+        sendOne(senders[k % senders.length], cmd.startUs + k * intervalUs);
+        k++;
+      }
+      if (t < phase.toUs) setTimeout(tick, 1);
+    };
+    tick();
+  };
+  setTimeout(begin, Math.max(0, (cmd.startUs - nowUs()) / 1000));
+}
+
+function runSeed(cmd: SeedCommand): void {
+  phase = newPhase(0, 0);
+  phase.ids = {};
+  let remaining = cmd.perSender * cmd.senders.length;
+  const quota = new Map<Conn, number>();
+  const senders = cmd.senders.map((s) => {
+    const conn = byUser.get(s.user);
+    if (!conn) throw new Error(`no connection for ${s.user}`);
+    conn.template = new SendTemplate(s.conversationId, `${conn.userId}-seed${cmd.runId}`, cmd.textBytes);
+    quota.set(conn, cmd.perSender);
+    return conn;
+  });
+  phase.onAck = (conn) => {
+    if (--remaining === 0) return send({ op: 'seeded', ids: phase.ids ?? {}, errors: phase.errors });
+    const left = quota.get(conn) ?? 0;
+    if (left > 0) {
+      quota.set(conn, left - 1);
+      sendOne(conn, 0);
+    }
+  };
+  for (const c of senders) {
+    for (let k = 0; k < 8 && (quota.get(c) ?? 0) > 0; k++) {
+      quota.set(c, (quota.get(c) ?? 0) - 1);
+      sendOne(c, 0);
+    }
+  }
+}
+
+function runHistory(cmd: HistoryCommand): void {
+  phase = newPhase(cmd.measureFromUs, cmd.measureToUs);
+  const readers = cmd.readers.flatMap((r) => {
+    const conn = byUser.get(r.user);
+    return conn ? [Object.assign(conn, { conversationId: r.conversationId, beforeIds: r.beforeIds })] : [];
+  });
+  const ask = (conn: Conn) => {
+    const t = nowUs();
+    if (t >= phase.toUs || !conn.open) return;
+    const beforeId = conn.beforeIds[Math.floor(Math.random() * conn.beforeIds.length)];
+    conn.askedAtUs = t;
+    conn.ws.send(historyFrame(conn.conversationId, beforeId, cmd.limit));
+    phase.sent++;
+  };
+  phase.onPage = ask;
+  setTimeout(() => readers.forEach(ask), Math.max(0, (cmd.startUs - nowUs()) / 1000));
+}
+
+function report(): WorkerReport {
+  return {
+    op: 'report',
+    sent: phase.sent,
+    acked: phase.acked,
+    delivered: phase.delivered,
+    pages: phase.pages,
+    open: conns.filter((c) => c.open).length,
+    errors: phase.errors,
+    latency: hdr.encodeIntoCompressedBase64(phase.latency),
+  };
+}
+
+process.on('message', (msg: ToWorker) => {
+  switch (msg.op) {
+    case 'connect':
+      void connectAll(msg);
+      return;
+    case 'load':
+      return runLoad(msg);
+    case 'seed':
+      return runSeed(msg);
+    case 'history':
+      return runHistory(msg);
+    case 'report':
+      return send(report());
+    case 'close':
+      for (const c of conns) c.ws.terminate();
+      process.exit(0);
+  }
+});
+setInterval(() => send({ op: 'progress', open: conns.length, sent: phase.sent, delivered: phase.delivered, pages: phase.pages }), 250).unref();
+startHeartbeats();
+process.on('disconnect', () => process.exit(0));
+send({ op: 'ready' });
