@@ -311,7 +311,7 @@ describe('deploy/k8s', () => {
 describe('Dockerfile', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 
-  it('builds from pinned base images, with npm ci and make build, and runs as non-root', () => {
+  it('builds from pinned base images, with npm ci and make build, ships proto/, and runs as non-root', () => {
     const args = new Map([...dockerfile.matchAll(/^ARG (\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
     const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1].replace(/\$\{(\w+)\}/g, (_, n: string) => args.get(n) ?? `\${${n}}`));
     assert.ok(froms.length >= 2, 'multi-stage');
@@ -319,6 +319,8 @@ describe('Dockerfile', () => {
     assert.match(dockerfile, /npm ci/);
     assert.match(dockerfile, /make build/);
     assert.match(dockerfile, /^USER node$/m);
+    // gRPC servers load proto/chat/v1 at startup, found by walking up from dist/.
+    assert.match(dockerfile, /^COPY --from=build \/src\/proto \.\/proto$/m);
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
     for (const p of ['.git', 'node_modules', 'dist']) assert.ok(ignored.includes(p), `.dockerignore lists ${p}`);
   });
