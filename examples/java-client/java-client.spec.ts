@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -83,5 +84,37 @@ describe('examples/java-client against chatd', () => {
     const usage = java(['--target', chatd.grpcAddress, '--to', 'someone']);
     assert.equal(await usage.exited, 2);
     assert.match(usage.stderr(), /--token \(CHAT_TOKEN\) is required/);
+  });
+
+  it('prints a frame case it was not built with as unknown, with its raw fields', async () => {
+    // A stand-in for a newer server: after welcome it sends ConnectResponse field 99, which no
+    // .proto here defines, then ends the stream. Frames are hand-encoded protobuf bytes.
+    const field = (tag: number, bytes: Buffer) => Buffer.concat([Buffer.from([tag, bytes.length]), bytes]);
+    const welcome = Buffer.concat([field(0x0a, Buffer.from('hello')), field(0x52, field(0x0a, Buffer.from('newer')))]);
+    const future = Buffer.concat([Buffer.from([0x9a, 0x06]), Buffer.from([3]), field(0x0a, Buffer.from('x'))]);
+    const raw = (b: Buffer) => b;
+    const definition: ServiceDefinition = {
+      connect: { path: '/chat.v1.GatewayService/Connect', requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
+    };
+    const server = new Server();
+    server.addService(definition, {
+      connect: (call: ServerDuplexStream<Buffer, Buffer>) => {
+        call.once('data', () => {
+          call.write(welcome);
+          call.write(future);
+          call.end();
+        });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    try {
+      const run = java(['--target', `127.0.0.1:${port}`, '--token', 'any', '--timeout-ms', '30000']);
+      assert.equal(await run.exited, 0, run.stderr());
+      assert.equal(run.lines.length, 2, run.lines.join('\n'));
+      assert.match(run.lines[0], /^welcome #hello user_id: "newer"/);
+      assert.match(run.lines[1], /^unknown 99[: ]/, run.lines[1]);
+    } finally {
+      server.forceShutdown();
+    }
   });
 });
