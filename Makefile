@@ -3,8 +3,10 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 # Unit and integration tests on embedded adapters; engine tests need real Redis, Kafka, Cassandra.
-UNIT_SPECS := $(shell find internal cmd -name '*.spec.ts' ! -name '*.engine.spec.ts' 2>/dev/null | sort)
+UNIT_SPECS := $(shell find internal cmd -name '*.spec.ts' ! -name '*.engine.spec.ts' ! -name '*.browser.spec.ts' 2>/dev/null | sort)
 ENGINE_SPECS := $(shell find internal cmd -name '*.engine.spec.ts' 2>/dev/null | sort)
+# The web client in real Chromium against chatd, run once by test-browser.
+BROWSER_SPECS := $(shell find cmd -name '*.browser.spec.ts' 2>/dev/null | sort)
 # chatd's integration tests, run a second time with every adapter on a real engine.
 CHATD_SPECS := $(shell find cmd/chatd -name 'chatd-*.spec.ts' ! -name 'chatd-process.spec.ts' 2>/dev/null | sort)
 # Clients in other languages against chatd (examples/java-client builds with Maven), run in test-unit.
@@ -44,7 +46,7 @@ lint: install
 breaking: install
 	@if git rev-parse --verify -q main >/dev/null; then $(NODE_BIN)/buf breaking --against '$(BUF_BREAKING_AGAINST)'; else echo "no main branch to compare with"; fi
 
-build: install
+build: install web
 	rm -rf dist
 	$(NODE_BIN)/tsc -p tsconfig.build.json
 
@@ -69,10 +71,28 @@ engine-suites:
 	node --import tsx --test --test-concurrency=1 $(ENGINE_SPECS)
 	CHAT_TEST_ADAPTERS=engines node --import tsx --test --test-concurrency=1 $(CHATD_SPECS)
 
-test: check-gen lint breaking build test-unit test-engines
+test: check-gen lint breaking build test-unit test-browser test-engines
 
 clean:
-	rm -rf dist node_modules data
+	rm -rf dist node_modules data web/dist
+
+.PHONY: web browser test-browser
+# The web client (web/src: Preact + htm, JSON frames encoded by the code in gen/) bundled by esbuild
+# into web/dist, which chatd serves at / (CHAT_WEB_DIR). No CDN: everything is in the bundle.
+web: install
+	$(NODE_BIN)/tsc -p web/tsconfig.json
+	rm -rf web/dist && mkdir -p web/dist
+	$(NODE_BIN)/esbuild web/src/main.ts --bundle --format=esm --target=es2022 --minify --sourcemap \
+	  --alias:@grpc/grpc-js=./web/src/grpc-stub.ts --log-level=warning --outfile=web/dist/app.js
+	cp web/index.html web/styles.css web/dist/
+
+# Debian's Chromium for the browser tests, installed when missing (as root, else with sudo).
+browser:
+	@command -v chromium >/dev/null || { s=$$([ "$$(id -u)" = 0 ] || echo sudo); $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq chromium; }
+
+# The web client in real Chromium (cmd/**/*.browser.spec.ts); failures leave screenshots in test-results/browser/.
+test-browser: web browser
+	node --import tsx --test --test-concurrency=1 $(BROWSER_SPECS)
 
 # Benchmarks (issue #6): chatd and the bare ws relays of bench/baselines, alternated, BENCH_RUNS runs
 # each; writes docs/BENCHMARKS.md and bench/results.json. A few minutes; not part of `make test`.
