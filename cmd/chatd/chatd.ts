@@ -1,5 +1,3 @@
-import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { GatewayServiceService } from '../../gen/chat/v1/gateway';
 import { GroupServiceService } from '../../gen/chat/v1/group';
@@ -19,6 +17,7 @@ import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { groupRpc } from '../../internal/group/group-rpc';
 import { GroupService } from '../../internal/group/group-service';
 import { createHttpApi } from '../../internal/httpapi/http-api';
+import { listen } from '../../internal/httpapi/listen';
 import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
 import { startGrpcServer, type RunningGrpcServer } from '../../internal/rpc/grpc-server';
 import { withConversationReceipts } from '../../internal/receipts/conversation-list-receipts';
@@ -72,7 +71,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
 
   const unary = {
     group: groupRpc(groups),
-    history: withConversationReceipts(historyRpc(history, messageStore), receipts),
+    history: withConversationReceipts(historyRpc(history, messageStore, adapters.receipts), receipts),
     session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;
@@ -115,11 +114,4 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     void (stopping ??= stop());
   });
   return { httpPort, grpcPort: grpc.port, stop: () => (stopping ??= stop()) };
-}
-
-function listen(server: HttpServer, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
 }

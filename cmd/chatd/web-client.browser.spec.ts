@@ -123,6 +123,21 @@ describe('web client in Chromium', () => {
     await alice.locator('[data-link=open]').waitFor();
   });
 
+  test('at phone width the list and the conversation take turns, with a way back', async () => {
+    const erin = await open('erin', { width: 390, height: 780 });
+    const list = erin.getByRole('navigation', { name: 'Conversations' });
+    await erin.getByLabel('User id to message').fill('alice');
+    await erin.keyboard.press('Enter');
+    await erin.getByRole('heading', { name: 'alice' }).waitFor();
+    assert.equal(await list.isVisible(), false, 'the list gives way to the conversation');
+    await erin.getByLabel('Message to alice').fill('hello from my phone');
+    await erin.keyboard.press('Enter');
+    await erin.locator('article.message.mine', { hasText: 'hello from my phone' }).locator('[data-mark]').waitFor();
+    await erin.getByRole('button', { name: 'Back to the conversation list' }).click();
+    await list.waitFor();
+    await list.locator('[data-conversation="dm:alice:erin"]', { hasText: 'hello from my phone' }).waitFor();
+  });
+
   test('the page reconnects after a server restart and shows what was sent meanwhile', async () => {
     const alice = pages.alice!;
     await alice.locator('[data-conversation="dm:alice:bob"]').click();

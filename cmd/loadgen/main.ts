@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { MARKDOWN_HEADER, markdownRow } from './report';
 import { runScenario, type RunOptions, type ScenarioName } from './scenarios';
-import { runSuite } from './suite';
+import { renderSuite, runSuite } from './suite';
 import type { TargetKind } from './target';
 
 /** Repository root, from dist/cmd/loadgen or cmd/loadgen. */
@@ -95,6 +95,13 @@ program
   .action(async (o: Record<string, string>) => {
     await runSuite({ root: ROOT, runs: Number(o.runs), out: o.out, json: o.json, from: o.from as 'dist' | 'tsx', connections: Number(o.connections), only: o.only?.split(',') });
   });
+
+program
+  .command('doc')
+  .description('Render docs/BENCHMARKS.md again from bench/results.json and bench/NOTES.md (runs nothing).')
+  .option('--json <file>', 'the suite record', join(ROOT, 'bench', 'results.json'))
+  .option('--out <file>', 'Markdown report', join(ROOT, 'docs', 'BENCHMARKS.md'))
+  .action((o: Record<string, string>) => renderSuite({ root: ROOT, json: o.json, out: o.out }));
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`loadgen: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -26,3 +26,13 @@ export function median(xs: (number | undefined)[]): number | undefined {
   const m = Math.floor(v.length / 2);
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
+
+/** What `loadgen suite` writes to bench/results.json; `loadgen doc` renders BENCHMARKS.md from it. */
+export interface SuiteRecord {
+  started: string;
+  finished: string;
+  runs: number;
+  from: 'dist' | 'tsx';
+  connections: number;
+  steps: Step[];
+}

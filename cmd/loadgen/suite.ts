@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeBenchmarksDoc } from './benchmarks-doc';
 import { markdownRow } from './report';
 import { runScenario, type RunOptions, type RunResult } from './scenarios';
-import { SUITE, median, type Step } from './suite-plan';
+import { SUITE, median, type Step, type SuiteRecord } from './suite-plan';
 import type { TargetKind } from './target';
 
 export interface SuiteOptions {
@@ -90,8 +90,16 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
     const h = SUITE.history;
     await runStep({ key: 'history', title: `history, pages of ${h.pageSize} from ${h.conversations} conversations of ${h.depth.toLocaleString('en-US')} messages (one reader each, closed loop)`, scenario: 'history', targets: ['chatd'], overrides: { ...h }, results: [] });
   }
+  const finished = new Date();
   mkdirSync(dirname(o.json), { recursive: true });
-  writeFileSync(o.json, `${JSON.stringify({ started: started.toISOString(), steps }, null, 2)}\n`);
-  writeBenchmarksDoc({ out: o.out, root: o.root, steps, started, finished: new Date(), runs: o.runs, from: o.from, connections: o.connections });
+  const record: SuiteRecord = { started: started.toISOString(), finished: finished.toISOString(), runs: o.runs, from: o.from, connections: o.connections, steps };
+  writeFileSync(o.json, `${JSON.stringify(record, null, 2)}\n`);
+  writeBenchmarksDoc({ out: o.out, root: o.root, steps, started, finished, runs: o.runs, from: o.from, connections: o.connections });
   process.stderr.write(`wrote ${o.out} and ${o.json}\n`);
+}
+
+/** Writes BENCHMARKS.md again from a suite's JSON record (after editing bench/NOTES.md, say), without running anything. */
+export function renderSuite(o: { root: string; json: string; out: string }): void {
+  const r = JSON.parse(readFileSync(o.json, 'utf8')) as SuiteRecord;
+  writeBenchmarksDoc({ out: o.out, root: o.root, steps: r.steps, started: new Date(r.started), finished: new Date(r.finished), runs: r.runs, from: r.from, connections: r.connections });
 }

@@ -1,6 +1,8 @@
-import { HistoryServiceDefinition } from '../../gen/chat/v1/history';
+import { HistoryServiceDefinition, type Watermarks } from '../../gen/chat/v1/history';
+import { ReceiptKind } from '../../gen/chat/v1/message';
 import { ChatError } from '../errors/chat-error';
 import type { MessageStore } from '../history/message-store';
+import type { ReceiptStore, Watermarks as StoredWatermarks } from '../receipts/receipt-store';
 import { actingUser, required } from '../rpc/acting-user';
 import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
 import type { HistoryQueries } from './history-queries';
@@ -10,7 +12,7 @@ import { parseCursor } from './page-query';
 export type HistoryBackend = Pick<MessageStore, 'append' | 'hasConversation' | 'saveDeviceCursors' | 'loadDeviceCursors'>;
 
 /** HistoryService RPCs: public reads through the access rules, internal calls for services. */
-export function historyRpc(queries: HistoryQueries, store: HistoryBackend): UnaryMethod[] {
+export function historyRpc(queries: HistoryQueries, store: HistoryBackend, receipts: ReceiptStore): UnaryMethod[] {
   return unaryMethods(HistoryServiceDefinition, {
     appendMessage: {
       access: 'internal',
@@ -44,5 +46,25 @@ export function historyRpc(queries: HistoryQueries, store: HistoryBackend): Unar
         return { cursors: [...saved].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() })) };
       },
     },
+    advanceReceipt: {
+      access: 'internal',
+      handle: async (req) => {
+        if (req.kind !== ReceiptKind.RECEIPT_KIND_DELIVERED && req.kind !== ReceiptKind.RECEIPT_KIND_READ) throw ChatError.invalidArgument('kind must be DELIVERED or READ');
+        const id = parseCursor(req.messageId, 'message_id') ?? 0n;
+        return { advanced: await receipts.advance(required(req.conversationId, 'conversation_id'), required(req.userId, 'user_id'), req.kind, id) };
+      },
+    },
+    getConversationReceipts: {
+      access: 'internal',
+      handle: async (req) => ({ watermarks: toWatermarks(await receipts.conversation(required(req.conversationId, 'conversation_id')), 'userId') }),
+    },
+    getUserReceipts: {
+      access: 'internal',
+      handle: async (req) => ({ watermarks: toWatermarks(await receipts.ofUser(required(req.userId, 'user_id'), req.conversationIds), 'conversationId') }),
+    },
   });
+}
+
+function toWatermarks(marks: ReadonlyMap<string, StoredWatermarks>, keyField: 'userId' | 'conversationId'): Watermarks[] {
+  return [...marks].map(([key, w]) => ({ userId: '', conversationId: '', [keyField]: key, deliveredUpTo: w.delivered.toString(), readUpTo: w.read.toString() }));
 }

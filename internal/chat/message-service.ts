@@ -6,6 +6,7 @@ import { parseConversationId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import type { MessageAppender } from '../history/message-store';
 import type { IdSource } from '../snowflake/id-source';
+import { withSpan } from '../telemetry/trace-context';
 import { snowflakeTime } from '../snowflake/snowflake';
 import type { ConversationAccess } from './conversation-access';
 import type { Delivery } from './delivery';
@@ -33,7 +34,12 @@ const MAX_CLIENT_MSG_ID_BYTES = 128;
 export class MessageService {
   constructor(private readonly opts: MessageServiceOptions) {}
 
-  async send(sender: Principal, send: Send, originSessionId?: string): Promise<SendAck> {
+  /** Sends inside a `chat.send` span, so the trace follows the message through log and relay. */
+  send(sender: Principal, send: Send, originSessionId?: string): Promise<SendAck> {
+    return withSpan('chat.send', () => this.sendTraced(sender, send, originSessionId), { 'chat.conversation_id': send.conversationId, 'chat.sender_id': sender.id });
+  }
+
+  private async sendTraced(sender: Principal, send: Send, originSessionId?: string): Promise<SendAck> {
     this.validateSend(send);
     const participants = await this.opts.access.participants(sender, send.conversationId);
     const messageId = this.opts.ids.nextString();

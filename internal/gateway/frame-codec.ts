@@ -27,6 +27,9 @@ const encoded = new WeakMap<ConnectResponse, { binary?: Uint8Array; json?: strin
 
 /** Encodes one server frame in the client's format; a frame object shared by recipients is encoded once. */
 export function encodeServerFrame(frame: ConnectResponse, format: FrameFormat): Uint8Array | string {
+  // Only pushed messages are shared between connections (one frame object per message); acks,
+  // pongs and pages go to one connection, so caching them would only cost a WeakMap entry each.
+  if (frame.frame?.$case !== 'message') return format === 'binary' ? ConnectResponse.encode(frame).finish() : JSON.stringify(ConnectResponse.toJSON(frame));
   let cached = encoded.get(frame);
   if (!cached) encoded.set(frame, (cached = {}));
   if (format === 'binary') return (cached.binary ??= ConnectResponse.encode(frame).finish());

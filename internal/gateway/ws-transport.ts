@@ -40,23 +40,65 @@ export function attachWebSocket(server: Server, gateway: Gateway, opts: WsTransp
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, gateway, opts));
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, socket, gateway, opts));
   });
   return wss;
 }
 
-function serve(ws: WebSocket, gateway: Gateway, opts: WsTransportOptions): void {
+/**
+ * Sockets written to in this turn of the event loop, corked: their frames leave together in one
+ * writev when `uncorkAll` runs (setImmediate, after the I/O callbacks of the turn), instead of one
+ * syscall per frame. A fan-out or a burst of answers to one client costs one write per socket.
+ */
+const corked: Duplex[] = [];
+/** Frames held corked for one socket beyond this are flushed at once. */
+const FLUSH_EARLY_BYTES = 64 * 1024;
+/** Upper bound of a server frame's WS header (unmasked, 64-bit length). */
+const WS_HEADER_BYTES = 10;
+/** Counts flushes; a socket is corked in this turn when its `corkedInTurn` equals it. */
+let turn = 1;
+
+function uncorkAll(): void {
+  turn++;
+  for (let i = 0; i < corked.length; i++) corked[i].uncork();
+  corked.length = 0;
+}
+
+function cork(socket: Duplex): void {
+  if (corked.length === 0) setImmediate(uncorkAll);
+  socket.cork();
+  corked.push(socket);
+}
+
+function serve(ws: WebSocket, socket: Duplex, gateway: Gateway, opts: WsTransportOptions): void {
   let format: FrameFormat = 'json';
+  /** The turn whose writes this socket holds corked (see `cork`); 0 when not corked. */
+  let corkedInTurn = 0;
+  /** Bytes handed to the socket while corked in this turn: held by us, not refused by the client. */
+  let corkedBytes = 0;
   const sink: FrameSink = {
     send(frame) {
       if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > opts.maxBufferedBytes) {
+      if (corkedInTurn !== turn) {
+        corkedInTurn = turn;
+        corkedBytes = 0;
+        cork(socket);
+      } else if (corkedBytes >= FLUSH_EARLY_BYTES) {
+        // A big burst to one socket leaves in chunks, so holding frames never costs much memory.
+        socket.uncork();
+        socket.cork();
+        corkedBytes = 0;
+      }
+      // The backlog is what the socket could not hand to the kernel, not what we hold this turn.
+      if (ws.bufferedAmount - corkedBytes > opts.maxBufferedBytes) {
         // A client that does not read would not read a close frame either: drop it at once, so
         // its backlog stops growing; it resumes from its last ack when it reconnects.
         ws.terminate();
         return;
       }
-      ws.send(encodeServerFrame(frame, format), { binary: format === 'binary' });
+      const data = encodeServerFrame(frame, format);
+      corkedBytes += (typeof data === 'string' ? Buffer.byteLength(data) : data.length) + WS_HEADER_BYTES;
+      ws.send(data, { binary: format === 'binary' });
     },
     close(cause, reason) {
       if (ws.readyState === ws.OPEN) ws.close(CLOSE_CODES[cause], reason.slice(0, 120));

@@ -7,6 +7,8 @@ import { ChatError } from '../errors/chat-error';
 import { transportMapping } from '../errors/error-codes';
 import { authenticate } from '../rpc/authenticate';
 import type { UnaryMethod } from '../rpc/unary-method';
+import type { ChatMetrics } from '../telemetry/metrics';
+import { metricsRoute } from '../telemetry/ops-server';
 import { readBody } from './read-body';
 import { staticFiles, staticOr } from './static-files';
 
@@ -21,6 +23,8 @@ export interface HttpApiOptions {
   log: Logger;
   /** A directory served for GET requests no route matches (the web client at `/`). */
   staticDir?: string;
+  /** Served as GET /metrics (Prometheus text) when given. */
+  metrics?: ChatMetrics;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -33,6 +37,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
   const routes = new Map<string, Handler>();
   routes.set('GET /healthz', (_req, res) => Promise.resolve(json(res, 200, { status: 'ok' })));
   routes.set('GET /readyz', (_req, res) => Promise.resolve(opts.ready() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'not ready' })));
+  if (opts.metrics) routes.set('GET /metrics', metricsRoute(opts.metrics, opts.log));
   if (opts.devTokens) routes.set('POST /v1/dev/token', devTokenHandler(opts.devTokens, opts.maxBodyBytes));
   for (const m of opts.methods) routes.set(`POST /${m.service}/${m.name}`, unaryHandler(m, opts));
   const serveStatic = opts.staticDir ? staticFiles(opts.staticDir) : undefined;

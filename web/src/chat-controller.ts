@@ -1,9 +1,10 @@
 import { errorCodeToJSON } from '../../gen/chat/v1/errors';
 import type { Welcome } from '../../gen/chat/v1/gateway';
-import { ReceiptKind, type ChatMessage, type ConversationSummary } from '../../gen/chat/v1/message';
+import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import { compareIds, dmId, mergeMessages, newConversation, type ConversationState, type Store } from './app-state';
 import { ChatConnection, type ServerFrame } from './connection';
 import { describeError, UserFacingError } from './errors';
+import { applyConversationSummary, applyReceipt, applyReceiptSummary, max } from './receipt-state';
 import { deviceId, loadLastSeen, loadSession, saveLastSeen, saveSession, tokenSubject } from './session';
 import { WebApi } from './web-api';
 
@@ -136,10 +137,7 @@ export class ChatController {
   private applySummary(summary: ConversationSummary): void {
     const conv = this.conversation(summary.conversationId);
     if (summary.lastMessage) this.noteMessage(conv, summary.lastMessage, false);
-    conv.unread = summary.unreadCount;
-    conv.myRead = max(conv.myRead, BigInt(summary.readUpToMessageId));
-    conv.othersDelivered = max(conv.othersDelivered, BigInt(summary.othersDeliveredUpToMessageId));
-    conv.othersRead = max(conv.othersRead, BigInt(summary.othersReadUpToMessageId));
+    applyConversationSummary(conv, summary);
   }
 
   conversation(id: string): ConversationState {
@@ -315,30 +313,12 @@ export class ChatController {
         setTimeout(() => this.store.changed(), TYPING_SHOW_MS + 50);
         break;
       }
-      case 'receipt': {
-        const r = frame.value;
-        const conv = this.conversation(r.conversationId);
-        const upTo = BigInt(r.upToMessageId);
-        if (r.userId === this.me) {
-          if (r.kind === ReceiptKind.RECEIPT_KIND_READ) {
-            conv.myRead = max(conv.myRead, upTo);
-            conv.unread = conv.messages.filter((m) => m.senderId !== this.me && BigInt(m.messageId) > conv.myRead).length;
-          }
-        } else if (r.kind === ReceiptKind.RECEIPT_KIND_READ) {
-          conv.othersRead = max(conv.othersRead, upTo);
-          conv.othersDelivered = max(conv.othersDelivered, upTo);
-        } else {
-          conv.othersDelivered = max(conv.othersDelivered, upTo);
-        }
+      case 'receipt':
+        applyReceipt(this.conversation(frame.value.conversationId), frame.value, this.me);
         break;
-      }
-      case 'receiptSummary': {
-        const r = frame.value;
-        const conv = this.conversation(r.conversationId);
-        conv.readBy.set(r.upToMessageId, { count: r.count, of: r.memberCount });
-        if (r.count >= r.memberCount) conv.othersRead = max(conv.othersRead, BigInt(r.upToMessageId));
+      case 'receiptSummary':
+        applyReceiptSummary(this.conversation(frame.value.conversationId), frame.value);
         break;
-      }
       case 'presence':
         this.s.presence.set(frame.value.userId, { status: frame.value.status, lastSeen: frame.value.lastSeen });
         break;
@@ -423,8 +403,4 @@ export class ChatController {
     this.s.error = describeError(err);
     this.store.changed();
   }
-}
-
-function max(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
 }

@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ChatMessage, ConversationSummary } from "./message";
+import { ChatMessage, ConversationSummary, ReceiptKind, receiptKindFromJSON, receiptKindToJSON } from "./message";
 
 export const protobufPackage = "chat.v1";
 
@@ -129,6 +129,62 @@ export interface GetDeviceCursorsRequest {
 export interface GetDeviceCursorsResponse {
   /** One entry per conversation the device acknowledged anything in. */
   cursors: DeviceCursor[];
+}
+
+/** Watermarks are how far a user has received and read in one conversation (0 for none). */
+export interface Watermarks {
+  /** The user (in GetConversationReceipts answers) or empty. */
+  userId: string;
+  /** The conversation (in GetUserReceipts answers) or empty. */
+  conversationId: string;
+  /** Newest message id delivered to one of the user's devices. */
+  deliveredUpTo: string;
+  /** Newest message id the user read. */
+  readUpTo: string;
+}
+
+/** AdvanceReceiptRequest moves one watermark. */
+export interface AdvanceReceiptRequest {
+  /** The conversation. */
+  conversationId: string;
+  /** The user whose watermark moves. */
+  userId: string;
+  /** DELIVERED or READ. */
+  kind: ReceiptKind;
+  /** The new watermark; ignored unless greater than the stored one. */
+  messageId: string;
+}
+
+/** AdvanceReceiptResponse answers AdvanceReceipt. */
+export interface AdvanceReceiptResponse {
+  /** True when the watermark moved (false when it was already there or further). */
+  advanced: boolean;
+}
+
+/** GetConversationReceiptsRequest reads one conversation's watermarks. */
+export interface GetConversationReceiptsRequest {
+  /** The conversation. */
+  conversationId: string;
+}
+
+/** GetConversationReceiptsResponse answers GetConversationReceipts. */
+export interface GetConversationReceiptsResponse {
+  /** One entry per user with any watermark (user_id set). */
+  watermarks: Watermarks[];
+}
+
+/** GetUserReceiptsRequest reads one user's watermarks. */
+export interface GetUserReceiptsRequest {
+  /** The user. */
+  userId: string;
+  /** The conversations asked about (at most CHAT_MAX_PAGE_SIZE). */
+  conversationIds: string[];
+}
+
+/** GetUserReceiptsResponse answers GetUserReceipts. */
+export interface GetUserReceiptsResponse {
+  /** One entry per conversation with any watermark (conversation_id set). */
+  watermarks: Watermarks[];
 }
 
 function createBaseAppendMessageRequest(): AppendMessageRequest {
@@ -1164,6 +1220,573 @@ export const GetDeviceCursorsResponse: MessageFns<GetDeviceCursorsResponse> = {
   },
 };
 
+function createBaseWatermarks(): Watermarks {
+  return { userId: "", conversationId: "", deliveredUpTo: "0", readUpTo: "0" };
+}
+
+export const Watermarks: MessageFns<Watermarks> = {
+  encode(message: Watermarks, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.conversationId !== "") {
+      writer.uint32(18).string(message.conversationId);
+    }
+    if (message.deliveredUpTo !== "0") {
+      writer.uint32(24).uint64(message.deliveredUpTo);
+    }
+    if (message.readUpTo !== "0") {
+      writer.uint32(32).uint64(message.readUpTo);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Watermarks {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatermarks();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deliveredUpTo = reader.uint64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.readUpTo = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Watermarks {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      deliveredUpTo: isSet(object.deliveredUpTo)
+        ? globalThis.String(object.deliveredUpTo)
+        : isSet(object.delivered_up_to)
+        ? globalThis.String(object.delivered_up_to)
+        : "0",
+      readUpTo: isSet(object.readUpTo)
+        ? globalThis.String(object.readUpTo)
+        : isSet(object.read_up_to)
+        ? globalThis.String(object.read_up_to)
+        : "0",
+    };
+  },
+
+  toJSON(message: Watermarks): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.deliveredUpTo !== "0") {
+      obj.deliveredUpTo = message.deliveredUpTo;
+    }
+    if (message.readUpTo !== "0") {
+      obj.readUpTo = message.readUpTo;
+    }
+    return obj;
+  },
+};
+
+function createBaseAdvanceReceiptRequest(): AdvanceReceiptRequest {
+  return { conversationId: "", userId: "", kind: 0, messageId: "0" };
+}
+
+export const AdvanceReceiptRequest: MessageFns<AdvanceReceiptRequest> = {
+  encode(message: AdvanceReceiptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    if (message.messageId !== "0") {
+      writer.uint32(32).uint64(message.messageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AdvanceReceiptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAdvanceReceiptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.messageId = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AdvanceReceiptRequest {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      kind: isSet(object.kind) ? receiptKindFromJSON(object.kind) : 0,
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "0",
+    };
+  },
+
+  toJSON(message: AdvanceReceiptRequest): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = receiptKindToJSON(message.kind);
+    }
+    if (message.messageId !== "0") {
+      obj.messageId = message.messageId;
+    }
+    return obj;
+  },
+};
+
+function createBaseAdvanceReceiptResponse(): AdvanceReceiptResponse {
+  return { advanced: false };
+}
+
+export const AdvanceReceiptResponse: MessageFns<AdvanceReceiptResponse> = {
+  encode(message: AdvanceReceiptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.advanced !== false) {
+      writer.uint32(8).bool(message.advanced);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AdvanceReceiptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAdvanceReceiptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.advanced = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AdvanceReceiptResponse {
+    return { advanced: isSet(object.advanced) ? globalThis.Boolean(object.advanced) : false };
+  },
+
+  toJSON(message: AdvanceReceiptResponse): unknown {
+    const obj: any = {};
+    if (message.advanced !== false) {
+      obj.advanced = message.advanced;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetConversationReceiptsRequest(): GetConversationReceiptsRequest {
+  return { conversationId: "" };
+}
+
+export const GetConversationReceiptsRequest: MessageFns<GetConversationReceiptsRequest> = {
+  encode(message: GetConversationReceiptsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConversationReceiptsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConversationReceiptsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConversationReceiptsRequest {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetConversationReceiptsRequest): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetConversationReceiptsResponse(): GetConversationReceiptsResponse {
+  return { watermarks: [] };
+}
+
+export const GetConversationReceiptsResponse: MessageFns<GetConversationReceiptsResponse> = {
+  encode(message: GetConversationReceiptsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.watermarks) {
+      Watermarks.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConversationReceiptsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConversationReceiptsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.watermarks.push(Watermarks.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConversationReceiptsResponse {
+    return {
+      watermarks: globalThis.Array.isArray(object?.watermarks)
+        ? object.watermarks.map((e: any) => Watermarks.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetConversationReceiptsResponse): unknown {
+    const obj: any = {};
+    if (message.watermarks?.length) {
+      obj.watermarks = message.watermarks.map((e) => Watermarks.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseGetUserReceiptsRequest(): GetUserReceiptsRequest {
+  return { userId: "", conversationIds: [] };
+}
+
+export const GetUserReceiptsRequest: MessageFns<GetUserReceiptsRequest> = {
+  encode(message: GetUserReceiptsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    for (const v of message.conversationIds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserReceiptsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserReceiptsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.conversationIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserReceiptsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      conversationIds: globalThis.Array.isArray(object?.conversationIds)
+        ? object.conversationIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.conversation_ids)
+        ? object.conversation_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetUserReceiptsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.conversationIds?.length) {
+      obj.conversationIds = message.conversationIds;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetUserReceiptsResponse(): GetUserReceiptsResponse {
+  return { watermarks: [] };
+}
+
+export const GetUserReceiptsResponse: MessageFns<GetUserReceiptsResponse> = {
+  encode(message: GetUserReceiptsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.watermarks) {
+      Watermarks.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserReceiptsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserReceiptsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.watermarks.push(Watermarks.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserReceiptsResponse {
+    return {
+      watermarks: globalThis.Array.isArray(object?.watermarks)
+        ? object.watermarks.map((e: any) => Watermarks.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetUserReceiptsResponse): unknown {
+    const obj: any = {};
+    if (message.watermarks?.length) {
+      obj.watermarks = message.watermarks.map((e) => Watermarks.toJSON(e));
+    }
+    return obj;
+  },
+};
+
 /**
  * HistoryService stores messages and serves them back by cursor. Messages are partitioned by
  * (conversation, time bucket) and ordered by Snowflake id.
@@ -1245,6 +1868,43 @@ export const HistoryServiceDefinition = {
       requestType: GetDeviceCursorsRequest as typeof GetDeviceCursorsRequest,
       requestStream: false,
       responseType: GetDeviceCursorsResponse as typeof GetDeviceCursorsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
+     * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
+     * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
+     */
+    advanceReceipt: {
+      name: "AdvanceReceipt",
+      requestType: AdvanceReceiptRequest as typeof AdvanceReceiptRequest,
+      requestStream: false,
+      responseType: AdvanceReceiptResponse as typeof AdvanceReceiptResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * GetConversationReceipts returns every participant's watermarks in one conversation. Service
+     * credentials. Idempotent.
+     */
+    getConversationReceipts: {
+      name: "GetConversationReceipts",
+      requestType: GetConversationReceiptsRequest as typeof GetConversationReceiptsRequest,
+      requestStream: false,
+      responseType: GetConversationReceiptsResponse as typeof GetConversationReceiptsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * GetUserReceipts returns one user's watermarks in the given conversations (those that have
+     * any). Service credentials. Idempotent.
+     */
+    getUserReceipts: {
+      name: "GetUserReceipts",
+      requestType: GetUserReceiptsRequest as typeof GetUserReceiptsRequest,
+      requestStream: false,
+      responseType: GetUserReceiptsResponse as typeof GetUserReceiptsResponse,
       responseStream: false,
       options: {},
     },
@@ -1348,6 +2008,53 @@ export const HistoryServiceService = {
       Buffer.from(GetDeviceCursorsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetDeviceCursorsResponse => GetDeviceCursorsResponse.decode(value),
   },
+  /**
+   * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
+   * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
+   * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
+   */
+  advanceReceipt: {
+    path: "/chat.v1.HistoryService/AdvanceReceipt" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AdvanceReceiptRequest): Buffer =>
+      Buffer.from(AdvanceReceiptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AdvanceReceiptRequest => AdvanceReceiptRequest.decode(value),
+    responseSerialize: (value: AdvanceReceiptResponse): Buffer =>
+      Buffer.from(AdvanceReceiptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AdvanceReceiptResponse => AdvanceReceiptResponse.decode(value),
+  },
+  /**
+   * GetConversationReceipts returns every participant's watermarks in one conversation. Service
+   * credentials. Idempotent.
+   */
+  getConversationReceipts: {
+    path: "/chat.v1.HistoryService/GetConversationReceipts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetConversationReceiptsRequest): Buffer =>
+      Buffer.from(GetConversationReceiptsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetConversationReceiptsRequest => GetConversationReceiptsRequest.decode(value),
+    responseSerialize: (value: GetConversationReceiptsResponse): Buffer =>
+      Buffer.from(GetConversationReceiptsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetConversationReceiptsResponse =>
+      GetConversationReceiptsResponse.decode(value),
+  },
+  /**
+   * GetUserReceipts returns one user's watermarks in the given conversations (those that have
+   * any). Service credentials. Idempotent.
+   */
+  getUserReceipts: {
+    path: "/chat.v1.HistoryService/GetUserReceipts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetUserReceiptsRequest): Buffer =>
+      Buffer.from(GetUserReceiptsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetUserReceiptsRequest => GetUserReceiptsRequest.decode(value),
+    responseSerialize: (value: GetUserReceiptsResponse): Buffer =>
+      Buffer.from(GetUserReceiptsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetUserReceiptsResponse => GetUserReceiptsResponse.decode(value),
+  },
 } as const;
 
 export interface HistoryServiceServer extends UntypedServiceImplementation {
@@ -1384,6 +2091,22 @@ export interface HistoryServiceServer extends UntypedServiceImplementation {
    * credentials. Idempotent.
    */
   getDeviceCursors: handleUnaryCall<GetDeviceCursorsRequest, GetDeviceCursorsResponse>;
+  /**
+   * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
+   * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
+   * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
+   */
+  advanceReceipt: handleUnaryCall<AdvanceReceiptRequest, AdvanceReceiptResponse>;
+  /**
+   * GetConversationReceipts returns every participant's watermarks in one conversation. Service
+   * credentials. Idempotent.
+   */
+  getConversationReceipts: handleUnaryCall<GetConversationReceiptsRequest, GetConversationReceiptsResponse>;
+  /**
+   * GetUserReceipts returns one user's watermarks in the given conversations (those that have
+   * any). Service credentials. Idempotent.
+   */
+  getUserReceipts: handleUnaryCall<GetUserReceiptsRequest, GetUserReceiptsResponse>;
 }
 
 export interface HistoryServiceClient extends Client {
@@ -1503,6 +2226,64 @@ export interface HistoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetDeviceCursorsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
+   * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
+   * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
+   */
+  advanceReceipt(
+    request: AdvanceReceiptRequest,
+    callback: (error: ServiceError | null, response: AdvanceReceiptResponse) => void,
+  ): ClientUnaryCall;
+  advanceReceipt(
+    request: AdvanceReceiptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AdvanceReceiptResponse) => void,
+  ): ClientUnaryCall;
+  advanceReceipt(
+    request: AdvanceReceiptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AdvanceReceiptResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetConversationReceipts returns every participant's watermarks in one conversation. Service
+   * credentials. Idempotent.
+   */
+  getConversationReceipts(
+    request: GetConversationReceiptsRequest,
+    callback: (error: ServiceError | null, response: GetConversationReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  getConversationReceipts(
+    request: GetConversationReceiptsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetConversationReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  getConversationReceipts(
+    request: GetConversationReceiptsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetConversationReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetUserReceipts returns one user's watermarks in the given conversations (those that have
+   * any). Service credentials. Idempotent.
+   */
+  getUserReceipts(
+    request: GetUserReceiptsRequest,
+    callback: (error: ServiceError | null, response: GetUserReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  getUserReceipts(
+    request: GetUserReceiptsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetUserReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  getUserReceipts(
+    request: GetUserReceiptsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetUserReceiptsResponse) => void,
   ): ClientUnaryCall;
 }
 

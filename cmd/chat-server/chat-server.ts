@@ -1,0 +1,161 @@
+import type { Logger } from 'pino';
+import { GatewayServiceService } from '../../gen/chat/v1/gateway';
+import { GroupServiceDefinition } from '../../gen/chat/v1/group';
+import { HistoryServiceDefinition } from '../../gen/chat/v1/history';
+import { RelayServiceService } from '../../gen/chat/v1/relay';
+import { SessionServiceDefinition } from '../../gen/chat/v1/session';
+import { devIssuerFromConfig, serviceSecret, verifierFromConfig } from '../../internal/auth/auth-from-config';
+import { ConversationAccess } from '../../internal/chat/conversation-access';
+import { HistoryQueries } from '../../internal/chat/history-queries';
+import { MessageService } from '../../internal/chat/message-service';
+import type { Config } from '../../internal/config/config';
+import { closeAll, leasedWorkerIds, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
+import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
+import { Gateway } from '../../internal/gateway/gateway';
+import { grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { attachWebSocket } from '../../internal/gateway/ws-transport';
+import { GroupClient } from '../../internal/group/group-client';
+import { HistoryClient } from '../../internal/history/history-client';
+import { createHttpApi } from '../../internal/httpapi/http-api';
+import { listen } from '../../internal/httpapi/listen';
+import { LoggedAppender } from '../../internal/messagelog/logged-appender';
+import { RedisSendClaims } from '../../internal/messagelog/send-claims-redis';
+import { drainOnFatal, type RunningProcess } from '../../internal/process/run-main';
+import { ReceiptClient } from '../../internal/receipts/receipt-client';
+import { ReceiptService } from '../../internal/receipts/receipt-service';
+import { DeliveryFallback } from '../../internal/relay/delivery-fallback';
+import { pushDelivery } from '../../internal/relay/local-push';
+import { MeshDelivery } from '../../internal/relay/mesh-delivery';
+import { RelayRouter } from '../../internal/relay/relay-router';
+import { relayServiceImplementation } from '../../internal/relay/relay-server';
+import { startGrpcServer } from '../../internal/rpc/grpc-server';
+import { rpcClientFromConfig } from '../../internal/rpc/rpc-client-from-config';
+import { MintedServiceToken } from '../../internal/rpc/service-token';
+import { SessionClient } from '../../internal/session/session-client';
+import { ChatMetrics } from '../../internal/telemetry/metrics';
+import { TypingService } from '../../internal/typing/typing-service';
+import { meshHttpMethods } from '../api-server/api-server';
+
+/**
+ * A chat server of the mesh: the WebSocket and GatewayService edge, the RelayService between chat
+ * servers, sends appended to the Kafka message log, deliveries relayed to the servers holding the
+ * recipients with the Kafka fallback, and the session, group and history services reached over
+ * gRPC. Wiring only; behaviour lives in internal/.
+ */
+export async function startChatServer(config: Config, log: Logger): Promise<RunningProcess> {
+  const closers: Closer[] = [];
+  try {
+    return await compose(config, log.child({ server: config.serverId }), closers);
+  } catch (err) {
+    await closeAll(closers);
+    throw err;
+  }
+}
+
+async function compose(config: Config, log: Logger, closers: Closer[]): Promise<RunningProcess> {
+  const metrics = new ChatMetrics({ service: 'chat-server', instance: config.serverId });
+  const verifier = await verifierFromConfig(config);
+  const credentials = new MintedServiceToken(serviceSecret(config), `chat-server-${config.serverId}`, { issuer: config.jwtIssuer, audience: config.jwtAudience });
+  const bus = await openKafkaBus(config, log, config.serverId, closers);
+  const redis = await openRedis(config, log, closers);
+  const ids = await leasedWorkerIds(redis, config, closers, drainOnFatal(log));
+
+  const sessionRpc = rpcClientFromConfig(SessionServiceDefinition, config.sessionServiceAddr!, config, credentials, closers);
+  const historyRpc = rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers);
+  const sessions = new SessionClient(sessionRpc, { serverId: config.serverId, heartbeatBatchMs: config.heartbeatBatchMs, maxHeartbeatBatch: 5_000 });
+  const history = new HistoryClient(historyRpc);
+  const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), history);
+
+  const registry = new ConnectionRegistry();
+  const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: config.engineTimeoutMs });
+  const router = new RelayRouter({
+    serverId: config.serverId,
+    credentials,
+    fallback,
+    metrics,
+    log,
+    flushMs: config.relayFlushMs,
+    maxBatch: config.relayMaxBatch,
+    ackTimeoutMs: config.relayAckTimeoutMs,
+    retryBackoffMs: config.relayRetryBackoffMs,
+  });
+  const messages = new MessageService({
+    appender: new LoggedAppender({ bus, claims: new RedisSendClaims({ redis, keyPrefix: config.redisKeyPrefix, ttlMs: config.sendDedupeTtlSec * 1000, commandTimeoutMs: config.engineTimeoutMs }), publishTimeoutMs: config.engineTimeoutMs }),
+    access,
+    ids,
+    delivery: new MeshDelivery({ serverId: config.serverId, registry, sessions, router, metrics, log }),
+    limits: config,
+    log,
+  });
+  const advertise = config.advertiseAddr ?? `${config.host}:${config.grpcPort}`;
+  const gateway = new Gateway(
+    {
+      serverId: config.serverId,
+      serverAddress: advertise,
+      verifier,
+      sessions,
+      messages,
+      history: new HistoryQueries(history, access, config),
+      access,
+      cursors: history,
+      registry,
+      typing: new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize }),
+      receipts: new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, bus, maxUnreadCount: config.maxPageSize }),
+      limits: config,
+      log,
+      now: Date.now,
+    },
+    bus,
+  );
+
+  // Deliveries that come back through this server's Kafka topic; consuming before serving, so
+  // nothing published for it after its first connection registers is missed.
+  const fallbackSub = fallback.consume(config.serverId, (d) => pushDelivery(registry, metrics, 'fallback', d));
+  await fallbackSub.ready;
+  await gateway.start();
+
+  let ready = false;
+  const http = createHttpApi({
+    methods: meshHttpMethods(config, closers),
+    verifier,
+    devTokens: devIssuerFromConfig(config),
+    ready: () => ready,
+    maxBodyBytes: config.maxFrameBytes,
+    log,
+    staticDir: config.webDir,
+    metrics,
+  });
+  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes });
+  const grpc = await startGrpcServer({
+    host: config.host,
+    port: config.grpcPort,
+    maxMessageBytes: Math.max(config.maxFrameBytes, 16 * 1024 * 1024),
+    services: [
+      { definition: GatewayServiceService, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
+      { definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: relayServiceImplementation({ serverId: config.serverId, verifier, registry, metrics, log }) },
+    ],
+  });
+  const httpPort = await listen(http, config.host, config.httpPort);
+  const connections = setInterval(() => metrics.connections.set(gateway.connectionCount), 1000).unref();
+  ready = true;
+  log.info({ http: `http://${config.host}:${httpPort}`, grpc: `${config.host}:${grpc.port}`, advertise }, 'chat-server ready');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    // Drain order: refuse new work, tell clients go_away (their sessions unregister as they
+    // leave), flush the relays (unacknowledged batches go to Kafka), then close the bus, which
+    // flushes the producer, and everything else.
+    stop: () =>
+      (stopping ??= (async () => {
+        ready = false;
+        clearInterval(connections);
+        grpc.setServing(false);
+        await gateway.drain(config.shutdownGraceMs);
+        await router.close();
+        await fallbackSub.close();
+        await Promise.all([grpc.close(), new Promise<void>((r) => http.close(() => r()))]);
+        await closeAll(closers);
+        log.info('chat-server stopped');
+      })()),
+  };
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { createRequire } from 'node:module';
+import { runMain } from '../../internal/process/run-main';
+
+runMain({
+  name: 'sync-worker',
+  description: 'Consumes the message log (Kafka) and writes every message to history (Cassandra), committing offsets only after the write.',
+  required: ['kafkaBrokers', 'cassandraContactPoints'],
+  start: (config, log) => (createRequire(__filename)('./sync-worker') as typeof import('./sync-worker')).startSyncWorker(config, log),
+});
