@@ -342,7 +342,9 @@ export class ChatController {
       const known = this.s.conversations.has(m.conversationId);
       const conv = this.conversation(m.conversationId);
       if (!known && conv.kind === 'group') newGroups.push(conv.id);
-      const isNew = !conv.messages.some((x) => x.messageId === m.messageId) && BigInt(m.messageId) > conv.myRead;
+      // Live pushes and the replay can bring a message twice; only one past what was seen counts.
+      const seen = this.lastSeen[conv.id];
+      const isNew = (!seen || compareIds(m.messageId, seen) > 0) && BigInt(m.messageId) > conv.myRead;
       this.noteMessage(conv, m, conv.historyLoaded);
       conv.typing.delete(m.senderId);
       if (isNew && m.senderId !== this.me && (this.s.selected !== conv.id || document.visibilityState !== 'visible')) conv.unread++;
