@@ -35,7 +35,6 @@ export class TestMesh {
     readonly services: Record<'session' | 'group' | 'history' | 'sync' | 'api', { process: MeshProcess; http: string }>,
     readonly chatServers: ChatServerHandle[],
     readonly traceFile: string,
-    private readonly ports: { grpc: Record<string, number> },
   ) {}
 
   static async start(opts: { chatServers?: number; env?: Record<string, string> } = {}): Promise<TestMesh> {
@@ -91,7 +90,7 @@ export class TestMesh {
       chatServers.push({ id, process, http: `http://127.0.0.1:${http}`, wsUrl: `ws://127.0.0.1:${http}/ws`, grpcPort: grpc, relayProxy });
     }
     await Promise.all([...chatServers.map((c) => c.process.start()), services.api.process.start()]);
-    return new TestMesh(dir, services, chatServers, traceFile, { grpc: { session: sessionGrpc, group: groupGrpc, history: historyGrpc } });
+    return new TestMesh(dir, services, chatServers, traceFile);
   }
 
   token(userId: string): Promise<string> {
