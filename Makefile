@@ -13,6 +13,8 @@ CHATD_SPECS := $(shell find cmd/chatd -name 'chatd-*.spec.ts' ! -name 'chatd-pro
 EXAMPLE_SPECS := $(shell find examples -name '*.spec.ts' 2>/dev/null | sort)
 # Structural checks of deploy/compose and deploy/k8s (YAML, settings, probes, images), run in test-unit.
 DEPLOY_SPECS := deploy/deploy-files.spec.ts
+# The distributed mesh as real processes (built dist/) on the real engines, run in test-engines.
+E2E_SPECS := $(shell find e2e -name '*.e2e.spec.ts' 2>/dev/null | sort)
 # buf breaking compares the contracts with main; on main itself that is a no-op.
 BUF_BREAKING_AGAINST ?= .git\#branch=main
 
@@ -70,6 +72,7 @@ test-engines: install
 engine-suites:
 	node --import tsx --test --test-concurrency=1 $(ENGINE_SPECS)
 	CHAT_TEST_ADAPTERS=engines node --import tsx --test --test-concurrency=1 $(CHATD_SPECS)
+	node --import tsx --test --test-concurrency=1 $(E2E_SPECS)
 
 test: check-gen lint breaking build test-unit test-browser test-engines
 
