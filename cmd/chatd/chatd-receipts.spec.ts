@@ -100,8 +100,13 @@ describe('chatd typing indicators and receipts', () => {
     ben.markRead(small.conversationId, ack.messageId);
     const summary = await ann.waitFor((f) => (f.frame?.$case === 'receiptSummary' ? f.frame.value : undefined));
     assert.deepEqual(summary, { conversationId: small.conversationId, kind: ReceiptKind.RECEIPT_KIND_READ, upToMessageId: ack.messageId, count: 1, memberCount: 2 });
+    const annView = async () => (await api.listConversations()).conversations.find((c) => c.conversationId === small.conversationId)!;
+    assert.equal((await annView()).othersReadUpToMessageId, '0', 'not everyone has read it yet');
     cat.markRead(small.conversationId, ack.messageId);
     await ann.waitFor((f) => (f.frame?.$case === 'receiptSummary' && f.frame.value.count === 2 ? f.frame.value : undefined));
+    assert.equal((await annView()).othersReadUpToMessageId, ack.messageId, 'read by everyone');
+    const benView = (await (await chatd.api('gr-ben')).listConversations()).conversations.find((c) => c.conversationId === small.conversationId)!;
+    assert.deepEqual([benView.unreadCount, benView.readUpToMessageId], [0, ack.messageId]);
     assert.equal(frames(ann, 'receipt').length, 0, 'members get summaries, not one receipt per reader');
 
     cat.typing(small.conversationId);
