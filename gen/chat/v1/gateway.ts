@@ -66,6 +66,9 @@ export interface ConnectRequest {
     | //
     /** Mark a conversation read up to a message. Not answered. */
     { $case: "read"; value: Read }
+    | //
+    /** Replace the connection's token before it expires. Answered with `token_refreshed`. */
+    { $case: "refreshToken"; value: RefreshToken }
     | undefined;
 }
 
@@ -172,6 +175,18 @@ export interface Read {
   messageId: string;
 }
 
+/**
+ * RefreshToken replaces the token of an open connection, which is otherwise closed (UNAUTHENTICATED,
+ * WS code 4001) when its token expires. The new token is verified like the one in `hello` and must
+ * name the same user (`sub`). Idempotent. Errors: UNAUTHENTICATED (invalid or expired token; the
+ * connection is closed), PERMISSION_DENIED (another user's token; the connection keeps its old
+ * token and stays open until that expires).
+ */
+export interface RefreshToken {
+  /** A JWT whose `sub` is the connection's user id. */
+  token: string;
+}
+
 /** ConnectResponse is a server frame. */
 export interface ConnectResponse {
   /** The request_id of the client frame this answers; empty for pushed frames. */
@@ -214,6 +229,9 @@ export interface ConnectResponse {
     | //
     /** In a group, how many members have read up to a message, instead of one receipt per member. */
     { $case: "receiptSummary"; value: ReceiptSummary }
+    | //
+    /** Answer to `refresh_token`: the connection now lives until the new token expires. */
+    { $case: "tokenRefreshed"; value: TokenRefreshed }
     | undefined;
 }
 
@@ -280,6 +298,15 @@ export interface Pong {
   serverTime: Date | undefined;
 }
 
+/** TokenRefreshed confirms that a `refresh_token` was accepted. */
+export interface TokenRefreshed {
+  /**
+   * When the new token expires (the connection is closed then unless refreshed again); unset for
+   * a token without `exp`.
+   */
+  expiresAt: Date | undefined;
+}
+
 /** GoAway tells the client to reconnect elsewhere; the server closes the connection soon after. */
 export interface GoAway {
   /** Why (for logs), e.g. "server shutting down". */
@@ -319,6 +346,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         break;
       case "read":
         Read.encode(message.frame.value, writer.uint32(138).fork()).join();
+        break;
+      case "refreshToken":
+        RefreshToken.encode(message.frame.value, writer.uint32(146).fork()).join();
         break;
     }
     return writer;
@@ -409,6 +439,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.frame = { $case: "read", value: Read.decode(reader, reader.uint32()) };
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.frame = { $case: "refreshToken", value: RefreshToken.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -446,6 +484,10 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "typing", value: Typing.fromJSON(object.typing) }
         : isSet(object.read)
         ? { $case: "read", value: Read.fromJSON(object.read) }
+        : isSet(object.refreshToken)
+        ? { $case: "refreshToken", value: RefreshToken.fromJSON(object.refreshToken) }
+        : isSet(object.refresh_token)
+        ? { $case: "refreshToken", value: RefreshToken.fromJSON(object.refresh_token) }
         : undefined,
     };
   },
@@ -471,6 +513,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.typing = Typing.toJSON(message.frame.value);
     } else if (message.frame?.$case === "read") {
       obj.read = Read.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "refreshToken") {
+      obj.refreshToken = RefreshToken.toJSON(message.frame.value);
     }
     return obj;
   },
@@ -1228,6 +1272,64 @@ export const Read: MessageFns<Read> = {
   },
 };
 
+function createBaseRefreshToken(): RefreshToken {
+  return { token: "" };
+}
+
+export const RefreshToken: MessageFns<RefreshToken> = {
+  encode(message: RefreshToken, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshToken {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshToken();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshToken {
+    return { token: isSet(object.token) ? globalThis.String(object.token) : "" };
+  },
+
+  toJSON(message: RefreshToken): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+};
+
 function createBaseConnectResponse(): ConnectResponse {
   return { requestId: "", frame: undefined };
 }
@@ -1270,6 +1372,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "receiptSummary":
         ReceiptSummary.encode(message.frame.value, writer.uint32(162).fork()).join();
+        break;
+      case "tokenRefreshed":
+        TokenRefreshed.encode(message.frame.value, writer.uint32(170).fork()).join();
         break;
     }
     return writer;
@@ -1384,6 +1489,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.frame = { $case: "receiptSummary", value: ReceiptSummary.decode(reader, reader.uint32()) };
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.frame = { $case: "tokenRefreshed", value: TokenRefreshed.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1433,6 +1546,10 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "receiptSummary", value: ReceiptSummary.fromJSON(object.receiptSummary) }
         : isSet(object.receipt_summary)
         ? { $case: "receiptSummary", value: ReceiptSummary.fromJSON(object.receipt_summary) }
+        : isSet(object.tokenRefreshed)
+        ? { $case: "tokenRefreshed", value: TokenRefreshed.fromJSON(object.tokenRefreshed) }
+        : isSet(object.token_refreshed)
+        ? { $case: "tokenRefreshed", value: TokenRefreshed.fromJSON(object.token_refreshed) }
         : undefined,
     };
   },
@@ -1464,6 +1581,8 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.receipt = Receipt.toJSON(message.frame.value);
     } else if (message.frame?.$case === "receiptSummary") {
       obj.receiptSummary = ReceiptSummary.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "tokenRefreshed") {
+      obj.tokenRefreshed = TokenRefreshed.toJSON(message.frame.value);
     }
     return obj;
   },
@@ -2062,6 +2181,70 @@ export const Pong: MessageFns<Pong> = {
     const obj: any = {};
     if (message.serverTime !== undefined) {
       obj.serverTime = message.serverTime.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseTokenRefreshed(): TokenRefreshed {
+  return { expiresAt: undefined };
+}
+
+export const TokenRefreshed: MessageFns<TokenRefreshed> = {
+  encode(message: TokenRefreshed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenRefreshed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenRefreshed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenRefreshed {
+    return {
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TokenRefreshed): unknown {
+    const obj: any = {};
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
     }
     return obj;
   },
