@@ -25,6 +25,7 @@ import { ReceiptClient } from '../../internal/receipts/receipt-client';
 import { ReceiptService } from '../../internal/receipts/receipt-service';
 import { DeliveryFallback } from '../../internal/relay/delivery-fallback';
 import { pushDelivery } from '../../internal/relay/local-push';
+import { LocateCache } from '../../internal/relay/locate-cache';
 import { MeshDelivery } from '../../internal/relay/mesh-delivery';
 import { RelayRouter } from '../../internal/relay/relay-router';
 import { relayServiceImplementation } from '../../internal/relay/relay-server';
@@ -67,6 +68,9 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), history);
 
   const registry = new ConnectionRegistry();
+  const locations = new LocateCache(sessions, { ttlMs: config.locateCacheMs, maxUsers: config.locateCacheUsers });
+  await locations.start(bus);
+  closers.push(() => locations.stop());
   const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: config.engineTimeoutMs });
   const router = new RelayRouter({
     serverId: config.serverId,
@@ -83,7 +87,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     appender: new LoggedAppender({ bus, claims: new RedisSendClaims({ redis, keyPrefix: config.redisKeyPrefix, ttlMs: config.sendDedupeTtlSec * 1000, commandTimeoutMs: config.engineTimeoutMs }), publishTimeoutMs: config.engineTimeoutMs }),
     access,
     ids,
-    delivery: new MeshDelivery({ serverId: config.serverId, registry, sessions, router, metrics, log }),
+    delivery: new MeshDelivery({ serverId: config.serverId, registry, sessions: locations, router, metrics, log }),
     limits: config,
     log,
   });
@@ -125,11 +129,12 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     staticDir: config.webDir,
     metrics,
   });
-  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes });
+  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
   const grpc = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,
     maxMessageBytes: Math.max(config.maxFrameBytes, 16 * 1024 * 1024),
+    keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     services: [
       { definition: GatewayServiceService, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
       { definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: relayServiceImplementation({ serverId: config.serverId, verifier, registry, metrics, log }) },

@@ -3,6 +3,7 @@ import type { Connection } from '../../gen/chat/v1/session';
 import type { UserPresence } from '../../gen/chat/v1/message';
 import type { Bus } from '../bus/bus';
 import type { SessionStore } from './session-store';
+import { CONNECTIONS_TOPIC, encodeConnectionsChanged } from './connections-topic';
 import { PRESENCE_TOPIC, encodePresence, presenceOf } from './presence-topic';
 
 export interface SessionTrackerOptions {
@@ -44,6 +45,7 @@ export class SessionTracker {
     const r = await this.opts.store.register(connection, now, this.opts.ttlMs, this.opts.maxConnectionsPerUser);
     if (r.lapsed) await this.publish(presenceOf(r.lapsed.userId, false, r.lapsed.lastSeenMs));
     if (r.becameOnline) await this.publish(presenceOf(connection.userId, true, now));
+    await this.changed(connection.userId);
     return { becameOnline: r.becameOnline };
   }
 
@@ -54,6 +56,7 @@ export class SessionTracker {
   async unregister(sessionId: string): Promise<{ becameOffline: boolean }> {
     const { offline } = await this.opts.store.unregister(sessionId, this.now());
     if (offline) await this.publish(presenceOf(offline.userId, false, offline.lastSeenMs));
+    if (offline) await this.changed(offline.userId);
     return { becameOffline: offline !== undefined };
   }
 
@@ -71,12 +74,25 @@ export class SessionTracker {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      for (const t of await this.opts.store.expire(this.now())) await this.publish(presenceOf(t.userId, false, t.lastSeenMs));
+      for (const t of await this.opts.store.expire(this.now())) {
+        await this.publish(presenceOf(t.userId, false, t.lastSeenMs));
+        await this.changed(t.userId);
+      }
     } catch (err) {
       this.opts.log.error({ err }, 'presence sweep failed');
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /**
+   * Tells chat servers to drop their cached location of the user. Every new connection says so
+   * (a missed one would hide a device from deliveries); a connection that left is only said when
+   * it was the user's last, since relaying to a server that no longer holds a device costs nothing
+   * but a no-op push.
+   */
+  private changed(userId: string): Promise<void> {
+    return this.opts.bus.publish(CONNECTIONS_TOPIC, userId, encodeConnectionsChanged(userId));
   }
 
   private publish(p: UserPresence): Promise<void> {

@@ -29,6 +29,16 @@ export interface MessageLogRecord_TraceContextEntry {
   value: string;
 }
 
+/**
+ * ConnectionsChanged says a user's set of live connections changed (a device connected, left or
+ * lapsed), on topic `chat.sessions.v1` keyed by user id, published by the session service. Chat
+ * servers drop their cached location of that user, so the next delivery looks it up again.
+ */
+export interface ConnectionsChanged {
+  /** The user whose connections changed. */
+  userId: string;
+}
+
 function createBaseMessageLogRecord(): MessageLogRecord {
   return { message: undefined, participantIds: [], traceContext: {} };
 }
@@ -228,6 +238,70 @@ export const MessageLogRecord_TraceContextEntry: MessageFns<MessageLogRecord_Tra
     }
     if (message.value !== "") {
       obj.value = message.value;
+    }
+    return obj;
+  },
+};
+
+function createBaseConnectionsChanged(): ConnectionsChanged {
+  return { userId: "" };
+}
+
+export const ConnectionsChanged: MessageFns<ConnectionsChanged> = {
+  encode(message: ConnectionsChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectionsChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectionsChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectionsChanged {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ConnectionsChanged): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
     }
     return obj;
   },
