@@ -88,7 +88,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   }
   if (want('history')) {
     const h = SUITE.history;
-    await runStep({ key: 'history', title: `history, pages of ${h.pageSize} from ${h.conversations} conversations of ${h.depth.toLocaleString('en-US')} messages (one reader each, closed loop)`, scenario: 'history', targets: ['chatd'], overrides: { ...h }, results: [] });
+    await runStep({ key: 'history', title: `history, pages of ${h.pageSize} from ${h.conversations} conversations of ${h.depth.toLocaleString('en-US')} messages (one reader each, closed loop; delivered/s = pages/s)`, scenario: 'history', targets: ['chatd'], overrides: { ...h }, results: [] });
   }
   const finished = new Date();
   mkdirSync(dirname(o.json), { recursive: true });

@@ -118,6 +118,7 @@ async function connectAll(cmd: ConnectCommand): Promise<void> {
           conn.open = true;
           conns.push(conn);
           byUser.set(userId, conn);
+          scheduleHeartbeat(conn);
           resolve();
         } else if (peekCase(data) === Case.error) {
           const f = decodeResponse(data).frame;
@@ -148,17 +149,31 @@ async function connectAll(cmd: ConnectCommand): Promise<void> {
   send({ op: 'connected', count: conns.length, failed, seconds: (nowUs() - started) / 1e6, errors: phase.errors });
 }
 
-/** Every open connection heartbeats once per interval, spread over the interval in slices. */
+/**
+ * Every connection heartbeats once per interval from its welcome on. All intervals are equal, so a
+ * FIFO of (due time, connection) stays in due order; a 50 ms timer sends what is due.
+ */
+const beats: { dueUs: number; conn: Conn }[] = [];
+let beatHead = 0;
+
+function scheduleHeartbeat(conn: Conn): void {
+  beats.push({ dueUs: nowUs() + heartbeatMs * 1000, conn });
+}
+
 function startHeartbeats(): void {
-  const SLICE_MS = 100;
-  let cursor = 0;
   setInterval(() => {
-    const perSlice = Math.ceil((conns.length * SLICE_MS) / heartbeatMs);
-    for (let k = 0; k < perSlice && conns.length > 0; k++) {
-      const c = conns[cursor++ % conns.length];
-      if (c.open) c.ws.send(HEARTBEAT_FRAME);
+    const t = nowUs();
+    while (beatHead < beats.length && beats[beatHead].dueUs <= t) {
+      const b = beats[beatHead++];
+      if (!b.conn.open) continue;
+      b.conn.ws.send(HEARTBEAT_FRAME);
+      beats.push({ dueUs: b.dueUs + heartbeatMs * 1000, conn: b.conn });
     }
-  }, SLICE_MS).unref();
+    if (beatHead > 10_000 && beatHead * 2 > beats.length) {
+      beats.splice(0, beatHead);
+      beatHead = 0;
+    }
+  }, 50).unref();
 }
 
 function sendOne(conn: Conn, atUs: number): void {
