@@ -87,6 +87,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     appender: new LoggedAppender({ bus, claims: new RedisSendClaims({ redis, keyPrefix: config.redisKeyPrefix, ttlMs: config.sendDedupeTtlSec * 1000, commandTimeoutMs: config.engineTimeoutMs }), publishTimeoutMs: config.engineTimeoutMs }),
     access,
     ids,
+    metrics,
     delivery: new MeshDelivery({ serverId: config.serverId, registry, sessions: locations, router, metrics, log }),
     limits: config,
     log,

@@ -16,6 +16,7 @@ import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { groupRpc } from '../../internal/group/group-rpc';
 import { GroupService } from '../../internal/group/group-service';
+import { ChatMetrics } from '../../internal/telemetry/metrics';
 import { createHttpApi } from '../../internal/httpapi/http-api';
 import { listen } from '../../internal/httpapi/listen';
 import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
@@ -60,7 +61,8 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const groups = new GroupService({ store: adapters.groups, limits: config, nextId: () => ids.nextString() });
   const access = new ConversationAccess(groups, messageStore);
   const registry = new ConnectionRegistry();
-  const messages = new MessageService({ appender: messageStore, access, ids, delivery: new LocalDelivery(registry), limits: config, log });
+  const metrics = new ChatMetrics({ service: 'chatd', instance: config.serverId });
+  const messages = new MessageService({ appender: messageStore, access, ids, metrics, delivery: new LocalDelivery(registry), limits: config, log });
   const history = new HistoryQueries(messageStore, access, config);
   const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, bus, maxUnreadCount: config.maxPageSize });
   const typing = new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize });
@@ -75,13 +77,14 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;
-  const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log, staticDir: config.webDir });
-  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes });
+  const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log, staticDir: config.webDir, metrics });
+  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
 
   const grpc: RunningGrpcServer = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,
     maxMessageBytes: config.maxFrameBytes,
+    keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     services: [
       { definition: GatewayServiceService, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
       { definition: GroupServiceService, name: 'chat.v1.GroupService', implementation: grpcUnaryImplementation(unary.group, verifier, log) },

@@ -113,9 +113,9 @@ describe('the mesh: chat servers relaying to each other, with the Kafka fallback
 
     const killedAt = Date.now();
     await mesh.chatServers[2].process.kill();
-    await watcher.waitFor((f) => (f.frame?.$case === 'presence' && f.frame.value.userId === 'pk-victim' && f.frame.value.status === PresenceStatus.PRESENCE_STATUS_OFFLINE ? true : undefined), 10_000);
+    await watcher.waitFor((f) => (f.frame?.$case === 'presence' && f.frame.value.userId === 'pk-victim' && f.frame.value.status === PresenceStatus.PRESENCE_STATUS_OFFLINE ? true : undefined), 15_000);
     const offlineAfterMs = Date.now() - killedAt;
-    assert.ok(offlineAfterMs < 3_000 + 2_000, `OFFLINE after ${offlineAfterMs} ms (TTL 3000 ms plus a sweep)`);
+    assert.ok(offlineAfterMs < 6_000 + 2_000, `OFFLINE after ${offlineAfterMs} ms (TTL 6000 ms plus a sweep)`);
 
     const missed: string[] = [];
     for (let i = 0; i < 3; i++) missed.push((await watcher.send(dm, `while you were gone ${i}`)).messageId);

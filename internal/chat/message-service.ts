@@ -6,6 +6,7 @@ import { parseConversationId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import type { MessageAppender } from '../history/message-store';
 import type { IdSource } from '../snowflake/id-source';
+import type { ChatMetrics } from '../telemetry/metrics';
 import { withSpan } from '../telemetry/trace-context';
 import { snowflakeTime } from '../snowflake/snowflake';
 import type { ConversationAccess } from './conversation-access';
@@ -16,6 +17,8 @@ export interface MessageLimits {
 }
 
 export interface MessageServiceOptions {
+  /** Sends answered, by result. */
+  metrics: Pick<ChatMetrics, 'sends'>;
   /** Where accepted messages go: the store in `chatd`, the Kafka message log in the mesh. */
   appender: MessageAppender;
   access: ConversationAccess;
@@ -36,7 +39,12 @@ export class MessageService {
 
   /** Sends inside a `chat.send` span, so the trace follows the message through log and relay. */
   send(sender: Principal, send: Send, originSessionId?: string): Promise<SendAck> {
-    return withSpan('chat.send', () => this.sendTraced(sender, send, originSessionId), { 'chat.conversation_id': send.conversationId, 'chat.sender_id': sender.id });
+    const sent = withSpan('chat.send', () => this.sendTraced(sender, send, originSessionId), { 'chat.conversation_id': send.conversationId, 'chat.sender_id': sender.id });
+    sent.then(
+      () => this.opts.metrics.sends.inc({ result: 'ok' }),
+      () => this.opts.metrics.sends.inc({ result: 'error' }),
+    );
+    return sent;
   }
 
   private async sendTraced(sender: Principal, send: Send, originSessionId?: string): Promise<SendAck> {
