@@ -18,6 +18,7 @@ import { GroupClient } from '../../internal/group/group-client';
 import { HistoryClient } from '../../internal/history/history-client';
 import { createHttpApi } from '../../internal/httpapi/http-api';
 import { listen } from '../../internal/httpapi/listen';
+import { meshHttpMethods } from '../../internal/httpapi/mesh-http-methods';
 import { LoggedAppender } from '../../internal/messagelog/logged-appender';
 import { RedisSendClaims } from '../../internal/messagelog/send-claims-redis';
 import { drainOnFatal, type RunningProcess } from '../../internal/process/run-main';
@@ -35,7 +36,6 @@ import { MintedServiceToken } from '../../internal/rpc/service-token';
 import { SessionClient } from '../../internal/session/session-client';
 import { ChatMetrics } from '../../internal/telemetry/metrics';
 import { TypingService } from '../../internal/typing/typing-service';
-import { meshHttpMethods } from '../api-server/api-server';
 
 /**
  * A chat server of the mesh: the WebSocket and GatewayService edge, the RelayService between chat
