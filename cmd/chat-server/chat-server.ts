@@ -74,6 +74,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: config.engineTimeoutMs });
   const router = new RelayRouter({
     serverId: config.serverId,
+    enabled: config.relayEnabled,
     credentials,
     fallback,
     metrics,

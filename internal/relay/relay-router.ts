@@ -7,6 +7,8 @@ import { RelayPeer, type RelayTuning } from './relay-peer';
 
 export interface RelayRouterOptions extends RelayTuning {
   serverId: string;
+  /** False: every delivery goes to the fallback (CHAT_RELAY_ENABLED). */
+  enabled: boolean;
   credentials: ServiceCredentials;
   fallback: DeliveryFallback;
   metrics: ChatMetrics;
@@ -25,6 +27,10 @@ export class RelayRouter {
   constructor(private readonly opts: RelayRouterOptions) {}
 
   send(serverId: string, address: string, delivery: RelayDelivery): void {
+    if (!this.opts.enabled) {
+      void this.opts.fallback.send(serverId, [delivery], 'relay_off');
+      return;
+    }
     if (!address || this.closed) {
       void this.opts.fallback.send(serverId, [delivery], 'unknown_peer');
       return;

@@ -45,10 +45,10 @@ const delivery = (to: string): RelayDelivery => ({
   traceContext: {},
 });
 
-function sender(bus = new MemoryBus(log)) {
+function sender(bus = new MemoryBus(log), enabled = true) {
   const metrics = new ChatMetrics({ service: 'chat-server', instance: 'a', processMetrics: false });
   const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: 1_000 });
-  const router = new RelayRouter({ serverId: 'a', credentials: new MintedServiceToken(SECRET, 'chat-server-a'), fallback, metrics, log, flushMs: 5, maxBatch: 256, ackTimeoutMs: 300, retryBackoffMs: 100 });
+  const router = new RelayRouter({ serverId: 'a', enabled, credentials: new MintedServiceToken(SECRET, 'chat-server-a'), fallback, metrics, log, flushMs: 5, maxBatch: 256, ackTimeoutMs: 300, retryBackoffMs: 100 });
   const value = async (key: string) => sampleValue(parseMetrics(await metrics.text()), key);
   return { bus, router, fallback, value };
 }
@@ -94,6 +94,20 @@ describe('the relay between chat servers', () => {
     await router.close();
   });
 
+  it('sends everything through Kafka when the relay is switched off', async () => {
+    const b = await receiver('f');
+    const { router, fallback, value } = sender(new MemoryBus(log), false);
+    const arrived: string[] = [];
+    const sub = fallback.consume('f', (d) => arrived.push(d.message!.messageId));
+    await sub.ready;
+    router.send('f', b.address, delivery('fred'));
+    await waitUntil(() => arrived.length === 1, 5_000, 'the fallback to carry it');
+    assert.equal(await value('chat_fallback_batches_total{reason="relay_off"}'), 1);
+    assert.equal(await value('chat_relay_batches_total{result="acked"}'), 0);
+    await sub.close();
+    await router.close();
+  });
+
   it('falls back when a batch is not acknowledged in time', async () => {
     // A peer that reads batches and never answers.
     const silent = await receiver('d', () => ({ relay: (call: ServerDuplexStream<RelayRequest, RelayResponse>) => call.on('data', () => undefined) }));
@@ -117,7 +131,7 @@ describe('the relay between chat servers', () => {
     const metrics = new ChatMetrics({ service: 'chat-server', instance: 'x', processMetrics: false });
     const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: 1_000 });
     const userToken = { token: () => new MintedServiceToken('another-secret-0123456789abcdefghijkl', 'intruder').token() };
-    const router = new RelayRouter({ serverId: 'x', credentials: userToken, fallback, metrics, log, flushMs: 5, maxBatch: 10, ackTimeoutMs: 300, retryBackoffMs: 100 });
+    const router = new RelayRouter({ serverId: 'x', enabled: true, credentials: userToken, fallback, metrics, log, flushMs: 5, maxBatch: 10, ackTimeoutMs: 300, retryBackoffMs: 100 });
     const arrived: string[] = [];
     const sub = fallback.consume('e', (d) => arrived.push(d.message!.messageId));
     await sub.ready;

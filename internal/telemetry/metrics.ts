@@ -3,10 +3,10 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 /** How a message reached a recipient's chat server. */
 export type DeliveryPath = 'local' | 'relay' | 'fallback';
 /** Why a relay batch went to the Kafka delivery topic instead. */
-export type FallbackReason = 'unknown_peer' | 'stream_down' | 'ack_timeout';
+export type FallbackReason = 'unknown_peer' | 'stream_down' | 'ack_timeout' | 'relay_off';
 
 export const DELIVERY_PATHS: readonly DeliveryPath[] = ['local', 'relay', 'fallback'];
-export const FALLBACK_REASONS: readonly FallbackReason[] = ['unknown_peer', 'stream_down', 'ack_timeout'];
+export const FALLBACK_REASONS: readonly FallbackReason[] = ['unknown_peer', 'stream_down', 'ack_timeout', 'relay_off'];
 export const SEND_RESULTS = ['ok', 'error'] as const;
 export const RELAY_BATCH_RESULTS = ['acked', 'failed'] as const;
 export const SYNC_WRITE_RESULTS = ['created', 'duplicate', 'error'] as const;
