@@ -25,6 +25,7 @@ export async function startApiServer(config: Config, log: Logger): Promise<Runni
       maxBodyBytes: config.maxFrameBytes,
       log,
       staticDir: config.webDir,
+      webWsUrls: config.webWsUrls,
       metrics: new ChatMetrics({ service: 'api-server', instance: `${hostname()}:${config.httpPort}` }),
     });
     const port = await listen(http, config.host, config.httpPort);

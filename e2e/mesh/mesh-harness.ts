@@ -89,6 +89,7 @@ export class TestMesh {
       const process = proc(id, 'chat-server', http, { CHAT_SERVER_ID: id, CHAT_GRPC_PORT: String(grpc), CHAT_ADVERTISE_ADDR: relayProxy.address });
       chatServers.push({ id, process, http: `http://127.0.0.1:${http}`, wsUrl: `ws://127.0.0.1:${http}/ws`, grpcPort: grpc, relayProxy });
     }
+    services.api.process = proc('api-server', 'api-server', apiHttp, { CHAT_WEB_WS_URLS: chatServers.map((c) => c.wsUrl).join(',') });
     await Promise.all([...chatServers.map((c) => c.process.start()), services.api.process.start()]);
     return new TestMesh(dir, services, chatServers, traceFile);
   }

@@ -43,6 +43,11 @@ describe('the mesh: chat servers relaying to each other, with the Kafka fallback
     assert.equal(await counter(0, 'chat_fallback_batches_total{reason="stream_down"}'), 0);
   });
 
+  it("points the api-server's web client at the chat servers", async () => {
+    const config = (await (await fetch(`${mesh.services.api.http}/web-config.json`)).json()) as { wsUrls: string[] };
+    assert.deepEqual(config.wsUrls, mesh.chatServers.map((c) => c.wsUrl));
+  });
+
   it('falls back to Kafka when the relay to a peer is cut, and goes back to the relay when it returns', async () => {
     const alice = await connect('cut-alice', 0);
     const bob = await connect('cut-bob', 2);

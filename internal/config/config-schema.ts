@@ -87,6 +87,7 @@ export const SETTINGS = {
   heartbeatBatchMs: setting('CHAT_HEARTBEAT_BATCH_MS', 'Mesh: client heartbeats arriving within this window go to the session service in one call.', positive, '100'),
   locateCacheMs: setting('CHAT_LOCATE_CACHE_MS', 'Mesh: how long a chat server caches where a user is connected (dropped at once when the session service reports a change; 0 disables).', z.coerce.number().int().min(0), '10000'),
   locateCacheUsers: setting('CHAT_LOCATE_CACHE_USERS', 'Mesh: users whose location a chat server caches at most.', positive, '100000'),
+  webWsUrls: setting('CHAT_WEB_WS_URLS', 'Mesh api-server: comma-separated chat server WebSocket URLs (ws[s]://host:port/ws) that the web client it serves connects to (listed in /web-config.json).', z.string().transform((s) => s.split(',').map((u) => u.trim()).filter((u) => u.length > 0)).pipe(z.array(z.string().regex(/^wss?:\/\/\S+$/, 'each URL is ws://host:port/ws or wss://...')).min(1)).optional()),
   relayEnabled: setting('CHAT_RELAY_ENABLED', 'Mesh: relay to peer chat servers over gRPC streams; false sends every remote delivery through the Kafka fallback (for networks without pod-to-pod traffic, and to benchmark the fallback).', bool, 'true'),
   relayFlushMs: setting('CHAT_RELAY_FLUSH_MS', 'Mesh: a relay batch to a peer leaves after this long even when not full.', positive, '2'),
   relayMaxBatch: setting('CHAT_RELAY_MAX_BATCH', 'Mesh: deliveries per relay batch at most; a full batch leaves at once.', positive, '256'),

@@ -25,6 +25,8 @@ export interface HttpApiOptions {
   staticDir?: string;
   /** Served as GET /metrics (Prometheus text) when given. */
   metrics?: ChatMetrics;
+  /** Served as GET /web-config.json: where the web client opens its WebSocket (the mesh's api-server has no /ws). */
+  webWsUrls?: readonly string[];
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -38,6 +40,8 @@ export function createHttpApi(opts: HttpApiOptions): Server {
   routes.set('GET /healthz', (_req, res) => Promise.resolve(json(res, 200, { status: 'ok' })));
   routes.set('GET /readyz', (_req, res) => Promise.resolve(opts.ready() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'not ready' })));
   if (opts.metrics) routes.set('GET /metrics', metricsRoute(opts.metrics, opts.log));
+  const webConfig = { wsUrls: opts.webWsUrls ?? [] };
+  if (opts.webWsUrls) routes.set('GET /web-config.json', (_req, res) => Promise.resolve(json(res, 200, webConfig)));
   if (opts.devTokens) routes.set('POST /v1/dev/token', devTokenHandler(opts.devTokens, opts.maxBodyBytes));
   for (const m of opts.methods) routes.set(`POST /${m.service}/${m.name}`, unaryHandler(m, opts));
   const serveStatic = opts.staticDir ? staticFiles(opts.staticDir) : undefined;

@@ -2,6 +2,7 @@ import { errorCodeToJSON } from '../../gen/chat/v1/errors';
 import type { Welcome } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import { compareIds, dmId, mergeMessages, newConversation, type ConversationState, type Store } from './app-state';
+import { pickWsUrl } from './ws-endpoints';
 import { ChatConnection, type ServerFrame } from './connection';
 import { describeError, UserFacingError } from './errors';
 import { applyConversationSummary, applyReceipt, applyReceiptSummary, max } from './receipt-state';
@@ -75,9 +76,8 @@ export class ChatController {
     this.api = new WebApi(token);
     this.lastSeen = loadLastSeen();
     saveSession({ token, userId, openConversation });
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.conn = new ChatConnection({
-      url: `${proto}//${location.host}/ws`,
+      url: pickWsUrl,
       token,
       deviceId: deviceId(),
       lastSeen: () => this.lastSeen,

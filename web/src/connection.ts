@@ -14,7 +14,8 @@ export type LinkState =
   | { kind: 'signed-out'; reason: string };
 
 export interface ConnectionOptions {
-  url: string;
+  /** The WebSocket URL, asked again at every (re)connect. */
+  url: () => string;
   token: string;
   deviceId: string;
   /** Per conversation, the newest message id seen; read at every (re)connect for `hello`. */
@@ -102,7 +103,7 @@ export class ChatConnection {
   private open(): void {
     this.opts.onState({ kind: 'connecting', attempt: this.attempt });
     this.welcomed = false;
-    const ws = new WebSocket(this.opts.url);
+    const ws = new WebSocket(this.opts.url());
     this.ws = ws;
     ws.onopen = () => {
       const hello = { token: this.opts.token, deviceId: this.opts.deviceId, lastSeen: this.opts.lastSeen() };
