@@ -13,6 +13,7 @@ interface DocOptions {
   steps: Step[];
   started: Date;
   finished: Date;
+  commit?: string;
   runs: number;
   from: 'dist' | 'tsx';
   connections: number;
@@ -112,6 +113,11 @@ function sh(cmd: string, args: string[], cwd: string): string {
   }
 }
 
+/** The short hash of HEAD, or '?'. */
+export function headCommit(root: string): string {
+  return sh('git', ['rev-parse', '--short', 'HEAD'], root);
+}
+
 function commandOf(step: Step, from: string): string {
   const o = step.overrides;
   const flags: string[] = [`--from ${from}`];
@@ -147,7 +153,7 @@ memory sessions, SQLite with \`CHAT_SQLITE_SYNCHRONOUS=normal\`); the mesh scena
 | kernel | Linux ${release()} |
 | node | ${process.version} |
 | ws | ${wsVersion} |
-| commit | ${sh('git', ['rev-parse', '--short', 'HEAD'], o.root)} (plus uncommitted work of others in the tree, if any) |
+| commit | ${o.commit ?? headCommit(o.root)} at the start; chatd runs from source, so edits others made to the tree during the run are in the later runs |
 | open files | 20,000 per process (hard limit) |
 
 The loadgen (2+ worker processes) and the server share the same 2 cores, and other work was running

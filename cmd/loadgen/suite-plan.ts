@@ -31,6 +31,8 @@ export function median(xs: (number | undefined)[]): number | undefined {
 export interface SuiteRecord {
   started: string;
   finished: string;
+  /** HEAD when the suite started (the tree may also hold others' uncommitted work). */
+  commit?: string;
   runs: number;
   from: 'dist' | 'tsx';
   connections: number;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeBenchmarksDoc } from './benchmarks-doc';
+import { headCommit, writeBenchmarksDoc } from './benchmarks-doc';
 import { markdownRow } from './report';
 import { runScenario, type RunOptions, type RunResult } from './scenarios';
 import { SUITE, median, type Step, type SuiteRecord } from './suite-plan';
@@ -24,6 +24,7 @@ export interface SuiteOptions {
  */
 export async function runSuite(o: SuiteOptions): Promise<void> {
   const started = new Date();
+  const commit = headCommit(o.root);
   const secret = randomBytes(32).toString('hex');
   const defaults: RunOptions = {
     scenario: 'dm',
@@ -92,14 +93,14 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   }
   const finished = new Date();
   mkdirSync(dirname(o.json), { recursive: true });
-  const record: SuiteRecord = { started: started.toISOString(), finished: finished.toISOString(), runs: o.runs, from: o.from, connections: o.connections, steps };
+  const record: SuiteRecord = { started: started.toISOString(), finished: finished.toISOString(), commit, runs: o.runs, from: o.from, connections: o.connections, steps };
   writeFileSync(o.json, `${JSON.stringify(record, null, 2)}\n`);
-  writeBenchmarksDoc({ out: o.out, root: o.root, steps, started, finished, runs: o.runs, from: o.from, connections: o.connections });
+  writeBenchmarksDoc({ out: o.out, root: o.root, steps, started, finished, commit, runs: o.runs, from: o.from, connections: o.connections });
   process.stderr.write(`wrote ${o.out} and ${o.json}\n`);
 }
 
 /** Writes BENCHMARKS.md again from a suite's JSON record (after editing bench/NOTES.md, say), without running anything. */
 export function renderSuite(o: { root: string; json: string; out: string }): void {
   const r = JSON.parse(readFileSync(o.json, 'utf8')) as SuiteRecord;
-  writeBenchmarksDoc({ out: o.out, root: o.root, steps: r.steps, started: new Date(r.started), finished: new Date(r.finished), runs: r.runs, from: r.from, connections: r.connections });
+  writeBenchmarksDoc({ out: o.out, root: o.root, steps: r.steps, started: new Date(r.started), finished: new Date(r.finished), commit: r.commit, runs: r.runs, from: r.from, connections: r.connections });
 }
