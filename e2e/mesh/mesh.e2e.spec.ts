@@ -208,17 +208,20 @@ describe('the mesh: chat servers relaying to each other, with the Kafka fallback
     );
   });
 
-  it("traces one message from the send through the relay to the sync worker's Cassandra write", async () => {
+  it("traces one message from the send through the relay to the sync worker's Cassandra write", async (t) => {
     const a = await connect('trace-a', 0);
     const b = await connect('trace-b', 1);
     const ack = await a.send(dmConversationId('trace-a', 'trace-b'), 'follow me');
     await b.waitForMessage((m) => m.messageId === ack.messageId);
-    type Line = { traceId: string; name: string; service: string; attributes: Record<string, unknown> };
+    type Line = { traceId: string; name: string; service: string; instance: string; startMs: number; durationMs: number; attributes: Record<string, unknown> };
     const spansOf = () => readFileSync(mesh.traceFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
     await waitUntil(() => spansOf().some((s) => s.name === 'chat.sync.write' && s.attributes['chat.message_id'] === ack.messageId), 15_000, 'the sync write span');
     const traceId = spansOf().find((s) => s.name === 'chat.sync.write' && s.attributes['chat.message_id'] === ack.messageId)!.traceId;
     await waitUntil(() => spansOf().some((s) => s.traceId === traceId && s.name === 'chat.deliver.relay'), 5_000, 'the relay delivery span');
-    const trace = spansOf().filter((s) => s.traceId === traceId);
+    const trace = spansOf().filter((s) => s.traceId === traceId).sort((x, y) => x.startMs - y.startMs);
+    // The trace in the test output: what a reader of traces.jsonl (or an OTel backend) would see.
+    t.diagnostic(`trace ${traceId} of message ${ack.messageId}:`);
+    for (const s of trace) t.diagnostic(`  +${(s.startMs - trace[0].startMs).toFixed(1)} ms  ${s.service} (${s.instance.split('/')[1] ?? s.instance})  ${s.name}  ${s.durationMs.toFixed(1)} ms`);
     const names = new Set(trace.map((s) => `${s.service}:${s.name}`));
     for (const want of ['chat-server:chat.send', 'chat-server:chat.deliver.relay', 'sync-worker:chat.sync.write']) assert.ok(names.has(want), `${want} in ${[...names].join(', ')}`);
     assert.ok(trace.some((s) => s.service === 'sync-worker' && s.name.startsWith('cassandra-driver')), 'the Cassandra write is in the trace');
