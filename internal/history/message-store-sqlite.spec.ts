@@ -28,6 +28,17 @@ messageStoreContract('sqlite file', () => {
 });
 
 describe('SqliteMessageStore', () => {
+  it('group-commits the appends of one turn: each answered on its own, a retried key deduped inside the batch', async () => {
+    const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
+    const msg = (i: number, clientMsgId = `c${i}`) => ({ messageId: String(5_000_000 + i), conversationId: 'dm:gc1:gc2', senderId: 'gc1', clientMsgId, text: `t${i}`, createdAt: new Date() });
+    const results = await Promise.all([...Array.from({ length: 40 }, (_, i) => store.append(msg(i), ['gc1', 'gc2'])), store.append(msg(99, 'c3'), ['gc1', 'gc2'])]);
+    assert.equal(results.filter((r) => r.created).length, 40);
+    assert.equal(results[40].created, false);
+    assert.equal(results[40].message.messageId, '5000003', 'the retry inside the batch gets the original');
+    assert.equal((await store.listMessages({ conversationId: 'dm:gc1:gc2', limit: 100 })).messages.length, 40);
+    await store.close();
+  });
+
   const msg = (id: bigint, clientMsgId: string) => ({
     messageId: id.toString(),
     conversationId: 'dm:alice:bob',

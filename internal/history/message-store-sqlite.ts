@@ -76,10 +76,21 @@ export interface SqliteMessageStoreOptions {
   ownsDb?: boolean;
 }
 
+/** An append waiting for the next group commit. */
+interface PendingAppend {
+  message: ChatMessage;
+  id: bigint;
+  participantIds: readonly string[];
+  resolve(result: AppendResult): void;
+  reject(err: unknown): void;
+}
+
 /**
  * MessageStore on SQLite, for `chatd`. Creates its tables (schema owner "history") on
- * construction. Every append is one IMMEDIATE transaction, durable at commit per the connection's
- * `synchronous` pragma ('full' keeps the port's promise across power loss).
+ * construction. Appends are group-committed: those arriving within one event-loop turn share one
+ * IMMEDIATE transaction, each in a savepoint of its own (one failing append fails alone), and all
+ * resolve only after the commit, durable per the connection's `synchronous` pragma ('full' keeps
+ * the port's promise across power loss). Under load that is one fsync per turn, not per message.
  */
 export class SqliteMessageStore implements MessageStore {
   private readonly db: SqliteDatabase;
@@ -99,7 +110,8 @@ export class SqliteMessageStore implements MessageStore {
   private readonly inConversationList: Stmt<[string, string], unknown>;
   private readonly upsertCursor: Stmt<[string, string, string, bigint]>;
   private readonly cursorsOf: Stmt<[string, string], { conversation_id: string; message_id: bigint }>;
-  private readonly appendTx: (message: ChatMessage, id: bigint, participantIds: readonly string[]) => AppendResult;
+  private readonly appendBatchTx: (batch: readonly PendingAppend[]) => Array<AppendResult | Error>;
+  private pendingAppends: PendingAppend[] = [];
   private readonly saveCursorsTx: (userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>) => void;
 
   constructor(options: SqliteMessageStoreOptions) {
@@ -146,10 +158,18 @@ export class SqliteMessageStore implements MessageStore {
 
     // IMMEDIATE takes the write lock up front, so the idempotency check and the inserts see one
     // state even when another process shares the file (a deferred read-then-write can fail BUSY).
-    const appendTx = this.db.transaction((message: ChatMessage, id: bigint, participantIds: readonly string[]) =>
-      this.appendInTransaction(message, id, participantIds),
+    // A transaction called inside another is a savepoint: one append's failure rolls back only it.
+    const appendOne = this.db.transaction((p: PendingAppend) => this.appendInTransaction(p.message, p.id, p.participantIds));
+    const appendBatch = this.db.transaction((batch: readonly PendingAppend[]) =>
+      batch.map((p) => {
+        try {
+          return appendOne(p);
+        } catch (err) {
+          return err instanceof Error ? err : new Error(String(err));
+        }
+      }),
     );
-    this.appendTx = (message, id, participantIds) => appendTx.immediate(message, id, participantIds);
+    this.appendBatchTx = (batch) => appendBatch.immediate(batch);
     const saveCursorsTx = this.db.transaction((userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>) => {
       for (const [conversationId, messageId] of cursors) this.upsertCursor.run(userId, deviceId, conversationId, messageId);
     });
@@ -157,7 +177,36 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
-    return settle(() => this.appendTx(message, parseStorableId(message.messageId, 'message_id'), participantIds));
+    let id: bigint;
+    try {
+      id = parseStorableId(message.messageId, 'message_id');
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return new Promise((resolve, reject) => {
+      this.pendingAppends.push({ message, id, participantIds, resolve, reject });
+      if (this.pendingAppends.length === 1) setImmediate(() => this.flushAppends());
+    });
+  }
+
+  /** Commits every append queued since the last flush in one transaction, then answers each. */
+  private flushAppends(): void {
+    const batch = this.pendingAppends;
+    this.pendingAppends = [];
+    if (batch.length === 0) return;
+    let results: Array<AppendResult | Error>;
+    try {
+      results = this.appendBatchTx(batch);
+    } catch (err) {
+      // The commit itself failed: nothing of the batch is durable.
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const r = results[i];
+      if (r instanceof Error) p.reject(r);
+      else p.resolve(r);
+    });
   }
 
   findByClientMsgId(senderId: string, clientMsgId: string): Promise<ChatMessage | undefined> {
@@ -216,6 +265,7 @@ export class SqliteMessageStore implements MessageStore {
   /** Closes the connection only when constructed with `ownsDb: true`; otherwise a no-op. */
   close(): Promise<void> {
     return settle(() => {
+      if (this.db.open) this.flushAppends();
       if (this.ownsDb && this.db.open) this.db.close();
     });
   }
