@@ -12,6 +12,7 @@ import type {
   Pong,
   PresenceEvent,
   SendAck,
+  TokenRefreshed,
   Welcome,
 } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, Receipt, ReceiptSummary, TypingEvent } from '../../gen/chat/v1/message';
@@ -168,6 +169,16 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   history(query: Partial<HistoryQuery> & { conversationId: string }): Promise<HistoryPage> {
     const value: HistoryQuery = { beforeId: '0', afterId: '0', limit: 0, ...query };
     return this.request({ $case: 'history', value }, 'historyPage');
+  }
+
+  /**
+   * Replaces the connection's token with a fresh one of the same user before the old one expires
+   * (the server closes the connection with 4001 when it does). Resolves with the server's answer;
+   * rejects with `ERROR_CODE_PERMISSION_DENIED` for another user's token (the old one stays in
+   * force) or `ERROR_CODE_UNAUTHENTICATED` for an invalid one (the server then closes).
+   */
+  refreshToken(token: string): Promise<TokenRefreshed> {
+    return this.request({ $case: 'refreshToken', value: { token } }, 'tokenRefreshed');
   }
 
   /** Sends a heartbeat and resolves with the server's `pong`. */

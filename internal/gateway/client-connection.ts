@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../../gen/chat/v1/errors';
-import type { ConnectRequest, ConnectResponse, Hello, HistoryQuery, Send, SubscribePresence } from '../../gen/chat/v1/gateway';
+import type { ConnectRequest, ConnectResponse, Hello, HistoryQuery, RefreshToken, Send, SubscribePresence } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, UserPresence } from '../../gen/chat/v1/message';
 import type { Principal } from '../auth/principal';
 import { assertUserId } from '../conversation/conversation-id';
@@ -9,7 +9,7 @@ import { ChatError } from '../errors/chat-error';
 import type { RegisteredConnection } from './connection-registry';
 import { DeliveredIds } from './delivered-ids';
 import type { GatewayContext } from './gateway-context';
-import { TokenBucket } from './rate-limiter';
+import { TokenBucket, type KeyedTokenBuckets } from './rate-limiter';
 import { resumeConversations } from './resume';
 
 /** Why the server ends a connection; transports map these to WS close codes / gRPC statuses. */
@@ -46,6 +46,7 @@ export class ClientConnection implements RegisteredConnection {
   private readonly pendingCursors = new Map<string, bigint>();
   private cursorTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
+  private helloTimer?: NodeJS.Timeout;
   private readonly log: Logger;
   /** Last hello or heartbeat: presence is kept by heartbeats only, so liveness is too. */
   lastBeatAtMs: number;
@@ -56,8 +57,15 @@ export class ClientConnection implements RegisteredConnection {
     private readonly sink: FrameSink,
     /** A token from the transport (gRPC metadata), used when `hello` carries none. */
     private readonly transportToken = '',
+    /** Sends per user, shared by all connections of this server. */
+    private readonly userSends?: KeyedTokenBuckets,
   ) {
     this.sendBucket = new TokenBucket(ctx.limits.sendRatePerSec, ctx.limits.sendBurst, ctx.now);
+    // A socket that never says hello holds a file descriptor and memory for nothing: close it.
+    this.helloTimer = setTimeout(() => {
+      if (this.state === 'new') this.sink.close('timeout', `no hello within ${ctx.limits.handshakeTimeoutMs} ms`);
+    }, ctx.limits.handshakeTimeoutMs);
+    this.helloTimer.unref();
     this.typingBucket = new TokenBucket(ctx.limits.typingRatePerSec, ctx.limits.typingRatePerSec * 2, ctx.now);
     this.lastBeatAtMs = ctx.now();
     this.log = ctx.log.child({ conn: randomUUID().slice(0, 8) });
@@ -87,6 +95,7 @@ export class ClientConnection implements RegisteredConnection {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.helloTimer);
     if (!wasOpen) return;
     this.ctx.registry.remove(this, this.watched);
     await Promise.all([this.flushCursors(), this.ctx.sessions.unregister(this.sessionId).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'))]);
@@ -158,6 +167,8 @@ export class ClientConnection implements RegisteredConnection {
           return await this.typing(frame.value.conversationId);
         case 'read':
           return await this.ctx.receipts.read(this.principal!, frame.value.conversationId, frame.value.messageId, this.sessionId);
+        case 'refreshToken':
+          return await this.refreshToken(requestId, frame.value);
       }
     } catch (err) {
       await this.fail(ChatError.from(err), requestId);
@@ -180,6 +191,7 @@ export class ClientConnection implements RegisteredConnection {
       return;
     }
     this.state = 'open';
+    clearTimeout(this.helloTimer);
     this.lastBeatAtMs = this.ctx.now();
     this.scheduleExpiry(principal.expiresAtMs);
     // Registered for live delivery before reading history, so nothing falls between the two;
@@ -199,6 +211,9 @@ export class ClientConnection implements RegisteredConnection {
   private async send(requestId: string, send: Send): Promise<void> {
     if (!this.sendBucket.tryTake()) {
       throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, `more than ${this.ctx.limits.sendRatePerSec} sends per second; retry with the same client_msg_id`);
+    }
+    if (this.userSends && !this.userSends.tryTake(this.userId)) {
+      throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, 'too many sends per second from this user over all its connections; retry with the same client_msg_id');
     }
     const ack = await this.ctx.messages.send(this.principal!, send, this.sessionId);
     this.push({ requestId, frame: { $case: 'sendAck', value: ack } });
@@ -244,6 +259,20 @@ export class ClientConnection implements RegisteredConnection {
       throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, `more than ${this.ctx.limits.typingRatePerSec} typing frames per second`);
     }
     await this.ctx.typing.typing(this.principal!, conversationId, this.sessionId);
+  }
+
+  /**
+   * A new token for the same user: the connection then lives until it expires. A token of another
+   * user is refused (PERMISSION_DENIED) and the old one stays in force; an invalid one closes the
+   * connection like a bad hello.
+   */
+  private async refreshToken(requestId: string, refresh: RefreshToken): Promise<void> {
+    const principal = await this.ctx.verifier.verify(refresh.token);
+    if (principal.kind !== 'user' || principal.id !== this.userId) throw ChatError.permissionDenied('the new token must name the same user as the connection');
+    this.principal = principal;
+    this.scheduleExpiry(principal.expiresAtMs);
+    const expiresAt = principal.expiresAtMs !== undefined ? new Date(principal.expiresAtMs) : undefined;
+    this.push({ requestId, frame: { $case: 'tokenRefreshed', value: { expiresAt } } });
   }
 
   private async heartbeat(requestId: string): Promise<void> {
@@ -293,6 +322,7 @@ export class ClientConnection implements RegisteredConnection {
   }
 
   private scheduleExpiry(expiresAtMs: number | undefined): void {
+    clearTimeout(this.expiryTimer);
     if (expiresAtMs === undefined) return;
     const delay = Math.min(Math.max(0, expiresAtMs - this.ctx.now()), 2 ** 31 - 1);
     this.expiryTimer = setTimeout(() => void this.fail(ChatError.unauthenticated('token expired'), ''), delay);

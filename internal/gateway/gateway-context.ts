@@ -21,6 +21,12 @@ export interface GatewayLimits {
   resumeMaxConversations: number;
   /** Typing frames per connection per second (burst twice that). */
   typingRatePerSec: number;
+  /** A connection without a completed hello is closed after this long. */
+  handshakeTimeoutMs: number;
+  /** Sends per user per second over all its connections here; default twice sendRatePerSec. */
+  userSendRatePerSec?: number;
+  /** Send burst per user; default twice sendBurst. */
+  userSendBurst?: number;
 }
 
 

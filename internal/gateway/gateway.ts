@@ -3,6 +3,7 @@ import { EPHEMERAL_TOPIC, decodeEphemeral, ephemeralFrame } from '../ephemeral/e
 import { PRESENCE_TOPIC, decodePresence } from '../session/presence-topic';
 import { ClientConnection, type FrameSink } from './client-connection';
 import type { GatewayContext } from './gateway-context';
+import { KeyedTokenBuckets } from './rate-limiter';
 
 /**
  * The edge of one chat server: creates client connections for the transports, fans presence
@@ -15,11 +16,16 @@ export class Gateway {
   private ephemeralSub?: Subscription;
   private idleTimer?: NodeJS.Timeout;
   private draining = false;
+  /** Sends per user over all its connections to this server (a user cannot multiply its rate by connecting more). */
+  private readonly userSends: KeyedTokenBuckets;
 
   constructor(
     readonly ctx: GatewayContext,
     private readonly bus: Bus,
-  ) {}
+  ) {
+    const { sendRatePerSec, sendBurst, userSendRatePerSec, userSendBurst } = ctx.limits;
+    this.userSends = new KeyedTokenBuckets(userSendRatePerSec ?? 2 * sendRatePerSec, userSendBurst ?? 2 * sendBurst, ctx.now);
+  }
 
   /**
    * Resolves once presence changes, typing indicators and receipts published from now on will
@@ -36,7 +42,7 @@ export class Gateway {
   /** A new transport connection; undefined while draining (the transport refuses it). */
   open(sink: FrameSink, transportToken?: string): ClientConnection | undefined {
     if (this.draining) return undefined;
-    const conn = new ClientConnection(this.ctx, sink, transportToken);
+    const conn = new ClientConnection(this.ctx, sink, transportToken, this.userSends);
     this.live.add(conn);
     return conn;
   }
@@ -76,6 +82,7 @@ export class Gateway {
 
   /** A connection silent for longer than the presence TTL is dead: close it. */
   private closeIdle(): void {
+    this.userSends.prune();
     const cutoff = this.ctx.now() - this.ctx.limits.presenceTtlMs;
     for (const conn of this.live) {
       if (conn.lastBeatAtMs < cutoff) conn.shutdown('timeout', 'no heartbeat within the presence TTL');

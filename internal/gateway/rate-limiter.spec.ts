@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TokenBucket } from './rate-limiter';
+import { KeyedTokenBuckets, TokenBucket } from './rate-limiter';
 
 describe('TokenBucket', () => {
   it('allows a burst, then the sustained rate', () => {
@@ -12,5 +12,21 @@ describe('TokenBucket', () => {
     assert.equal(b.tryTake(), false);
     now = 10_000;
     assert.deepEqual([b.tryTake(), b.tryTake(), b.tryTake(), b.tryTake()], [true, true, true, false], 'refill is capped at the burst');
+  });
+});
+
+describe('KeyedTokenBuckets', () => {
+  it('keeps one bucket per key and forgets refilled ones', () => {
+    let now = 0;
+    const b = new KeyedTokenBuckets(2, 2, () => now);
+    assert.deepEqual([b.tryTake('a'), b.tryTake('a'), b.tryTake('a')], [true, true, false]);
+    assert.equal(b.tryTake('b'), true, 'another key has its own bucket');
+    now = 500;
+    b.prune();
+    assert.equal(b.size, 2, 'not yet full again');
+    now = 1_500;
+    b.prune();
+    assert.equal(b.size, 0);
+    assert.deepEqual([b.tryTake('a'), b.tryTake('a'), b.tryTake('a')], [true, true, false]);
   });
 });

@@ -24,4 +24,40 @@ export class TokenBucket {
     this.tokens -= 1;
     return true;
   }
+
+  /** When a token was last asked for (taken or not). */
+  get lastTakeMs(): number {
+    return this.lastMs;
+  }
+}
+
+/**
+ * One token bucket per key (per user, for sends over all of a user's connections to this server).
+ * Buckets that have refilled are dropped by `prune`, so memory follows the active keys.
+ */
+export class KeyedTokenBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly ratePerSec: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Takes one token of `key`'s bucket if there is one. */
+  tryTake(key: string): boolean {
+    let bucket = this.buckets.get(key);
+    if (!bucket) this.buckets.set(key, (bucket = new TokenBucket(this.ratePerSec, this.burst, this.now)));
+    return bucket.tryTake();
+  }
+
+  /** Forgets buckets idle long enough to be full again (they would start full anyway). */
+  prune(): void {
+    const fullAfterMs = (this.burst / this.ratePerSec) * 1000;
+    for (const [key, bucket] of this.buckets) if (this.now() - bucket.lastTakeMs >= fullAfterMs) this.buckets.delete(key);
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
 }

@@ -6,6 +6,7 @@ import { ChatError } from '../errors/chat-error';
 import type { CloseCause, FrameSink } from './client-connection';
 import { decodeClientFrame, encodeServerFrame, type FrameFormat } from './frame-codec';
 import type { Gateway } from './gateway';
+import { originAllowed } from './origin-policy';
 
 export interface WsTransportOptions {
   path: string;
@@ -13,6 +14,10 @@ export interface WsTransportOptions {
   maxFrameBytes: number;
   /** Unsent bytes one client may have queued before it is dropped as a slow consumer. */
   maxBufferedBytes: number;
+  /** Browser origins allowed to connect (see originAllowed); undefined: same-origin only. */
+  allowedOrigins?: readonly string[];
+  /** Open sockets per client address; more are refused with 429. 0 or undefined: no limit. */
+  maxConnectionsPerIp?: number;
 }
 
 /** RFC 6455 close codes for each cause. */
@@ -33,13 +38,28 @@ const HARD_CAP_FACTOR = 4;
  * JSON; answers and pushes go out in the form of the client's latest frame.
  */
 export function attachWebSocket(server: Server, gateway: Gateway, opts: WsTransportOptions): WebSocketServer {
+  // Compression stays off: a small compressed frame can inflate to maxPayload (and costs zlib
+  // memory per socket); maxPayload bounds the inflated size anyway.
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes * HARD_CAP_FACTOR, perMessageDeflate: false });
+  const perIp = new Map<string, number>();
+  const maxPerIp = opts.maxConnectionsPerIp ?? 0;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== opts.path) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
-    }
+    if (path !== opts.path) return refuse(socket, '404 Not Found');
+    if (!originAllowed(req, opts.allowedOrigins)) return refuse(socket, '403 Forbidden');
+    const ip = req.socket.remoteAddress ?? '';
+    const open = perIp.get(ip) ?? 0;
+    if (maxPerIp > 0 && open >= maxPerIp) return refuse(socket, '429 Too Many Requests');
+    perIp.set(ip, open + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n > 0) perIp.set(ip, n);
+      else perIp.delete(ip);
+    };
+    socket.once('close', release);
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, socket, gateway, opts));
   });
   return wss;
@@ -124,6 +144,10 @@ function serve(ws: WebSocket, socket: Duplex, gateway: Gateway, opts: WsTranspor
   });
   ws.on('close', () => void gateway.closed(conn));
   ws.on('error', () => ws.terminate());
+}
+
+function refuse(socket: Duplex, status: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 function toBuffer(data: RawData): Buffer {

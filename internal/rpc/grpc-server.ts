@@ -17,7 +17,13 @@ export interface GrpcServerOptions {
   host: string;
   port: number;
   services: readonly GrpcServiceBinding[];
+  /** Largest message the server accepts; larger ones fail with RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
+  /**
+   * The server pings each connection every `timeMs` and drops one that does not answer within
+   * `timeoutMs` (dead peers and half-open TCP do not hold streams forever). Default 30 s / 10 s.
+   */
+  keepalive?: { timeMs: number; timeoutMs: number };
 }
 
 export interface RunningGrpcServer {
@@ -33,8 +39,8 @@ export interface RunningGrpcServer {
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningGrpcServer> {
   const server = new Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes,
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_time_ms': opts.keepalive?.timeMs ?? 30_000,
+    'grpc.keepalive_timeout_ms': opts.keepalive?.timeoutMs ?? 10_000,
     'grpc.keepalive_permit_without_calls': 1,
   });
   for (const s of opts.services) server.addService(s.definition, s.implementation);
