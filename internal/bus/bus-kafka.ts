@@ -73,8 +73,8 @@ export const DEFAULT_KAFKA_CONSUMER: KafkaConsumerTuning = {
 
 /**
  * The Bus on Apache Kafka (kafkajs). Publishing goes through one idempotent producer (acks=-1,
- * one request in flight), so records of one key land in one partition in publish order without
- * duplicates from the producer's own retries. A group subscription is a consumer of that group; a
+ * one request in flight, concurrent publishes batched into it), so records of one key land in one
+ * partition in publish order without duplicates from the producer's own retries. A group subscription is a consumer of that group; a
  * broadcast subscription is a consumer of a group of its own (deleted on close). Topics are created
  * at startup ({@link KafkaBusOptions.topics}) or on first use with the default layout. See
  * {@link KafkaSubscription} for positioning and commits.
@@ -90,6 +90,8 @@ export class KafkaBus implements Bus {
   private readonly brokerList: string;
   private readonly log: Logger;
   private closed = false;
+  private readonly outbox: Outgoing[] = [];
+  private producing = false;
 
   private constructor(private readonly options: KafkaBusOptions) {
     this.timeouts = { ...DEFAULT_KAFKA_TIMEOUTS, ...options.timeouts };
@@ -206,13 +208,47 @@ export class KafkaBus implements Bus {
 
   private async send(topic: string, key: string, payload: Uint8Array, headers: PublishOptions['headers']): Promise<void> {
     await this.topics.ensure(topic);
-    await this.producer.send({
-      topic,
-      acks: -1,
-      timeout: this.timeouts.requestMs,
-      messages: [{ key, value: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), headers: headers ? { ...headers } : undefined }],
+    const message = { key, value: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), headers: headers ? { ...headers } : undefined };
+    return new Promise((resolve, reject) => {
+      this.outbox.push({ topic, message, resolve, reject });
+      this.flushOutbox();
     });
   }
+
+  /**
+   * Publishes are batched: everything queued while one produce request is in flight (or within one
+   * event-loop turn) goes in the next request, in queue order. With one request in flight, per-key
+   * order holds and throughput is no longer one record per broker round trip.
+   */
+  private flushOutbox(): void {
+    if (this.producing || this.outbox.length === 0) return;
+    this.producing = true;
+    setImmediate(() => {
+      const batch = this.outbox.splice(0, MAX_RECORDS_PER_PRODUCE);
+      const byTopic = new Map<string, Array<(typeof batch)[number]['message']>>();
+      for (const r of batch) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.message]);
+      this.producer
+        .sendBatch({ acks: -1, timeout: this.timeouts.requestMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        .then(
+          () => batch.forEach((r) => r.resolve()),
+          (err: unknown) => batch.forEach((r) => r.reject(err)),
+        )
+        .finally(() => {
+          this.producing = false;
+          this.flushOutbox();
+        });
+    });
+  }
+}
+
+/** Records per produce request at most (kafkajs splits per partition; the broker caps bytes). */
+const MAX_RECORDS_PER_PRODUCE = 1_000;
+
+interface Outgoing {
+  topic: string;
+  message: { key: string; value: Buffer; headers: Record<string, string> | undefined };
+  resolve(): void;
+  reject(err: unknown): void;
 }
 
 function message(err: unknown): string {
