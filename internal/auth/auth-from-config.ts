@@ -17,6 +17,7 @@ export function verifierFromConfig(config: Config): Promise<TokenVerifier> {
     algorithms: config.jwtAlgorithms,
     secret: hmacSecret(config),
     publicKeyFile: config.jwtPublicKeyFile,
+    jwksUrl: config.jwtJwksUrl,
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     clockToleranceSec: config.jwtClockToleranceSec,

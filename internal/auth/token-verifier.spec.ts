@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, UnsecuredJWT, importPKCS8 } from 'jose';
+import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, importPKCS8, type CryptoKey } from 'jose';
 import { TokenIssuer } from './token-issuer';
 import { TokenVerifier } from './token-verifier';
 
@@ -54,5 +56,32 @@ describe('TokenVerifier', () => {
     const p = await v.verify(await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('carol').sign(pk));
     assert.equal(p.id, 'carol');
     await assert.rejects(v.verify(await hs().setSubject('carol').sign(new TextEncoder().encode(secret))), /not allowed/);
+  });
+
+  it('verifies RS256 and ES256 with keys from a JWKS endpoint, chosen by kid', async () => {
+    const rsa = await generateKeyPair('RS256');
+    const ec = await generateKeyPair('ES256');
+    const rotated = await generateKeyPair('ES256');
+    const keys = [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' }, { ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' }];
+    let fetches = 0;
+    const server = createServer((_req, res) => {
+      fetches++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
+      const v = await TokenVerifier.create({ algorithms: ['RS256', 'ES256'], jwksUrl: url, clockToleranceSec: 0 });
+      const sign = (alg: string, kid: string, key: CryptoKey, sub: string) => new SignJWT({}).setProtectedHeader({ alg, kid }).setSubject(sub).setExpirationTime('1m').sign(key);
+      assert.equal((await v.verify(await sign('RS256', 'rsa-1', rsa.privateKey, 'dora'))).id, 'dora');
+      assert.equal((await v.verify(await sign('ES256', 'ec-1', ec.privateKey, 'eve'))).id, 'eve');
+      assert.equal(fetches, 1, 'the key set is cached');
+      await assert.rejects(v.verify(await sign('ES256', 'ec-1', rotated.privateKey, 'eve')), /signature invalid/, 'a key the set does not hold');
+      await assert.rejects(v.verify(await sign('ES256', 'ec-2', rotated.privateKey, 'eve')), /UNAUTH|key id unknown|invalid/, 'an unknown kid');
+      await assert.rejects(v.verify(await hs().setSubject('eve').sign(new TextEncoder().encode(secret))), /not allowed/, 'HS256 is not pinned');
+    } finally {
+      server.close();
+    }
   });
 });

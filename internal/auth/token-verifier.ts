@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { errors, importSPKI, jwtVerify, type CryptoKey, type JWTPayload, type KeyObject } from 'jose';
+import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload, type KeyObject, type FlattenedJWSInput } from 'jose';
 import { ChatError } from '../errors/chat-error';
 import { assertUserId } from '../conversation/conversation-id';
 import { SERVICE_ROLE_CLAIM, type Principal } from './principal';
@@ -13,6 +13,12 @@ export interface TokenVerifierOptions {
   secret?: string;
   /** PEM (SPKI) public key file for RS256 / ES256. */
   publicKeyFile?: string;
+  /**
+   * A JWKS endpoint for RS256 / ES256 (the identity provider's `jwks_uri`): keys are picked by the
+   * token's `kid`, fetched on demand, cached, and refetched (at most every 30 s) for an unknown
+   * `kid`, so the provider can rotate keys. Takes precedence over `publicKeyFile`.
+   */
+  jwksUrl?: string;
   issuer?: string;
   audience?: string;
   clockToleranceSec: number;
@@ -24,13 +30,15 @@ export class TokenVerifier {
     private readonly opts: TokenVerifierOptions,
     private readonly hmacKey: Uint8Array | undefined,
     private readonly publicKey: CryptoKey | KeyObject | undefined,
+    private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined,
   ) {}
 
   static async create(opts: TokenVerifierOptions): Promise<TokenVerifier> {
     const hmacKey = opts.secret ? new TextEncoder().encode(opts.secret) : undefined;
     const asym = opts.algorithms.find((a) => a !== 'HS256');
     const publicKey = asym && opts.publicKeyFile ? await importSPKI(readFileSync(opts.publicKeyFile, 'utf8'), asym) : undefined;
-    return new TokenVerifier(opts, hmacKey, publicKey);
+    const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 }) : undefined;
+    return new TokenVerifier(opts, hmacKey, publicKey, jwks);
   }
 
   /** Verifies a token; throws UNAUTHENTICATED with a reason that is safe to show. */
@@ -38,7 +46,7 @@ export class TokenVerifier {
     if (!token) throw ChatError.unauthenticated('missing token');
     let payload: JWTPayload;
     try {
-      const result = await jwtVerify(token, (header) => this.keyFor(header.alg), {
+      const result = await jwtVerify(token, (header, jws) => this.keyFor(header, jws), {
         algorithms: [...this.opts.algorithms],
         issuer: this.opts.issuer,
         audience: this.opts.audience,
@@ -46,6 +54,8 @@ export class TokenVerifier {
       });
       payload = result.payload;
     } catch (err) {
+      // The key server being slow or down is not the caller's fault: retryable, not a bad token.
+      if (err instanceof errors.JWKSTimeout || (this.jwks && !(err instanceof errors.JOSEError))) throw ChatError.unavailable('the token keys (JWKS) could not be fetched');
       throw ChatError.unauthenticated(reasonOf(err));
     }
     if (typeof payload.sub !== 'string') throw ChatError.unauthenticated('token has no sub');
@@ -58,7 +68,10 @@ export class TokenVerifier {
     };
   }
 
-  private keyFor(alg: string | undefined): Uint8Array | CryptoKey | KeyObject {
+  private keyFor(header: JWTHeaderParameters, jws: FlattenedJWSInput): Uint8Array | CryptoKey | KeyObject | Promise<CryptoKey> {
+    const alg = header.alg;
+    // jose has already refused algorithms outside the pinned list; HS256 never consults the JWKS.
+    if (alg !== 'HS256' && this.jwks) return this.jwks(header, jws);
     const key = alg === 'HS256' ? this.hmacKey : this.publicKey;
     if (!key) throw new errors.JOSEAlgNotAllowed(`no key configured for ${alg ?? 'unknown'} tokens`);
     return key;
@@ -70,5 +83,6 @@ function reasonOf(err: unknown): string {
   if (err instanceof errors.JWTClaimValidationFailed) return `token claim "${err.claim}" rejected: ${err.reason}`;
   if (err instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature invalid';
+  if (err instanceof errors.JWKSNoMatchingKey) return 'token key id unknown';
   return 'invalid token';
 }

@@ -32,6 +32,7 @@ export const SETTINGS = {
   logLevel: setting('CHAT_LOG_LEVEL', 'pino log level.', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   jwtSecret: setting('CHAT_JWT_SECRET', 'HS256 secret for tokens (at least 32 bytes). Required unless a public key is set or dev mode is on.', z.string().min(32).optional()),
   jwtPublicKeyFile: setting('CHAT_JWT_PUBLIC_KEY_FILE', 'PEM (SPKI) public key file for RS256/ES256 tokens.', z.string().min(1).optional()),
+  jwtJwksUrl: setting('CHAT_JWT_JWKS_URL', 'JWKS endpoint (the identity provider\'s jwks_uri) for RS256/ES256 tokens; keys are chosen by kid, cached, refetched for unknown kids. Instead of CHAT_JWT_PUBLIC_KEY_FILE.', z.string().url().optional()),
   jwtAlgorithms: setting('CHAT_JWT_ALGORITHMS', 'Comma-separated accepted algorithms (pinned), from HS256, RS256, ES256.', z.string().transform((s) => s.split(',').map((a) => a.trim())).pipe(z.array(z.enum(['HS256', 'RS256', 'ES256'])).min(1)), 'HS256'),
   jwtIssuer: setting('CHAT_JWT_ISSUER', 'Required `iss` claim, if set.', z.string().min(1).optional()),
   jwtAudience: setting('CHAT_JWT_AUDIENCE', 'Required `aud` claim, if set.', z.string().min(1).optional()),

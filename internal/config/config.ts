@@ -36,7 +36,7 @@ function crossCheck(c: Config): string[] {
   const hs = c.jwtAlgorithms.includes('HS256');
   const asym = c.jwtAlgorithms.some((a) => a !== 'HS256');
   if (hs && !c.jwtSecret && !c.devMode) problems.push('CHAT_JWT_SECRET is required for HS256 unless CHAT_DEV_MODE=true');
-  if (asym && !c.jwtPublicKeyFile) problems.push('CHAT_JWT_PUBLIC_KEY_FILE is required for RS256/ES256');
+  if (asym && !c.jwtPublicKeyFile && !c.jwtJwksUrl) problems.push('CHAT_JWT_PUBLIC_KEY_FILE or CHAT_JWT_JWKS_URL is required for RS256/ES256');
   if (c.sessions === 'redis' && !c.redisUrl) problems.push('CHAT_REDIS_URL is required for CHAT_SESSIONS=redis');
   if (c.bus === 'kafka' && !c.kafkaBrokers) problems.push('CHAT_KAFKA_BROKERS is required for CHAT_BUS=kafka');
   if (c.store === 'cassandra' && !c.cassandraContactPoints) problems.push('CHAT_CASSANDRA_CONTACT_POINTS is required for CHAT_STORE=cassandra');
