@@ -159,6 +159,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
         grpc.setServing(false);
         await gateway.drain(config.shutdownGraceMs);
         await router.close();
+        await fallback.drain();
         await fallbackSub.close();
         await Promise.all([grpc.close(), new Promise<void>((r) => http.close(() => r()))]);
         await closeAll(closers);

@@ -190,6 +190,9 @@ export class KafkaBus implements Bus {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Publishes already accepted are sent before the producer goes (bounded by one request).
+    const deadline = Date.now() + this.timeouts.requestMs;
+    while ((this.producing || this.outbox.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const subs = [...this.subscriptions];
     this.subscriptions.clear();
     await Promise.all(subs.map((s) => s.close()));

@@ -17,7 +17,21 @@ export function deliveryTopic(serverId: string): string {
 export class DeliveryFallback {
   constructor(private readonly opts: { bus: Bus; metrics: ChatMetrics; log: Logger; publishTimeoutMs: number }) {}
 
-  async send(serverId: string, deliveries: readonly RelayDelivery[], reason: FallbackReason): Promise<void> {
+  private readonly inFlight = new Set<Promise<void>>();
+
+  /** Hands deliveries to the fallback; {@link drain} waits for every such hand-over. */
+  send(serverId: string, deliveries: readonly RelayDelivery[], reason: FallbackReason): Promise<void> {
+    const p = this.publish(serverId, deliveries, reason).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+    return p;
+  }
+
+  /** Resolves once every fallback publish started so far has been acknowledged or given up. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  private async publish(serverId: string, deliveries: readonly RelayDelivery[], reason: FallbackReason): Promise<void> {
     const recipients = deliveries.reduce((n, d) => n + d.recipientUserIds.length, 0);
     const payload = RelayBatch.encode({ batchId: '0', deliveries: [...deliveries] }).finish();
     try {
