@@ -30,6 +30,8 @@ import { LocateCache } from '../../internal/relay/locate-cache';
 import { MeshDelivery } from '../../internal/relay/mesh-delivery';
 import { RelayRouter } from '../../internal/relay/relay-router';
 import { relayServiceImplementation } from '../../internal/relay/relay-server';
+import { httpTlsFromConfig } from '../../internal/httpapi/tls-files';
+import { grpcTlsFromConfig } from '../../internal/rpc/grpc-tls';
 import { startGrpcServer } from '../../internal/rpc/grpc-server';
 import { rpcClientFromConfig } from '../../internal/rpc/rpc-client-from-config';
 import { MintedServiceToken } from '../../internal/rpc/service-token';
@@ -76,6 +78,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     serverId: config.serverId,
     enabled: config.relayEnabled,
     credentials,
+    tls: grpcTlsFromConfig(config),
     fallback,
     metrics,
     log,
@@ -130,6 +133,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     log,
     staticDir: config.webDir,
     metrics,
+    tls: httpTlsFromConfig(config),
   });
   attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
   const grpc = await startGrpcServer({
@@ -137,6 +141,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     port: config.grpcPort,
     maxMessageBytes: Math.max(config.maxFrameBytes, 16 * 1024 * 1024),
     keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
+    tls: grpcTlsFromConfig(config),
     services: [
       { definition: GatewayServiceService, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
       { definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: relayServiceImplementation({ serverId: config.serverId, verifier, registry, metrics, log }) },
@@ -145,7 +150,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const httpPort = await listen(http, config.host, config.httpPort);
   const connections = setInterval(() => metrics.connections.set(gateway.connectionCount), 1000).unref();
   ready = true;
-  log.info({ http: `http://${config.host}:${httpPort}`, grpc: `${config.host}:${grpc.port}`, advertise }, 'chat-server ready');
+  log.info({ http: `http${config.tlsCertFile ? 's' : ''}://${config.host}:${httpPort}`, grpc: `${config.host}:${grpc.port}`, advertise }, 'chat-server ready');
 
   let stopping: Promise<void> | undefined;
   return {

@@ -19,6 +19,7 @@ import { GroupService } from '../../internal/group/group-service';
 import { ChatMetrics } from '../../internal/telemetry/metrics';
 import { createHttpApi } from '../../internal/httpapi/http-api';
 import { listen } from '../../internal/httpapi/listen';
+import { httpTlsFromConfig } from '../../internal/httpapi/tls-files';
 import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
 import { startGrpcServer, type RunningGrpcServer } from '../../internal/rpc/grpc-server';
 import { withConversationReceipts } from '../../internal/receipts/conversation-list-receipts';
@@ -77,7 +78,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;
-  const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log, staticDir: config.webDir, metrics });
+  const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log, staticDir: config.webDir, metrics, tls: httpTlsFromConfig(config) });
   attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
 
   const grpc: RunningGrpcServer = await startGrpcServer({
@@ -100,7 +101,8 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   sessions.start();
   await gateway.start();
   ready = true;
-  log.info({ http: `http://${config.host}:${httpPort}`, ws: `ws://${config.host}:${httpPort}/ws`, grpc: `${config.host}:${grpc.port}`, devMode: config.devMode, adapters: { bus: config.bus, sessions: config.sessions, store: config.store } }, 'chatd ready');
+  const secure = config.tlsCertFile ? 's' : '';
+  log.info({ http: `http${secure}://${config.host}:${httpPort}`, ws: `ws${secure}://${config.host}:${httpPort}/ws`, grpc: `${config.host}:${grpc.port}`, devMode: config.devMode, adapters: { bus: config.bus, sessions: config.sessions, store: config.store } }, 'chatd ready');
 
   let stopping: Promise<void> | undefined;
   const stop = async () => {

@@ -38,6 +38,12 @@ describe('loadConfig', () => {
     assert.equal(c.sessions, 'redis');
   });
 
+  it('takes TLS files only in complete sets', () => {
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_TLS_CERT_FILE: 'c.pem' }), /CHAT_TLS_CERT_FILE and CHAT_TLS_KEY_FILE go together/);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_GRPC_TLS_CA_FILE: 'ca.pem', CHAT_GRPC_TLS_CERT_FILE: 'c.pem' }), /CHAT_GRPC_TLS_CA_FILE, CHAT_GRPC_TLS_CERT_FILE and CHAT_GRPC_TLS_KEY_FILE go together/);
+    assert.doesNotThrow(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_TLS_CERT_FILE: 'c.pem', CHAT_TLS_KEY_FILE: 'k.pem' }));
+  });
+
   it('lists every variable in the help text', () => {
     assert.match(describeSettings(), /CHAT_MAX_FRAME_BYTES/);
   });

@@ -43,6 +43,9 @@ function crossCheck(c: Config): string[] {
   // An append batches the message with its conversation head; Cassandra's default
   // batch_size_fail_threshold is 50 KiB, so bodies stay well under half of it.
   if (c.store === 'cassandra' && c.maxTextBytes > CASSANDRA_MAX_TEXT_BYTES) problems.push(`CHAT_MAX_TEXT_BYTES must be at most ${CASSANDRA_MAX_TEXT_BYTES} with CHAT_STORE=cassandra`);
+  if (!c.tlsCertFile !== !c.tlsKeyFile) problems.push('CHAT_TLS_CERT_FILE and CHAT_TLS_KEY_FILE go together');
+  const grpcTls = [c.grpcTlsCaFile, c.grpcTlsCertFile, c.grpcTlsKeyFile].filter((f) => f !== undefined).length;
+  if (grpcTls !== 0 && grpcTls !== 3) problems.push('CHAT_GRPC_TLS_CA_FILE, CHAT_GRPC_TLS_CERT_FILE and CHAT_GRPC_TLS_KEY_FILE go together');
   if (c.defaultPageSize > c.maxPageSize) problems.push('CHAT_DEFAULT_PAGE_SIZE must not exceed CHAT_MAX_PAGE_SIZE');
   if (c.resumeMaxMessages > c.maxPageSize) problems.push('CHAT_RESUME_MAX_MESSAGES must not exceed CHAT_MAX_PAGE_SIZE');
   if (c.presenceTtlMs <= c.heartbeatIntervalMs) problems.push('CHAT_PRESENCE_TTL_MS must exceed CHAT_HEARTBEAT_INTERVAL_MS');

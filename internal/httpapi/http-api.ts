@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import type { TokenIssuer } from '../auth/token-issuer';
 import type { TokenVerifier } from '../auth/token-verifier';
@@ -11,6 +12,7 @@ import type { ChatMetrics } from '../telemetry/metrics';
 import { metricsRoute } from '../telemetry/ops-server';
 import { readBody } from './read-body';
 import { staticFiles, staticOr } from './static-files';
+import type { HttpTls } from './tls-files';
 
 export interface HttpApiOptions {
   methods: readonly UnaryMethod[];
@@ -27,6 +29,8 @@ export interface HttpApiOptions {
   metrics?: ChatMetrics;
   /** Served as GET /web-config.json: where the web client opens its WebSocket (the mesh's api-server has no /ws). */
   webWsUrls?: readonly string[];
+  /** Serve https (and wss on the same port) with this certificate; plain http without it. */
+  tls?: HttpTls;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -46,12 +50,14 @@ export function createHttpApi(opts: HttpApiOptions): Server {
   for (const m of opts.methods) routes.set(`POST /${m.service}/${m.name}`, unaryHandler(m, opts));
   const serveStatic = opts.staticDir ? staticFiles(opts.staticDir) : undefined;
 
-  return createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const route = routes.get(`${req.method} ${path}`);
     const handler = route ?? staticOr(serveStatic, notFound(routes, path));
     handler(req, res).catch((err: unknown) => sendError(res, ChatError.from(err), opts.log));
-  });
+  };
+  // An https.Server is an http.Server on TLS (same events, listen and close), so callers need not care.
+  return opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : createServer(listener);
 }
 
 function notFound(routes: Map<string, Handler>, path: string | undefined): Handler {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import { closeAll, type Closer } from '../engines/open-engines';
 import { startGrpcServer, type GrpcServiceBinding } from '../rpc/grpc-server';
+import { grpcTlsFromConfig } from '../rpc/grpc-tls';
 import type { ChatMetrics } from '../telemetry/metrics';
 import { startOpsServer } from '../telemetry/ops-server';
 import type { RunningProcess } from './run-main';
@@ -28,7 +29,7 @@ export interface ServiceProcessOptions {
 export async function serveProcess(opts: ServiceProcessOptions): Promise<RunningProcess> {
   const { config, log } = opts;
   let ready = false;
-  const grpc = opts.grpcServices.length > 0 ? await startGrpcServer({ host: config.host, port: config.grpcPort, maxMessageBytes: config.maxFrameBytes, keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs }, services: opts.grpcServices }) : undefined;
+  const grpc = opts.grpcServices.length > 0 ? await startGrpcServer({ host: config.host, port: config.grpcPort, maxMessageBytes: config.maxFrameBytes, keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs }, tls: grpcTlsFromConfig(config), services: opts.grpcServices }) : undefined;
   const ops = await startOpsServer({ host: config.host, port: config.httpPort, metrics: opts.metrics, ready: () => ready, log });
   ready = true;
   log.info({ grpc: grpc ? `${config.host}:${grpc.port}` : undefined, http: `http://${config.host}:${ops.port}` }, `${opts.name} ready`);

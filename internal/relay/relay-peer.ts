@@ -1,7 +1,8 @@
-import { Client, credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Client, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { RelayRequest, RelayResponse, RelayServiceDefinition, type RelayDelivery } from '../../gen/chat/v1/relay';
 import { channelOptions } from '../rpc/grpc-client';
+import { grpcChannelCredentials, type GrpcTls } from '../rpc/grpc-tls';
 import type { ServiceCredentials } from '../rpc/service-token';
 import type { ChatMetrics, FallbackReason } from '../telemetry/metrics';
 import type { DeliveryFallback } from './delivery-fallback';
@@ -22,6 +23,8 @@ export interface RelayPeerOptions extends RelayTuning {
   targetServerId: string;
   address: string;
   credentials: ServiceCredentials;
+  /** mTLS with the internal CA; plaintext without it. */
+  tls?: GrpcTls;
   fallback: DeliveryFallback;
   metrics: ChatMetrics;
   log: Logger;
@@ -55,7 +58,7 @@ export class RelayPeer {
   private tokenReady: Promise<unknown>;
 
   constructor(private readonly opts: RelayPeerOptions) {
-    this.client = new Client(opts.address, credentials.createInsecure(), channelOptions(RelayServiceDefinition.fullName, { maxAttempts: 1 }));
+    this.client = new Client(opts.address, grpcChannelCredentials(opts.tls), channelOptions(RelayServiceDefinition.fullName, { maxAttempts: 1 }));
     this.tokenReady = this.renewToken();
   }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RelayDelivery } from '../../gen/chat/v1/relay';
+import type { GrpcTls } from '../rpc/grpc-tls';
 import type { ServiceCredentials } from '../rpc/service-token';
 import type { ChatMetrics } from '../telemetry/metrics';
 import type { DeliveryFallback } from './delivery-fallback';
@@ -10,6 +11,8 @@ export interface RelayRouterOptions extends RelayTuning {
   /** False: every delivery goes to the fallback (CHAT_RELAY_ENABLED). */
   enabled: boolean;
   credentials: ServiceCredentials;
+  /** mTLS to peers with the internal CA; plaintext without it. */
+  tls?: GrpcTls;
   fallback: DeliveryFallback;
   metrics: ChatMetrics;
   log: Logger;

@@ -1,6 +1,7 @@
-import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ChatError } from '../errors/chat-error';
 import { fromGrpcStatus } from '../errors/error-codes';
+import { grpcChannelCredentials, type GrpcTls } from './grpc-tls';
 import type { ServiceCredentials } from './service-token';
 import type { MethodDef, Req, Res, ServiceDef } from './unary-method';
 
@@ -13,6 +14,8 @@ export interface RpcClientOptions {
   /** Attempts per call on UNAVAILABLE (every internal RPC is idempotent), at least 1. */
   maxAttempts: number;
   maxMessageBytes?: number;
+  /** mTLS with the internal CA; plaintext without it. */
+  tls?: GrpcTls;
 }
 
 /**
@@ -28,7 +31,7 @@ export class RpcClient<D extends ServiceDef> {
     private readonly service: D,
     private readonly opts: RpcClientOptions,
   ) {
-    this.client = new Client(opts.address, credentials.createInsecure(), channelOptions(service.fullName, opts));
+    this.client = new Client(opts.address, grpcChannelCredentials(opts.tls), channelOptions(service.fullName, opts));
   }
 
   /** Calls one unary method; `as` forwards a caller's own token instead of the service token. */
