@@ -74,7 +74,15 @@ engine-suites:
 	CHAT_TEST_ADAPTERS=engines node --import tsx --test --test-concurrency=1 $(CHATD_SPECS)
 	node --import tsx --test --test-concurrency=1 $(E2E_SPECS)
 
-test: check-gen lint breaking build test-unit test-browser test-engines
+test: check-gen lint breaking build test-unit test-browser test-engines test-faults
+
+# The fault suite (issue #7, docs/GUARANTEES.md): the mesh as real processes (built dist/) on its own
+# engines, one fault per scenario under a seeded load, then a checker of the recorded history.
+# The seed is printed; FAULT_SEED=<n> replays a run's sends. Installs Debian's faketime when missing.
+FAULT_SPECS := $(shell find e2e -name '*.faults.spec.ts' 2>/dev/null | sort)
+.PHONY: test-faults
+test-faults: build
+	deploy/local/with-test-engines node --import tsx --test --test-concurrency=1 $(FAULT_SPECS)
 
 clean:
 	rm -rf dist node_modules data web/dist

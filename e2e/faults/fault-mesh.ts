@@ -1,0 +1,202 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { TokenIssuer } from '../../internal/auth/token-issuer';
+import { ChatApi } from '../../internal/client/chat-api';
+import { ChatHttpClient } from '../../internal/client/http-client';
+import { requireEngineEnv, uniquePrefix } from '../../internal/testing/engines';
+import { freePorts } from '../../internal/testing/free-port';
+import { TcpProxy } from '../../internal/testing/tcp-proxy';
+import { parseMetrics } from '../../internal/telemetry/metrics-parse';
+import { MeshProcess } from '../mesh/mesh-process';
+
+const SECRET = 'mesh-faults-secret-0123456789abcdefghij';
+const REPO = resolve(__dirname, '..', '..');
+
+/** One chat server of the fault mesh; `process` is replaced when it is restarted with other env. */
+export interface FaultChatServer {
+  id: string;
+  index: number;
+  process: MeshProcess;
+  httpPort: number;
+  grpcPort: number;
+  http: string;
+  wsUrl: string;
+  /** Peers reach this server's relay through it: cut it to partition the server from its peers. */
+  relayProxy: TcpProxy;
+  /** False between a kill and the next start, and while SIGSTOPped: clients do not pick it. */
+  up: boolean;
+}
+
+export type EngineName = 'redis' | 'kafka' | 'cassandra';
+
+/**
+ * The mesh for the fault suite: like e2e/mesh's TestMesh (every process from the built tree on the
+ * engines of `deploy/local/with-test-engines`, each relay behind a cuttable TCP proxy), plus what
+ * faults need: restarting a chat server with extra environment (libfaketime), stopping and
+ * continuing a process, and restarting an engine in place (`deploy/local/restart`).
+ */
+export class FaultMesh {
+  private constructor(
+    readonly dir: string,
+    private readonly common: Record<string, string>,
+    private readonly distDir: string,
+    readonly services: Record<'session' | 'group' | 'history' | 'sync' | 'api', { process: MeshProcess; http: string }>,
+    readonly chatServers: FaultChatServer[],
+  ) {}
+
+  static async start(opts: { chatServers: number; env?: Record<string, string> }): Promise<FaultMesh> {
+    const n = opts.chatServers;
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-faults-'));
+    const distDir = resolve(process.env.CHAT_TEST_DIST ?? join(REPO, 'dist'));
+    const prefix = uniquePrefix('faults');
+    const [sessionGrpc, groupGrpc, historyGrpc, sessionHttp, groupHttp, historyHttp, syncHttp, apiHttp, ...rest] = await freePorts(8 + 2 * n);
+    const common: Record<string, string> = {
+      CHAT_HOST: '127.0.0.1',
+      CHAT_LOG_LEVEL: process.env.CHAT_TEST_LOG_LEVEL ?? 'info',
+      CHAT_JWT_SECRET: SECRET,
+      CHAT_DEV_MODE: 'true',
+      CHAT_REDIS_URL: requireEngineEnv('CHAT_REDIS_URL'),
+      CHAT_KAFKA_BROKERS: requireEngineEnv('CHAT_KAFKA_BROKERS'),
+      CHAT_CASSANDRA_CONTACT_POINTS: requireEngineEnv('CHAT_CASSANDRA_CONTACT_POINTS'),
+      CHAT_CASSANDRA_LOCAL_DC: process.env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
+      CHAT_CASSANDRA_KEYSPACE: prefix,
+      CHAT_REDIS_KEY_PREFIX: `${prefix}:`,
+      CHAT_KAFKA_TOPIC_PREFIX: `${prefix}.`,
+      CHAT_KAFKA_PARTITIONS: '3',
+      CHAT_SESSION_SERVICE_ADDR: `127.0.0.1:${sessionGrpc}`,
+      CHAT_GROUP_SERVICE_ADDR: `127.0.0.1:${groupGrpc}`,
+      CHAT_HISTORY_SERVICE_ADDR: `127.0.0.1:${historyGrpc}`,
+      CHAT_HEARTBEAT_INTERVAL_MS: '1000',
+      CHAT_PRESENCE_TTL_MS: '3000',
+      CHAT_SHUTDOWN_GRACE_MS: '1000',
+      CHAT_SEND_RATE_PER_SEC: '1000',
+      CHAT_SEND_BURST: '1000',
+      ...opts.env,
+    };
+    const proc = (name: string, cmd: string, httpPort: number, env: Record<string, string> = {}) =>
+      new MeshProcess(name, cmd, { ...common, CHAT_HTTP_PORT: String(httpPort), ...env }, { distDir, logDir: dir, httpPort });
+    const services = {
+      session: { process: proc('session-service', 'session-service', sessionHttp, { CHAT_GRPC_PORT: String(sessionGrpc) }), http: `http://127.0.0.1:${sessionHttp}` },
+      group: { process: proc('group-service', 'group-service', groupHttp, { CHAT_GRPC_PORT: String(groupGrpc) }), http: `http://127.0.0.1:${groupHttp}` },
+      history: { process: proc('history-service', 'history-service', historyHttp, { CHAT_GRPC_PORT: String(historyGrpc) }), http: `http://127.0.0.1:${historyHttp}` },
+      sync: { process: proc('sync-worker', 'sync-worker', syncHttp), http: `http://127.0.0.1:${syncHttp}` },
+      api: { process: proc('api-server', 'api-server', apiHttp), http: `http://127.0.0.1:${apiHttp}` },
+    };
+    await services.group.process.start();
+    await Promise.all([services.session.process.start(), services.history.process.start(), services.sync.process.start()]);
+    const mesh = new FaultMesh(dir, common, distDir, services, []);
+    for (let i = 0; i < n; i++) {
+      const [httpPort, grpcPort] = [rest[2 * i], rest[2 * i + 1]];
+      const relayProxy = await TcpProxy.start({ host: '127.0.0.1', port: grpcPort });
+      const id = `chat-${i + 1}`;
+      const server: FaultChatServer = { id, index: i, httpPort, grpcPort, relayProxy, up: false, http: `http://127.0.0.1:${httpPort}`, wsUrl: `ws://127.0.0.1:${httpPort}/ws`, process: undefined as unknown as MeshProcess };
+      server.process = mesh.chatServerProcess(server);
+      mesh.chatServers.push(server);
+    }
+    await Promise.all([...mesh.chatServers.map((c) => mesh.startChatServer(c.index)), services.api.process.start()]);
+    return mesh;
+  }
+
+  private chatServerProcess(c: FaultChatServer, extraEnv: Record<string, string> = {}): MeshProcess {
+    const env = { ...this.common, CHAT_HTTP_PORT: String(c.httpPort), CHAT_SERVER_ID: c.id, CHAT_GRPC_PORT: String(c.grpcPort), CHAT_ADVERTISE_ADDR: c.relayProxy.address, ...extraEnv };
+    return new MeshProcess(c.id, 'chat-server', env, { distDir: this.distDir, logDir: this.dir, httpPort: c.httpPort });
+  }
+
+  /** Starts chat server `index` (after a kill), optionally with extra environment from now on. */
+  async startChatServer(index: number, extraEnv?: Record<string, string>): Promise<void> {
+    const c = this.chatServers[index];
+    if (extraEnv) c.process = this.chatServerProcess(c, extraEnv);
+    await c.process.start();
+    c.up = true;
+  }
+
+  async killChatServer(index: number): Promise<void> {
+    const c = this.chatServers[index];
+    c.up = false;
+    await c.process.kill();
+  }
+
+  /** SIGSTOP / SIGCONT: the process keeps its sockets but answers nothing while stopped. */
+  signal(index: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const c = this.chatServers[index];
+    if (c.process.pid === undefined) throw new Error(`${c.id} is not running`);
+    process.kill(c.process.pid, signal);
+    c.up = signal === 'SIGCONT';
+  }
+
+  /**
+   * Plays the orchestrator (what Kubernetes does for the StatefulSet): every process of the mesh
+   * that exits is started again, until `stop()`; `restarted` names each restart.
+   */
+  supervise(): { restarted: string[]; stop: () => void } {
+    const restarted: string[] = [];
+    const busy = new Set<MeshProcess>();
+    const alive = (pid: number | undefined) => {
+      if (pid === undefined) return false;
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const revive = (p: MeshProcess, after?: () => void) => {
+      if (busy.has(p) || alive(p.pid)) return;
+      busy.add(p);
+      restarted.push(p.name);
+      void p.start().then(after, () => undefined).finally(() => busy.delete(p));
+    };
+    const timer = setInterval(() => {
+      for (const c of this.chatServers) if (c.up) revive(c.process);
+      for (const s of Object.values(this.services)) revive(s.process);
+    }, 250);
+    return { restarted, stop: () => clearInterval(timer) };
+  }
+
+  liveServers(): number[] {
+    return this.chatServers.filter((c) => c.up).map((c) => c.index);
+  }
+
+  /**
+   * Restarts one engine in place (same data dir and port) with deploy/local/restart, which needs
+   * the CHAT_LOCAL_* variables that deploy/local/with-test-engines exports. Resolves once it is
+   * ready again; returns how long that took, with the script's own timings.
+   */
+  async restartEngine(engine: EngineName): Promise<string> {
+    const t0 = Date.now();
+    const { stderr } = await promisify(execFile)(join(REPO, 'deploy', 'local', 'restart'), [engine], { env: process.env, timeout: 180_000 });
+    const steps = stderr.split('\n').filter((l) => / stopped | ready /.test(l)).map((l) => l.replace(/^\[deploy\/local\] /, '').replace(/ \(.*?\)/g, ''));
+    return `${Date.now() - t0} ms (${steps.join('; ')})`;
+  }
+
+  token(userId: string): Promise<string> {
+    return new TokenIssuer(SECRET, { ttlSec: 3600 }).userToken(userId);
+  }
+
+  async api(userId: string): Promise<ChatApi> {
+    return new ChatApi(new ChatHttpClient({ baseUrl: this.services.api.http, token: await this.token(userId) }));
+  }
+
+  async metrics(http: string): Promise<Map<string, number>> {
+    const res = await fetch(`${http}/metrics`);
+    return parseMetrics(await res.text());
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.chatServers) if (!c.up && c.process.pid !== undefined) this.signalQuietly(c.process.pid, 'SIGCONT');
+    const all = [...this.chatServers.map((c) => c.process), this.services.api.process, this.services.sync.process, this.services.session.process, this.services.history.process, this.services.group.process];
+    await Promise.all(all.map((p) => p.stop('SIGTERM', 10_000)));
+    await Promise.all(this.chatServers.map((c) => c.relayProxy.close()));
+  }
+
+  private signalQuietly(pid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}

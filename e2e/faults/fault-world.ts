@@ -1,0 +1,326 @@
+import type { ChatMessage } from '../../gen/chat/v1/message';
+import type { HistoryPage } from '../../gen/chat/v1/gateway';
+import { ChatClient } from '../../internal/client/chat-client';
+import { SNOWFLAKE_EPOCH_MS } from '../../internal/snowflake/snowflake';
+import type { FaultMesh } from './fault-mesh';
+import type { SeededRandom } from './seeded-random';
+
+/** A conversation of a scenario and who may read it. */
+export interface Conversation {
+  id: string;
+  members: string[];
+}
+
+/** One message a client tried to send, with every answer it got (retries reuse the client_msg_id). */
+export interface SendAttempt {
+  conversationId: string;
+  senderId: string;
+  deviceId: string;
+  clientMsgId: string;
+  text: string;
+  /** The message id of every send_ack received, with the connection it came on. */
+  acks: { messageId: string; connection: number }[];
+  errors: string[];
+  /** Sent concurrently with other sends of its device: no order is promised among them. */
+  concurrent?: boolean;
+}
+
+/** The smallest Snowflake id of a given Unix millisecond (worker 0, sequence 0). */
+export function snowflakeAt(unixMs: number): bigint {
+  return BigInt(Math.max(0, unixMs - SNOWFLAKE_EPOCH_MS)) << 22n;
+}
+
+/** The Unix millisecond of a Snowflake id. */
+export function snowflakeMs(id: string): number {
+  return Number(BigInt(id) >> 22n) + SNOWFLAKE_EPOCH_MS;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a connection must last without an error frame before its replay counts as served. */
+const RESUME_SETTLED_MS = 3_000;
+
+/**
+ * One device of a scenario, behaving like a careful client: it keeps a connection (reconnecting
+ * with jittered backoff to a live chat server when it closes or its heartbeats go unanswered),
+ * presents per-conversation `last_seen` minus an overlap window on every hello (see
+ * docs/GUARANTEES.md, "Resume"), dedupes by message id, and retries a failed send with the same
+ * client_msg_id. Everything it is shown (live or replayed) is recorded for the checker.
+ */
+export class Device {
+  client?: ChatClient;
+  /** Connections opened so far; a send_ack is tagged with the one it came on. */
+  connections = 0;
+  /** Every message frame or replayed history message, in arrival order, duplicates included. */
+  readonly received: ChatMessage[] = [];
+  /** Closes seen by this device: code and reason. */
+  readonly closes: { code: number; reason: string }[] = [];
+  /**
+   * Positions of a resume the server could not serve (it answered an error frame): later hellos
+   * present no more than these until a connection has lasted `RESUME_SETTLED_MS` without one.
+   */
+  private pinned?: Map<string, bigint>;
+  private openedAt = 0;
+  private lastPongAt = 0;
+  private resumeFailed = false;
+  private reconnecting?: Promise<void>;
+  private watchdog?: NodeJS.Timeout;
+  stopped = false;
+
+  constructor(
+    readonly world: FaultWorld,
+    readonly userId: string,
+    readonly deviceId: string,
+    readonly rng: SeededRandom,
+  ) {}
+
+  /** The newest id shown per conversation, moved back by the overlap window; the scenario start otherwise. */
+  lastSeen(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const floor = snowflakeAt(this.world.startedAt - 60_000);
+    const overlap = BigInt(this.world.overlapMs) << 22n;
+    for (const c of this.world.conversationsOf(this.userId)) {
+      let newest = 0n;
+      for (const m of this.received) if (m.conversationId === c.id && BigInt(m.messageId) > newest) newest = BigInt(m.messageId);
+      let from = newest - overlap > floor ? newest - overlap : floor;
+      const pin = this.pinned?.get(c.id);
+      if (pin !== undefined && pin < from) from = pin;
+      out[c.id] = from.toString();
+    }
+    return out;
+  }
+
+  /** Opens a connection to `server` (or a live one picked at random); resolves after the resume replay began. */
+  async connect(server?: number): Promise<void> {
+    const mesh = this.world.mesh;
+    const live = mesh.liveServers();
+    const index = server ?? this.rng.pick(live.length > 0 ? live : [0]);
+    const record = (m: ChatMessage) => this.received.push(m);
+    // Set once connected; the listeners can fire before (a close during the handshake).
+    const opened: { client?: ChatClient } = {};
+    // The previous connection's replay was served if no error came for it before it settled.
+    if (this.pinned && !this.resumeFailed && this.openedAt > 0 && Date.now() - this.openedAt >= RESUME_SETTLED_MS) this.pinned = undefined;
+    const presented = this.lastSeen();
+    this.resumeFailed = false;
+    const client = await ChatClient.connect({
+      url: mesh.chatServers[index].wsUrl,
+      token: await mesh.token(this.userId),
+      deviceId: this.deviceId,
+      lastSeen: presented,
+      requestTimeoutMs: 5_000,
+      connectTimeoutMs: 5_000,
+      listeners: {
+        message: record,
+        historyPage: (p: HistoryPage) => {
+          p.messages.forEach(record);
+          if (p.hasMore) void this.pageOn(p).catch(() => undefined);
+        },
+        // An error frame during a replay (history unreadable): keep these positions and resume again.
+        error: () => {
+          if (Date.now() - this.openedAt > RESUME_SETTLED_MS && opened.client !== undefined) return;
+          this.resumeFailed = true;
+          this.pinned ??= new Map(Object.entries(presented).map(([k, v]) => [k, BigInt(v)]));
+          if (opened.client !== undefined && this.client === opened.client) void opened.client.close(4000, 'resume failed').catch(() => undefined);
+        },
+        close: (code: number, reason: string) => {
+          this.closes.push({ code, reason });
+          if (opened.client !== undefined && this.client === opened.client) this.scheduleReconnect();
+        },
+      },
+    });
+    this.connections++;
+    this.openedAt = Date.now();
+    opened.client = client;
+    if (this.resumeFailed) void client.close(4000, 'resume failed').catch(() => undefined);
+    this.client = client;
+    this.watch(client);
+  }
+
+  /** A replay that said has_more: page on with `history` + after_id, as the protocol asks. */
+  private async pageOn(page: HistoryPage): Promise<void> {
+    let after = page.messages.at(-1)!.messageId;
+    for (;;) {
+      const next = await (await this.connected()).history({ conversationId: page.conversationId, afterId: after, limit: 100 });
+      next.messages.forEach((m) => this.received.push(m));
+      if (!next.hasMore || next.messages.length === 0) return;
+      after = next.messages.at(-1)!.messageId;
+    }
+  }
+
+  /** A server that stopped answering (SIGSTOP, partition) keeps the socket open: give up on it after a missed pong. */
+  private watch(client: ChatClient): void {
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => {
+      if (this.client !== client) return;
+      if (!client.isOpen) return this.scheduleReconnect();
+      client.heartbeat().then(() => (this.lastPongAt = Date.now())).catch(() => {
+        if (this.client !== client || this.stopped) return;
+        void client.close(4000, 'no pong').catch(() => undefined);
+        this.scheduleReconnect();
+      });
+    }, 1_000);
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnecting) return;
+    this.client = undefined;
+    this.reconnecting = (async () => {
+      let backoff = 100;
+      while (!this.stopped) {
+        await sleep(backoff / 2 + this.rng.int(backoff));
+        try {
+          await this.connect();
+          return;
+        } catch {
+          backoff = Math.min(backoff * 2, 2_000);
+        }
+      }
+    })().finally(() => (this.reconnecting = undefined));
+  }
+
+  /** Connected for a while, and the server answered a heartbeat lately: not about to move. */
+  settled(): boolean {
+    const now = Date.now();
+    return this.client?.isOpen === true && now - this.openedAt >= 1_500 && now - this.lastPongAt < 1_500;
+  }
+
+  /** Waits for a connection (reconnecting if needed), up to `timeoutMs`. */
+  async connected(timeoutMs = 30_000): Promise<ChatClient> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.client?.isOpen) return this.client;
+      if (Date.now() > deadline) throw new Error(`${this.deviceId}: no connection within ${timeoutMs} ms`);
+      if (!this.reconnecting) this.scheduleReconnect();
+      await sleep(50);
+    }
+  }
+
+  /** Sends one attempt, retrying with the same client_msg_id until acknowledged or `deadline`. */
+  async send(attempt: SendAttempt, deadline: number): Promise<void> {
+    while (Date.now() < deadline) {
+      try {
+        const client = await this.connected(Math.max(1, deadline - Date.now()));
+        const connection = this.connections;
+        const ack = await client.send(attempt.conversationId, attempt.text, attempt.clientMsgId);
+        attempt.acks.push({ messageId: ack.messageId, connection });
+        return;
+      } catch (err) {
+        attempt.errors.push(err instanceof Error ? err.message : String(err));
+        await sleep(100 + this.rng.int(200));
+      }
+    }
+  }
+
+  /** Closes for good (the checker reconnects explicitly afterwards if it wants a fresh resume). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.watchdog);
+    const c = this.client;
+    this.client = undefined;
+    await Promise.race([c?.close().catch(() => undefined), sleep(2_000)]);
+  }
+
+  /** Reopens after {@link stop}: a final resume on `server`, with this device's last_seen. */
+  async resume(server: number): Promise<void> {
+    this.stopped = false;
+    await this.connect(server);
+  }
+}
+
+/**
+ * The recorded world of one scenario: its users, conversations, devices, every send attempt, and
+ * a seeded load generator. The checker verifies it against history once the scenario healed.
+ */
+export class FaultWorld {
+  readonly conversations: Conversation[] = [];
+  readonly devices: Device[] = [];
+  readonly attempts: SendAttempt[] = [];
+  readonly startedAt = Date.now();
+  /** How far before the newest id it has seen a device asks to resume (Snowflake time). */
+  readonly overlapMs = 30_000;
+  private sendSeq = 0;
+
+  constructor(
+    readonly mesh: FaultMesh,
+    readonly name: string,
+    readonly rng: SeededRandom,
+  ) {}
+
+  /** A user id unique to this scenario and run. */
+  user(tag: string): string {
+    return `${this.name}-${this.startedAt.toString(36)}-${tag}`;
+  }
+
+  conversationsOf(userId: string): Conversation[] {
+    return this.conversations.filter((c) => c.members.includes(userId));
+  }
+
+  isMember(userId: string, conversationId: string): boolean {
+    return this.conversations.some((c) => c.id === conversationId && c.members.includes(userId));
+  }
+
+  /** Creates a group through the api-server (by its first member) and records it. */
+  async group(members: string[]): Promise<Conversation> {
+    const api = await this.mesh.api(members[0]);
+    const g = await api.createGroup(`${this.name} group`, members.slice(1, 100));
+    for (let i = 100; i < members.length; i += 100) await api.addMembers(g.groupId, members.slice(i, i + 100));
+    const c = { id: `g:${g.groupId}`, members };
+    this.conversations.push(c);
+    return c;
+  }
+
+  dm(a: string, b: string): Conversation {
+    const c = { id: `dm:${[a, b].sort().join(':')}`, members: [a, b] };
+    this.conversations.push(c);
+    return c;
+  }
+
+  /** A device of `userId`, connected to `server` (or a live one picked by the seed). */
+  async device(userId: string, server?: number, suffix = 'd'): Promise<Device> {
+    const d = new Device(this, userId, `${userId}-${suffix}`, this.rng.fork(`${userId}-${suffix}`));
+    this.devices.push(d);
+    try {
+      await d.connect(server);
+    } catch {
+      await d.connected(60_000); // that server is not answering: any live one, with backoff
+    }
+    return d;
+  }
+
+  /** Records a new attempt whose conversation and text come from the sender device's seeded stream. */
+  plan(device: Device): SendAttempt {
+    const conv = device.rng.pick(this.conversationsOf(device.userId));
+    const n = ++this.sendSeq;
+    const attempt: SendAttempt = {
+      conversationId: conv.id,
+      senderId: device.userId,
+      deviceId: device.deviceId,
+      clientMsgId: `${device.deviceId}-${n}`,
+      text: `${this.name} #${n} ${device.rng.int(1e9).toString(36)}`,
+      acks: [],
+      errors: [],
+    };
+    this.attempts.push(attempt);
+    return attempt;
+  }
+
+  /**
+   * Every sender sends sequentially (each send retried until acknowledged or the retry deadline),
+   * pausing `pauseMs` between sends, until `stop()` says so. Resolves when every sender finished.
+   */
+  async load(senders: Device[], stop: () => boolean, opts: { pauseMs?: number; retryMs?: number } = {}): Promise<void> {
+    const pauseMs = opts.pauseMs ?? 20;
+    await Promise.all(
+      senders.map(async (d) => {
+        while (!stop()) {
+          await d.send(this.plan(d), Date.now() + (opts.retryMs ?? 45_000));
+          await sleep(pauseMs);
+        }
+      }),
+    );
+  }
+
+  acked(): SendAttempt[] {
+    return this.attempts.filter((a) => a.acks.length > 0);
+  }
+}
