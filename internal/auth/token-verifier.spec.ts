@@ -11,7 +11,7 @@ import { TokenIssuer } from './token-issuer';
 import { TokenVerifier } from './token-verifier';
 
 const secret = 's'.repeat(32);
-const hs = (claims: Record<string, unknown> = {}) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' });
+const hs = (claims: Record<string, unknown> = {}) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1m');
 
 describe('TokenVerifier', () => {
   it('accepts an HS256 token and reads sub as the user id', async () => {
@@ -41,6 +41,7 @@ describe('TokenVerifier', () => {
     await assert.rejects(v.verify(await hs().setSubject('bob').setIssuer('other').setAudience('chat').sign(key)), /iss/);
     await assert.rejects(v.verify(await hs().setSubject('bob').setIssuer('me').setAudience('x').sign(key)), /aud/);
     await assert.rejects(v.verify(await hs().setIssuer('me').setAudience('chat').sign(key)), /no sub/);
+    await assert.rejects(v.verify(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setIssuer('me').setAudience('chat').sign(key)), /exp/, 'a token that never expires');
     await assert.rejects(v.verify(await hs().setSubject('has:colon').setIssuer('me').setAudience('chat').sign(key)), /sub/);
     await assert.rejects(v.verify(''), /missing token/);
     await assert.rejects(v.verify('garbage'), /invalid token/);
@@ -53,7 +54,7 @@ describe('TokenVerifier', () => {
     writeFileSync(file, publicKey.export({ type: 'spki', format: 'pem' }));
     const v = await TokenVerifier.create({ algorithms: ['ES256'], publicKeyFile: file, clockToleranceSec: 0 });
     const pk = await importPKCS8(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 'ES256');
-    const p = await v.verify(await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('carol').sign(pk));
+    const p = await v.verify(await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('carol').setExpirationTime('1m').sign(pk));
     assert.equal(p.id, 'carol');
     await assert.rejects(v.verify(await hs().setSubject('carol').sign(new TextEncoder().encode(secret))), /not allowed/);
   });

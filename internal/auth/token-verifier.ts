@@ -51,6 +51,8 @@ export class TokenVerifier {
         issuer: this.opts.issuer,
         audience: this.opts.audience,
         clockTolerance: this.opts.clockToleranceSec,
+        // A token without exp would hold a connection open forever: every token must expire.
+        requiredClaims: ['exp'],
       });
       payload = result.payload;
     } catch (err) {
