@@ -109,13 +109,17 @@ describe('edge limits: connections per IP, CHAT_ALLOWED_ORIGINS, gRPC', () => {
     await Promise.all(held.map((h) => h.closed));
   });
 
-  it('admits exactly the listed origins', async () => {
+  it('admits the listed origins besides same-origin pages, and no others', async () => {
     for (const origin of ['https://app.example.com', 'http://localhost:3000']) {
       const { ws } = await open(chatd.wsUrl, { origin });
       assert.ok(ws, origin);
       ws.close();
     }
-    assert.equal((await open(chatd.wsUrl, { origin: chatd.httpUrl })).status, 403, 'same-origin is not implied by a list');
+    const same = await open(chatd.wsUrl, { origin: chatd.httpUrl });
+    assert.ok(same.ws, 'same-origin stays allowed');
+    same.ws.close();
+    await same.closed;
+    assert.equal((await open(chatd.wsUrl, { origin: 'https://other.example.com' })).status, 403);
     assert.equal((await open(chatd.wsUrl, { origin: 'https://app.example.com.evil.example' })).status, 403);
   });
 

@@ -16,11 +16,12 @@ describe('originAllowed', () => {
     assert.equal(originAllowed(req('chrome-extension://abc'), undefined), false);
   });
 
-  it('with a list allows exactly those origins, or any with *', () => {
+  it('with a list also allows those origins, or any with *', () => {
     const list = ['https://app.example.com', 'http://localhost:3000'];
     assert.equal(originAllowed(req('https://app.example.com'), list), true);
     assert.equal(originAllowed(req('http://localhost:3000'), list), true);
-    assert.equal(originAllowed(req('https://chat.example.com'), list), false, 'same-origin is not implied by a list');
+    assert.equal(originAllowed(req('https://chat.example.com'), list), true, 'same-origin stays allowed');
+    assert.equal(originAllowed(req('https://other.example.com'), list), false);
     assert.equal(originAllowed(req('https://app.example.com.evil.example'), list), false);
     assert.equal(originAllowed(req(undefined), list), true);
     assert.equal(originAllowed(req('https://anything.example'), ['*']), true);

@@ -6,8 +6,10 @@ import type { IncomingMessage } from 'node:http';
  * token it obtained (cross-site WebSocket hijacking). Clients that are not browsers send no Origin
  * and are always allowed: they authenticate with their token like everyone else.
  *
- * `allowed` undefined: only same-origin pages (Origin's host:port equals the Host header). A list:
- * exactly those origins (`scheme://host[:port]`, compared case-insensitively), or `*` for any.
+ * Same-origin pages (Origin's host:port equals the Host header: the page this server served) are
+ * always allowed; `allowed` adds other origins (`scheme://host[:port]`, compared
+ * case-insensitively), or `*` for any (e.g. the mesh's api-server serving the page for the chat
+ * servers).
  */
 export function originAllowed(req: Pick<IncomingMessage, 'headers'>, allowed: readonly string[] | undefined): boolean {
   const origin = req.headers.origin;
@@ -15,9 +17,9 @@ export function originAllowed(req: Pick<IncomingMessage, 'headers'>, allowed: re
   if (allowed?.includes('*')) return true;
   const normalized = normalizeOrigin(origin);
   if (normalized === undefined) return false;
-  if (allowed) return allowed.some((a) => normalizeOrigin(a) === normalized);
   const host = req.headers.host;
-  return host !== undefined && new URL(normalized).host === host.toLowerCase();
+  if (host !== undefined && new URL(normalized).host === host.toLowerCase()) return true;
+  return allowed?.some((a) => normalizeOrigin(a) === normalized) ?? false;
 }
 
 /** `scheme://host[:port]` in lower case without a default port; undefined for anything else ("null", paths). */
