@@ -13,6 +13,15 @@ describe('TokenBucket', () => {
     now = 10_000;
     assert.deepEqual([b.tryTake(), b.tryTake(), b.tryTake(), b.tryTake()], [true, true, true, false], 'refill is capped at the burst');
   });
+
+  it('does not go into debt when the clock steps backwards', () => {
+    let now = 100_000;
+    const b = new TokenBucket(10, 3, () => now);
+    now = 90_000; // stepped 10 s back
+    assert.deepEqual([b.tryTake(), b.tryTake(), b.tryTake(), b.tryTake()], [true, true, true, false]);
+    now = 90_100;
+    assert.equal(b.tryTake(), true, 'refills from the new reading at once');
+  });
 });
 
 describe('KeyedTokenBuckets', () => {

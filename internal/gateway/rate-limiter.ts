@@ -18,7 +18,8 @@ export class TokenBucket {
   /** Takes one token if there is one. */
   tryTake(): boolean {
     const t = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((t - this.lastMs) * this.ratePerSec) / 1000);
+    // A wall clock stepped backwards refills nothing; it must not take tokens away (found by the fault suite).
+    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, t - this.lastMs) * this.ratePerSec) / 1000);
     this.lastMs = t;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
