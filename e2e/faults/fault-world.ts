@@ -113,7 +113,7 @@ export class Device {
         message: record,
         historyPage: (p: HistoryPage) => {
           p.messages.forEach(record);
-          if (p.hasMore) void this.pageOn(p).catch(() => undefined);
+          if (p.hasMore) void this.pageOn(p);
         },
         // An error frame during a replay (history unreadable): keep these positions and resume again.
         error: () => {
@@ -139,11 +139,22 @@ export class Device {
   /** A replay that said has_more: page on with `history` + after_id, as the protocol asks. */
   private async pageOn(page: HistoryPage): Promise<void> {
     let after = page.messages.at(-1)!.messageId;
-    for (;;) {
-      const next = await (await this.connected()).history({ conversationId: page.conversationId, afterId: after, limit: 100 });
-      next.messages.forEach((m) => this.received.push(m));
-      if (!next.hasMore || next.messages.length === 0) return;
-      after = next.messages.at(-1)!.messageId;
+    try {
+      for (;;) {
+        const next = await (await this.connected()).history({ conversationId: page.conversationId, afterId: after, limit: 100 });
+        next.messages.forEach((m) => this.received.push(m));
+        if (!next.hasMore || next.messages.length === 0) return;
+        after = next.messages.at(-1)!.messageId;
+      }
+    } catch {
+      // Not served to the end: keep the position reached and resume again from it.
+      this.pinned ??= new Map();
+      const at = BigInt(after);
+      const held = this.pinned.get(page.conversationId);
+      if (held === undefined || at < held) this.pinned.set(page.conversationId, at);
+      this.resumeFailed = true;
+      const c = this.client;
+      if (c) void c.close(4000, 'paging failed').catch(() => undefined);
     }
   }
 

@@ -61,7 +61,7 @@ export async function probeLive(w: StandardWorld, log: Log, what: string, timeou
 export async function runScenario(
   w: StandardWorld,
   fault: (log: Log) => Promise<void>,
-  opts: { warm?: number; after?: number; pauseMs?: number; print?: (line: string) => void } = {},
+  opts: { warm?: number; after?: number; pauseMs?: number; print?: (line: string) => void; extra?: { senders: Device[]; pauseMs: number } } = {},
 ): Promise<Verdict> {
   const print = opts.print ?? ((line: string) => console.log(line));
   const t0 = Date.now();
@@ -72,7 +72,10 @@ export async function runScenario(
     print(l);
   };
   let stop = false;
-  const load = w.world.load(w.senders, () => stop, { pauseMs: opts.pauseMs });
+  const load = Promise.all([
+    w.world.load(w.senders, () => stop, { pauseMs: opts.pauseMs }),
+    opts.extra ? w.world.load(opts.extra.senders, () => stop, { pauseMs: opts.extra.pauseMs }) : undefined,
+  ]);
   try {
     await waitUntil(() => w.world.acked().length >= (opts.warm ?? 20), 30_000, 'the load to warm up');
     log(`load warm: ${w.world.acked().length} sends acknowledged by ${w.senders.length} senders`);
