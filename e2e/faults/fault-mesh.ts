@@ -1,15 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TokenIssuer } from '../../internal/auth/token-issuer';
 import { ChatApi } from '../../internal/client/chat-api';
 import { ChatHttpClient } from '../../internal/client/http-client';
-import { requireEngineEnv, uniquePrefix } from '../../internal/testing/engines';
-import { freePorts } from '../../internal/testing/free-port';
 import { TcpProxy } from '../../internal/testing/tcp-proxy';
 import { parseMetrics } from '../../internal/telemetry/metrics-parse';
+import { layoutMesh, startServices } from '../mesh/mesh-layout';
 import { MeshProcess } from '../mesh/mesh-process';
 
 const SECRET = 'mesh-faults-secret-0123456789abcdefghij';
@@ -48,55 +45,17 @@ export class FaultMesh {
   ) {}
 
   static async start(opts: { chatServers: number; env?: Record<string, string> }): Promise<FaultMesh> {
-    const n = opts.chatServers;
-    const dir = mkdtempSync(join(tmpdir(), 'mesh-faults-'));
-    const distDir = resolve(process.env.CHAT_TEST_DIST ?? join(REPO, 'dist'));
-    const prefix = uniquePrefix('faults');
-    const [sessionGrpc, groupGrpc, historyGrpc, sessionHttp, groupHttp, historyHttp, syncHttp, apiHttp, ...rest] = await freePorts(8 + 2 * n);
-    const common: Record<string, string> = {
-      CHAT_HOST: '127.0.0.1',
-      CHAT_LOG_LEVEL: process.env.CHAT_TEST_LOG_LEVEL ?? 'info',
-      CHAT_JWT_SECRET: SECRET,
-      CHAT_DEV_MODE: 'true',
-      CHAT_REDIS_URL: requireEngineEnv('CHAT_REDIS_URL'),
-      CHAT_KAFKA_BROKERS: requireEngineEnv('CHAT_KAFKA_BROKERS'),
-      CHAT_CASSANDRA_CONTACT_POINTS: requireEngineEnv('CHAT_CASSANDRA_CONTACT_POINTS'),
-      CHAT_CASSANDRA_LOCAL_DC: process.env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
-      CHAT_CASSANDRA_KEYSPACE: prefix,
-      CHAT_REDIS_KEY_PREFIX: `${prefix}:`,
-      CHAT_KAFKA_TOPIC_PREFIX: `${prefix}.`,
-      CHAT_KAFKA_PARTITIONS: '3',
-      CHAT_SESSION_SERVICE_ADDR: `127.0.0.1:${sessionGrpc}`,
-      CHAT_GROUP_SERVICE_ADDR: `127.0.0.1:${groupGrpc}`,
-      CHAT_HISTORY_SERVICE_ADDR: `127.0.0.1:${historyGrpc}`,
-      CHAT_HEARTBEAT_INTERVAL_MS: '1000',
-      CHAT_PRESENCE_TTL_MS: '3000',
-      CHAT_SHUTDOWN_GRACE_MS: '1000',
-      CHAT_SEND_RATE_PER_SEC: '1000',
-      CHAT_SEND_BURST: '1000',
-      ...opts.env,
-    };
-    const proc = (name: string, cmd: string, httpPort: number, env: Record<string, string> = {}) =>
-      new MeshProcess(name, cmd, { ...common, CHAT_HTTP_PORT: String(httpPort), ...env }, { distDir, logDir: dir, httpPort });
-    const services = {
-      session: { process: proc('session-service', 'session-service', sessionHttp, { CHAT_GRPC_PORT: String(sessionGrpc) }), http: `http://127.0.0.1:${sessionHttp}` },
-      group: { process: proc('group-service', 'group-service', groupHttp, { CHAT_GRPC_PORT: String(groupGrpc) }), http: `http://127.0.0.1:${groupHttp}` },
-      history: { process: proc('history-service', 'history-service', historyHttp, { CHAT_GRPC_PORT: String(historyGrpc) }), http: `http://127.0.0.1:${historyHttp}` },
-      sync: { process: proc('sync-worker', 'sync-worker', syncHttp), http: `http://127.0.0.1:${syncHttp}` },
-      api: { process: proc('api-server', 'api-server', apiHttp), http: `http://127.0.0.1:${apiHttp}` },
-    };
-    await services.group.process.start();
-    await Promise.all([services.session.process.start(), services.history.process.start(), services.sync.process.start()]);
-    const mesh = new FaultMesh(dir, common, distDir, services, []);
-    for (let i = 0; i < n; i++) {
-      const [httpPort, grpcPort] = [rest[2 * i], rest[2 * i + 1]];
+    const layout = await layoutMesh({ tag: 'faults', secret: SECRET, chatServers: opts.chatServers, env: { CHAT_HEARTBEAT_INTERVAL_MS: '1000', CHAT_PRESENCE_TTL_MS: '3000', ...opts.env } });
+    await startServices(layout.services);
+    const mesh = new FaultMesh(layout.dir, layout.common, layout.distDir, layout.services, []);
+    for (const [i, { http: httpPort, grpc: grpcPort }] of layout.chatPorts.entries()) {
       const relayProxy = await TcpProxy.start({ host: '127.0.0.1', port: grpcPort });
       const id = `chat-${i + 1}`;
       const server: FaultChatServer = { id, index: i, httpPort, grpcPort, relayProxy, up: false, http: `http://127.0.0.1:${httpPort}`, wsUrl: `ws://127.0.0.1:${httpPort}/ws`, process: undefined as unknown as MeshProcess };
       server.process = mesh.chatServerProcess(server);
       mesh.chatServers.push(server);
     }
-    await Promise.all([...mesh.chatServers.map((c) => mesh.startChatServer(c.index)), services.api.process.start()]);
+    await Promise.all([...mesh.chatServers.map((c) => mesh.startChatServer(c.index)), layout.services.api.process.start()]);
     return mesh;
   }
 
