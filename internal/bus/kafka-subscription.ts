@@ -6,6 +6,9 @@ import { deliver, type DeliveryContext, type DeliveryOutcome } from './bus-deliv
 import type { KnownTopics } from './kafka-topics';
 import { withDeadline } from '../deadline/with-deadline';
 
+/** How often a running handler heartbeats the group (kafkajs throttles to its heartbeat interval). */
+const HANDLER_HEARTBEAT_MS = 3_000;
+
 /** What a subscription needs from its KafkaBus. */
 export interface KafkaSubscriptionDeps {
   kafka: Kafka;
@@ -166,10 +169,18 @@ export class KafkaSubscription implements Subscription {
     }
   }
 
-  private async onMessage({ topic, message }: EachMessagePayload): Promise<void> {
+  private async onMessage(payload: EachMessagePayload): Promise<void> {
+    const { topic, message } = payload;
     if (this.abort.signal.aborted) throw new Unacknowledged();
-    const outcome = await Promise.race([deliver(toRecord(topic, message), this.handler, this.ctx), this.graceOver]);
-    if (outcome === 'abandoned') throw new Unacknowledged();
+    // A handler may take long (the sync worker waits out a store that is down): keep the group
+    // membership alive meanwhile, or the group would evict this consumer mid-record and stall.
+    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), HANDLER_HEARTBEAT_MS);
+    try {
+      const outcome = await Promise.race([deliver(toRecord(topic, message), this.handler, this.ctx), this.graceOver]);
+      if (outcome === 'abandoned') throw new Unacknowledged();
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   private replaceLater(crashed: Consumer): void {
