@@ -134,7 +134,7 @@ describe('CassandraMessageStore on a real Cassandra', () => {
     // The retry stores the original (never its own copy) and reports it as the one that made it durable.
     assert.deepEqual(await shared.append(retry, [`${run}-a`, `${run}-b`]), { message: original, created: true });
     assert.deepEqual((await shared.listMessages({ conversationId: conv, limit: 5 })).messages, [original]);
-    assert.deepEqual((await shared.listConversations(`${run}-b`, 5)).conversations, [{ conversationId: conv, lastMessage: original }]);
+    assert.deepEqual((await shared.listConversations(`${run}-b`, 5)).conversations, [{ conversationId: conv, lastMessage: original, unreadCount: 0, readUpToMessageId: '0', othersDeliveredUpToMessageId: '0', othersReadUpToMessageId: '0' }]);
     assert.deepEqual(await shared.append(retry, [`${run}-a`, `${run}-b`]), { message: original, created: false });
   });
 

@@ -81,7 +81,7 @@ describe('RedisSessionStore on a real Redis', () => {
     await store.register(conn('p', 'p-1'), T, 10_000, 10);
     const pttl = await shared.pttl(`${keyPrefix}presence:p`);
     assert.ok(pttl > 0 && pttl <= 10_000, `presence TTL ${pttl}`);
-    assert.deepEqual(await shared.hgetall(`${keyPrefix}conn:p`), { 'p-1': JSON.stringify(['dev-p-1', 'srv-1']) });
+    assert.deepEqual(await shared.hgetall(`${keyPrefix}conn:p`), { 'p-1': JSON.stringify(['dev-p-1', 'srv-1', '']) });
     await store.unregister('p-1', T + 1);
     assert.equal(await shared.exists(`${keyPrefix}presence:p`, `${keyPrefix}conn:p`), 0);
     assert.equal(await shared.get(`${keyPrefix}seen:p`), String(T + 1));
