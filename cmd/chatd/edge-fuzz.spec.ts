@@ -210,7 +210,7 @@ describe('fuzzing the edge with hostile frames', { timeout: 180_000 }, () => {
     const payloads = fc.array(fc.oneof(fc.uint8Array({ maxLength: 1024 }), hostileFrame().map((frame) => ConnectRequest.encode({ requestId: `g${++n}`, frame }).finish())), { minLength: 1, maxLength: 8 });
     await fc.assert(
       fc.asyncProperty(payloads, async (chunks) => {
-        const call: ClientDuplexStream<Buffer, ConnectResponse> = client.makeBidiStreamRequest('/chat.v1.GatewayService/Connect', (b: Buffer) => b, (b: Buffer) => ConnectResponse.decode(b), md, { deadline: Date.now() + 20_000 });
+        const call: ClientDuplexStream<Buffer, ConnectResponse> = client.makeBidiStreamRequest('/chat.v1.GatewayService/Connect', (b: Buffer) => b, (b: Buffer) => ConnectResponse.decode(b), md, { deadline: Date.now() + 10_000 });
         const frames: ConnectResponse[] = [];
         call.on('data', (f: ConnectResponse) => frames.push(f));
         const ended = new Promise<ServiceError | undefined>((resolve) => {
@@ -227,10 +227,12 @@ describe('fuzzing the edge with hostile frames', { timeout: 180_000 }, () => {
         assertNoLeak(frames);
         if (outcome !== 'answered' && outcome !== undefined) {
           assert.ok(typeof outcome.code === 'number', 'ended with a status');
-          assert.notEqual(outcome.code, status.DEADLINE_EXCEEDED, 'the server answered or ended the stream within 20 s');
+          assert.notEqual(outcome.code, status.DEADLINE_EXCEEDED, 'the server answered or ended the stream within 10 s');
         }
       }),
-      { numRuns: Math.ceil(RUNS / 2) },
+      // endOnFailure: a stream that stops answering would otherwise be shrunk run after run, each waiting out
+      // its deadline; the first counterexample is reported as it is.
+      { numRuns: Math.ceil(RUNS / 2), endOnFailure: true },
     );
     client.close();
     await stillServing();
