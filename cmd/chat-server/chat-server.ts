@@ -109,7 +109,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
       cursors: history,
       registry,
       typing: new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize }),
-      receipts: new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, bus, maxUnreadCount: config.maxPageSize }),
+      receipts: new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, bus }),
       limits: config,
       log,
       now: Date.now,

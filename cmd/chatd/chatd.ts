@@ -24,6 +24,7 @@ import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
 import { startGrpcServer, type RunningGrpcServer } from '../../internal/rpc/grpc-server';
 import { withConversationReceipts } from '../../internal/receipts/conversation-list-receipts';
 import { ReceiptService } from '../../internal/receipts/receipt-service';
+import { ReceiptSummaries } from '../../internal/receipts/receipt-summaries';
 import { TypingService } from '../../internal/typing/typing-service';
 import { openAdapters } from './adapters';
 import { sessionRpc, watchPresenceImplementation } from '../../internal/session/session-rpc';
@@ -65,7 +66,8 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const metrics = new ChatMetrics({ service: 'chatd', instance: config.serverId });
   const messages = new MessageService({ appender: messageStore, access, ids, metrics, delivery: new LocalDelivery(registry), limits: config, log });
   const history = new HistoryQueries(messageStore, access, config);
-  const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, bus, maxUnreadCount: config.maxPageSize });
+  const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, bus });
+  const summaries = new ReceiptSummaries({ store: adapters.receipts, messages: messageStore, access, maxUnreadCount: config.maxPageSize });
   const typing = new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize });
   const gateway = new Gateway(
     { serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, registry, typing, receipts, limits: config, log, now: Date.now },
@@ -74,7 +76,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
 
   const unary = {
     group: groupRpc(groups),
-    history: withConversationReceipts(historyRpc(history, messageStore, adapters.receipts), receipts),
+    history: withConversationReceipts(historyRpc(history, messageStore, adapters.receipts), summaries),
     session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;

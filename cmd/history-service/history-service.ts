@@ -7,11 +7,11 @@ import { ConversationAccess } from '../../internal/chat/conversation-access';
 import { HistoryQueries } from '../../internal/chat/history-queries';
 import { historyRpc } from '../../internal/chat/history-rpc';
 import type { Config } from '../../internal/config/config';
-import { closeAll, openCassandra, openKafkaBus, type Closer } from '../../internal/engines/open-engines';
+import { closeAll, openCassandra, type Closer } from '../../internal/engines/open-engines';
 import { GroupClient } from '../../internal/group/group-client';
 import { CassandraMessageStore } from '../../internal/history/message-store-cassandra';
 import { withConversationReceipts } from '../../internal/receipts/conversation-list-receipts';
-import { ReceiptService } from '../../internal/receipts/receipt-service';
+import { ReceiptSummaries } from '../../internal/receipts/receipt-summaries';
 import { CassandraReceiptStore } from '../../internal/receipts/receipt-store-cassandra';
 import type { RunningProcess } from '../../internal/process/run-main';
 import { serveProcess } from '../../internal/process/service-process';
@@ -34,9 +34,7 @@ export async function startHistoryService(config: Config, log: Logger): Promise<
     const groups = new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers));
     const access = new ConversationAccess(groups, store);
     const receiptStore = await CassandraReceiptStore.open({ session });
-    // Only ReceiptService.summarize runs here (unread counts in conversation lists); the bus is
-    // there because the service is built whole, not because the history service publishes.
-    const receipts = new ReceiptService({ store: receiptStore, messages: store, access, bus: await openKafkaBus(config, log, 'history-service', closers), maxUnreadCount: config.maxPageSize });
+    const receipts = new ReceiptSummaries({ store: receiptStore, messages: store, access, maxUnreadCount: config.maxPageSize });
     const methods = withConversationReceipts(historyRpc(new HistoryQueries(store, access, config), store, receiptStore), receipts);
     return await serveProcess({
       name: 'history-service',

@@ -5,6 +5,6 @@ import { runMain } from '../../internal/process/run-main';
 runMain({
   name: 'history-service',
   description: 'HistoryService over Cassandra: message pages by cursor, conversation lists, device cursors, receipt watermarks.',
-  required: ['cassandraContactPoints', 'kafkaBrokers', 'groupServiceAddr'],
+  required: ['cassandraContactPoints', 'groupServiceAddr'],
   start: (config, log) => (createRequire(__filename)('./history-service') as typeof import('./history-service')).startHistoryService(config, log),
 });

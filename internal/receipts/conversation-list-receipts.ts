@@ -1,13 +1,13 @@
 import type { ListConversationsResponse } from '../../gen/chat/v1/history';
 import type { UnaryMethod } from '../rpc/unary-method';
-import type { ReceiptService } from './receipt-service';
+import type { ReceiptSummaries } from './receipt-summaries';
 
 /**
  * Wraps HistoryService.ListConversations among `methods` so that each entry carries its receipt
  * fields (unread count, watermarks) for the user the list belongs to: the request's `user_id` when
  * a service asks on a user's behalf, else the caller. The other methods pass through unchanged.
  */
-export function withConversationReceipts(methods: readonly UnaryMethod[], receipts: ReceiptService): UnaryMethod[] {
+export function withConversationReceipts(methods: readonly UnaryMethod[], receipts: ReceiptSummaries): UnaryMethod[] {
   return methods.map((m) => {
     if (m.service !== 'chat.v1.HistoryService' || m.name !== 'ListConversations') return m;
     return {

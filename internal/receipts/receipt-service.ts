@@ -1,4 +1,4 @@
-import { ReceiptKind, type ConversationSummary } from '../../gen/chat/v1/message';
+import { ReceiptKind } from '../../gen/chat/v1/message';
 import type { Principal } from '../auth/principal';
 import type { Bus } from '../bus/bus';
 import type { ConversationAccess } from '../chat/conversation-access';
@@ -6,9 +6,8 @@ import { parseConversationId } from '../conversation/conversation-id';
 import { publishEphemeral } from '../ephemeral/ephemeral-events';
 import { ChatError } from '../errors/chat-error';
 import type { MessageStore } from '../history/message-store';
-import { mapConcurrent } from '../cassandra/map-concurrent';
 import { MAX_STORABLE_ID } from '../snowflake/storable-id';
-import type { ReceiptStore, Watermarks } from './receipt-store';
+import type { ReceiptStore } from './receipt-store';
 
 /** The message reads receipts need: the store in `chatd`, the HistoryService client in the mesh. */
 export type ReceiptMessageReader = Pick<MessageStore, 'listMessages'>;
@@ -18,17 +17,12 @@ export interface ReceiptServiceOptions {
   messages: ReceiptMessageReader;
   access: ConversationAccess;
   bus: Bus;
-  /** Unread counts stop at this many (CHAT_MAX_PAGE_SIZE: one page read per conversation). */
-  maxUnreadCount: number;
 }
-
-/** Conversations summarized in parallel by {@link ReceiptService.summarize}. */
-const SUMMARIES_IN_FLIGHT = 16;
 
 /**
  * Delivered and read receipts as per-user watermarks: stored in the ReceiptStore, pushed through
  * the bus (`chat.ephemeral.v1`) to the devices that should see them, and folded into the
- * conversation list as unread counts. In a DM both participants' devices get each `receipt`; in a
+ * conversation list as unread counts by ReceiptSummaries (receipt-summaries.ts). In a DM both participants' devices get each `receipt`; in a
  * group a member's READ goes to its own devices as a `receipt` and to every member as one
  * `receipt_summary` (how many have read that message), and DELIVERED is only stored.
  */
@@ -78,53 +72,6 @@ export class ReceiptService {
         event: { $case: 'receipt', value: { conversationId, userId, kind: ReceiptKind.RECEIPT_KIND_DELIVERED, upToMessageId: id.toString() } },
       });
     }
-  }
-
-  /**
-   * Fills the receipt fields of a page of `userId`'s conversation list: the unread count (messages
-   * from others past the user's READ watermark, up to maxUnreadCount), the user's READ watermark,
-   * and how far every other participant has received and read.
-   */
-  async summarize(userId: string, conversations: readonly ConversationSummary[]): Promise<ConversationSummary[]> {
-    const own = await this.opts.store.ofUser(userId, conversations.map((c) => c.conversationId));
-    const viewer: Principal = { kind: 'user', id: userId };
-    return mapConcurrent(conversations, SUMMARIES_IN_FLIGHT, async (c) => {
-      const read = own.get(c.conversationId)?.read ?? 0n;
-      const [unreadCount, others] = await Promise.all([this.unread(userId, c, read), this.othersWatermarks(viewer, c.conversationId)]);
-      return {
-        ...c,
-        unreadCount,
-        readUpToMessageId: read.toString(),
-        othersDeliveredUpToMessageId: others.delivered.toString(),
-        othersReadUpToMessageId: others.read.toString(),
-      };
-    });
-  }
-
-  private async unread(userId: string, c: ConversationSummary, read: bigint): Promise<number> {
-    const last = c.lastMessage;
-    if (!last || BigInt(last.messageId) <= read) return 0;
-    const page = await this.opts.messages.listMessages({ conversationId: c.conversationId, afterId: read, limit: this.opts.maxUnreadCount });
-    return page.messages.filter((m) => m.senderId !== userId).length;
-  }
-
-  /** The smallest watermarks among the other participants (0 when one has none). */
-  private async othersWatermarks(viewer: Principal, conversationId: string): Promise<Watermarks> {
-    let participants: string[];
-    try {
-      participants = await this.opts.access.participants(viewer, conversationId);
-    } catch (err) {
-      if (err instanceof ChatError) return { delivered: 0n, read: 0n };
-      throw err;
-    }
-    const marks = await this.opts.store.conversation(conversationId);
-    const others = participants.filter((u) => u !== viewer.id);
-    if (others.length === 0) return { delivered: 0n, read: 0n };
-    const min = (pick: (w: Watermarks) => bigint) => others.reduce((m, u) => {
-      const v = pick(marks.get(u) ?? { delivered: 0n, read: 0n });
-      return v < m ? v : m;
-    }, MAX_STORABLE_ID);
-    return { delivered: min((w) => w.delivered), read: min((w) => w.read) };
   }
 }
 
