@@ -1,7 +1,7 @@
 import { TokenIssuer } from '../../internal/auth/token-issuer';
 import { Workers, type PhaseReport } from './coordinator';
 import { nowUs } from './frames';
-import { startTarget, type Target, type TargetKind, type TargetOptions } from './target';
+import { startTarget, type Measured, type TargetKind, type TargetOptions } from './target';
 import type { Sender } from './worker-protocol';
 
 export type ScenarioName = 'connections' | 'dm' | 'group' | 'history';
@@ -36,12 +36,23 @@ export interface RunOptions {
   depth: number;
   pageSize: number;
   label: string;
+  /** Servers started elsewhere (the mesh) with a way to read their CPU and memory; `urls` are theirs. */
+  measured?: Measured;
+  /** Extra environment of the server this run starts (e.g. CHAT_STORE=cassandra). */
+  targetEnv?: Record<string, string>;
+  /** The row label when it is not the target kind (e.g. chatd-cassandra). */
+  targetLabel?: string;
+  /** The built tree for from='dist' (default <root>/dist). */
+  distDir?: string;
+  /** Prepended to every user id, so runs against one long-lived server do not share users. */
+  userPrefix?: string;
 }
 
 /** One run's figures. Server CPU and memory are null against external targets (no pid). */
 export interface RunResult {
   scenario: ScenarioName;
-  target: TargetKind | 'external';
+  /** TargetKind, 'external', or the label of a measured server set (mesh-relay, chatd-cassandra, …). */
+  target: string;
   mode?: 'open' | 'max';
   label: string;
   connections: number;
@@ -57,6 +68,12 @@ export interface RunResult {
   serverCpuSeconds?: number;
   cpuSecondsPer1k?: number;
   deliveredPerCpuSecond?: number;
+  /** Mesh: CPU-seconds over the measured window of each group of processes (chat servers, services, engines). */
+  cpuParts?: Record<string, number>;
+  /** Mesh: deliveries handed to each path (local, relay, fallback) over the measured window. */
+  paths?: Record<string, number>;
+  /** connections: whether heapPerConnBytes was taken after a forced GC (false: the servers' own heap gauge). */
+  heapAfterGc?: boolean;
   durationS: number;
   errors: Record<string, number>;
 }
@@ -64,30 +81,34 @@ export interface RunResult {
 const HEARTBEAT_MS = 5000;
 
 export async function runScenario(o: RunOptions): Promise<RunResult> {
-  const target = o.urls.length ? undefined : await startTarget({ kind: o.target, root: o.root, secret: o.secret, from: o.from, sqliteSynchronous: o.sqliteSynchronous, nodeFlags: o.nodeFlags });
-  const urls = target ? [target.ws] : o.urls;
-  const workers = await Workers.start(o.workers);
+  const started = o.measured || o.urls.length ? undefined : await startTarget({ kind: o.target, root: o.root, secret: o.secret, from: o.from, sqliteSynchronous: o.sqliteSynchronous, nodeFlags: o.nodeFlags, extraEnv: o.targetEnv, distDir: o.distDir });
+  const target: Measured | undefined = o.measured ?? started;
+  const urls = started ? [started.ws] : o.urls;
   try {
-    switch (o.scenario) {
-      case 'connections':
-        return await connections(o, urls, workers, target);
-      case 'dm':
-        return await dm(o, urls, workers, target);
-      case 'group':
-        return await group(o, urls, workers, target);
-      case 'history':
-        return await history(o, urls, workers, target);
-      default:
-        throw new Error(`unknown scenario ${String(o.scenario)}`);
+    const workers = await Workers.start(o.workers);
+    try {
+      switch (o.scenario) {
+        case 'connections':
+          return await connections(o, urls, workers, target);
+        case 'dm':
+          return await dm(o, urls, workers, target);
+        case 'group':
+          return await group(o, urls, workers, target);
+        case 'history':
+          return await history(o, urls, workers, target);
+        default:
+          throw new Error(`unknown scenario ${String(o.scenario)}`);
+      }
+    } finally {
+      await workers.close();
     }
   } finally {
-    await workers.close();
-    await target?.stop();
+    await started?.stop();
   }
 }
 
-function users(n: number, prefix = 'u'): string[] {
-  return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+function users(o: RunOptions, n: number, prefix = 'u'): string[] {
+  return Array.from({ length: n }, (_, i) => `${o.userPrefix ?? ''}${prefix}${i}`);
 }
 
 function dmId(a: string, b: string): string {
@@ -100,17 +121,19 @@ async function connect(o: RunOptions, urls: string[], workers: Workers, all: str
   return c;
 }
 
-function base(o: RunOptions, target: Target | undefined): Pick<RunResult, 'scenario' | 'target' | 'label' | 'durationS'> {
-  return { scenario: o.scenario, target: target ? target.kind : 'external', label: o.label, durationS: o.durationS };
+function base(o: RunOptions, target: Measured | undefined): Pick<RunResult, 'scenario' | 'target' | 'label' | 'durationS'> {
+  return { scenario: o.scenario, target: o.targetLabel ?? (target ? target.kind : 'external'), label: o.label, durationS: o.durationS };
 }
 
-async function connections(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
-  const before = await target?.memory();
+async function connections(o: RunOptions, urls: string[], workers: Workers, target?: Measured): Promise<RunResult> {
+  const before = await target?.heapUsed?.();
   const rssBefore = target?.rssBytes();
-  const c = await connect(o, urls, workers, users(o.users));
+  const partsBefore = target?.cpuParts?.();
+  const c = await connect(o, urls, workers, users(o, o.users));
   // Idle with heartbeats (the suite idles past one heartbeat interval, so every connection is live, not just opened).
   await sleepUntil(nowUs() + o.durationS * 1e6, workers, `${o.label} idle`);
-  const after = await target?.memory();
+  const after = await target?.heapUsed?.();
+  const cpuParts = diff(partsBefore, target?.cpuParts?.());
   const rep = await workers.report();
   const per = (a?: number, b?: number) => (a !== undefined && b !== undefined ? (a - b) / c.count : undefined);
   return {
@@ -118,7 +141,9 @@ async function connections(o: RunOptions, urls: string[], workers: Workers, targ
     connections: rep.open,
     connectFailed: c.failed + (c.count - rep.open),
     connectPerSec: c.count / c.seconds,
-    heapPerConnBytes: per(after?.heapUsed, before?.heapUsed),
+    heapPerConnBytes: per(after, before),
+    heapAfterGc: before === undefined ? undefined : target?.heapAfterGc,
+    cpuParts,
     rssPerConnBytes: per(target?.rssBytes(), rssBefore),
     sent: 0,
     delivered: 0,
@@ -127,15 +152,15 @@ async function connections(o: RunOptions, urls: string[], workers: Workers, targ
   };
 }
 
-async function dm(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
-  const all = users(o.users - (o.users % 2));
+async function dm(o: RunOptions, urls: string[], workers: Workers, target?: Measured): Promise<RunResult> {
+  const all = users(o, o.users - (o.users % 2));
   const c = await connect(o, urls, workers, all);
   const senders = all.map((u, i) => ({ user: u, conversationId: dmId(u, all[i ^ 1]) }));
   return load(o, workers, target, c, senders);
 }
 
-async function group(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
-  const all = users(o.groups * o.groupSize);
+async function group(o: RunOptions, urls: string[], workers: Workers, target?: Measured): Promise<RunResult> {
+  const all = users(o, o.groups * o.groupSize);
   const issuer = new TokenIssuer(o.secret, { ttlSec: 3600 });
   const httpBase = urls[0].replace(/^ws/, 'http').replace(/\/ws$/, '');
   const senders: Sender[] = [];
@@ -155,7 +180,7 @@ async function group(o: RunOptions, urls: string[], workers: Workers, target?: T
 }
 
 /** Runs senders open loop (fixed total rate) or closed loop (max), measures the window after warm-up. */
-async function load(o: RunOptions, workers: Workers, target: Target | undefined, c: { count: number; failed: number; errors: Record<string, number> }, senders: Sender[]): Promise<RunResult> {
+async function load(o: RunOptions, workers: Workers, target: Measured | undefined, c: { count: number; failed: number; errors: Record<string, number> }, senders: Sender[]): Promise<RunResult> {
   const startUs = nowUs() + 300_000;
   const measureFromUs = startUs + o.warmupS * 1e6;
   const measureToUs = measureFromUs + o.durationS * 1e6;
@@ -169,11 +194,11 @@ async function load(o: RunOptions, workers: Workers, target: Target | undefined,
   const cpu = await measureCpu(target, measureFromUs, measureToUs, workers, o.label);
   await drain(workers);
   const rep = await workers.report();
-  return { ...base(o, target), ...figures(rep, o.durationS, cpu), mode: o.mode, offeredRate: o.mode === 'open' ? o.rate : undefined, connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
+  return { ...base(o, target), ...figures(rep, o.durationS, cpu.cpu), cpuParts: cpu.cpuParts, paths: cpu.paths, mode: o.mode, offeredRate: o.mode === 'open' ? o.rate : undefined, connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
 }
 
-async function history(o: RunOptions, urls: string[], workers: Workers, target?: Target): Promise<RunResult> {
-  const all = users(o.conversations * 2, 'h');
+async function history(o: RunOptions, urls: string[], workers: Workers, target?: Measured): Promise<RunResult> {
+  const all = users(o, o.conversations * 2, 'h');
   const c = await connect(o, urls, workers, all);
   const writers = all.filter((_, i) => i % 2 === 0).map((u, k) => ({ user: u, conversationId: dmId(u, all[2 * k + 1]) }));
   const runId = Math.random().toString(36).slice(2, 8);
@@ -198,7 +223,7 @@ async function history(o: RunOptions, urls: string[], workers: Workers, target?:
   const cpu = await measureCpu(target, measureFromUs, measureToUs, workers, o.label);
   await sleepUntil(nowUs() + 200_000);
   const rep = await workers.report();
-  return { ...base(o, target), ...figures({ ...rep, delivered: rep.pages }, o.durationS, cpu), connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
+  return { ...base(o, target), ...figures({ ...rep, delivered: rep.pages }, o.durationS, cpu.cpu), cpuParts: cpu.cpuParts, connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
 }
 
 function sortIds(ids: string[]): string[] {
@@ -219,15 +244,30 @@ function figures(rep: PhaseReport, durationS: number, cpu: number | undefined) {
   };
 }
 
-/** Server CPU-seconds between two instants, read from /proc/<pid>/stat. */
-async function measureCpu(target: Target | undefined, fromUs: number, toUs: number, workers: Workers, label: string): Promise<number | undefined> {
+interface Window {
+  cpu?: number;
+  cpuParts?: Record<string, number>;
+  paths?: Record<string, number>;
+}
+
+/** Server CPU-seconds between two instants (from /proc), and on the mesh the CPU of each process group and the delivery paths. */
+async function measureCpu(target: Measured | undefined, fromUs: number, toUs: number, workers: Workers, label: string): Promise<Window> {
   workers.showProgress(label);
   await sleepUntil(fromUs);
   const a = target?.cpuSeconds();
+  const partsA = target?.cpuParts?.();
+  const pathsA = await target?.counters?.();
   await sleepUntil(toUs);
   const b = target?.cpuSeconds();
+  const partsB = target?.cpuParts?.();
+  const pathsB = await target?.counters?.();
   workers.hideProgress();
-  return a !== undefined && b !== undefined ? b - a : undefined;
+  return { cpu: a !== undefined && b !== undefined ? b - a : undefined, cpuParts: diff(partsA, partsB), paths: diff(pathsA, pathsB) };
+}
+
+function diff(a: Record<string, number> | undefined, b: Record<string, number> | undefined): Record<string, number> | undefined {
+  if (!a || !b) return undefined;
+  return Object.fromEntries(Object.entries(b).map(([k, v]) => [k, Math.round((v - (a[k] ?? 0)) * 1000) / 1000]));
 }
 
 /** Waits until deliveries stop growing (in-flight messages landed), at most 3 s. */

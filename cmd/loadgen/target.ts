@@ -20,10 +20,32 @@ export interface TargetOptions {
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
   nodeFlags?: string[];
   extraEnv?: Record<string, string>;
+  /** The built tree for from='dist' (default <root>/dist). */
+  distDir?: string;
+}
+
+/**
+ * What a run reads from the server side: a started target's process, or the mesh's processes
+ * (by their pid files). CPU and RSS come from /proc; the rest only where the server offers it.
+ */
+export interface Measured {
+  /** The row label in the report (chatd, naive, mesh-relay, …). */
+  kind: string;
+  /** utime + stime, seconds: the process, or the sum of the processes counted as "the server". */
+  cpuSeconds(): number;
+  /** VmRSS, bytes (summed like cpuSeconds). */
+  rssBytes(): number;
+  /** Heap in use, bytes; after a forced GC when heapAfterGc. */
+  heapUsed?(): Promise<number>;
+  heapAfterGc: boolean;
+  /** CPU-seconds of each group of processes (mesh: chat servers, services, each engine). */
+  cpuParts?(): Record<string, number>;
+  /** Deliveries by path so far (mesh: chat_deliveries_total{path} summed over chat servers). */
+  counters?(): Promise<Record<string, number>>;
 }
 
 /** A server process the loadgen started: its URLs, and its CPU and memory as the kernel and V8 see them. */
-export interface Target {
+export interface Target extends Measured {
   kind: TargetKind;
   pid: number;
   http: string;
@@ -47,7 +69,7 @@ export async function startTarget(opts: TargetOptions): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), `loadgen-${opts.kind}-`));
   const useDist = opts.from === 'dist';
   const ext = useDist ? 'js' : 'ts';
-  const base = useDist ? join(opts.root, 'dist') : opts.root;
+  const base = useDist ? (opts.distDir ?? join(opts.root, 'dist')) : opts.root;
   const probe = join(base, 'cmd', 'loadgen', `server-probe.${ext}`);
   const entry = opts.kind === 'chatd' ? join(base, 'cmd', 'chatd', `main.${ext}`) : join(opts.root, 'bench', 'baselines', 'ws-relay.ts');
   // The baselines are not built: they always run through tsx (a load-time transform only).
@@ -94,6 +116,8 @@ export async function startTarget(opts: TargetOptions): Promise<Target> {
     cpuSeconds: () => readCpuSeconds(pid),
     rssBytes: () => readRssBytes(pid),
     memory: () => askMemory(proc),
+    heapUsed: async () => (await askMemory(proc)).heapUsed,
+    heapAfterGc: true,
     stop: async () => {
       proc.kill('SIGTERM');
       const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
