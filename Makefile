@@ -105,9 +105,13 @@ browser:
 test-browser: web browser
 	node --import tsx --test --test-concurrency=1 $(BROWSER_SPECS)
 
-# Benchmarks (issue #6): chatd and the bare ws relays of bench/baselines, alternated, BENCH_RUNS runs
-# each; writes docs/BENCHMARKS.md and bench/results.json. A few minutes; not part of `make test`.
+# Benchmarks (issue #6): embedded chatd and the bare ws relays of bench/baselines, then the mesh
+# (its own engines and deploy/local/cluster on free ports, from dist/, torn down at the end): history
+# on Cassandra, 60,000 connections, cross-server dm and group over the relay and the Kafka fallback.
+# Runs alternated, BENCH_RUNS each; writes docs/BENCHMARKS.md and bench/results.json. About 15 min;
+# not part of `make test`. BENCH_ONLY=embedded or BENCH_ONLY=mesh (or step names) runs a part.
 BENCH_RUNS ?= 3
+BENCH_ONLY ?=
 .PHONY: bench
-bench: install
-	node --import tsx cmd/loadgen/main.ts suite --from tsx --runs $(BENCH_RUNS)
+bench: build
+	node --import tsx cmd/loadgen/main.ts suite --from tsx --runs $(BENCH_RUNS) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))

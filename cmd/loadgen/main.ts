@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { MARKDOWN_HEADER, markdownRow } from './report';
 import { runScenario, type RunOptions, type ScenarioName } from './scenarios';
-import { renderSuite, runSuite } from './suite';
+import { PARTS, renderSuite, runSuite } from './suite';
 import type { TargetKind } from './target';
 
 /** Repository root, from dist/cmd/loadgen or cmd/loadgen. */
@@ -91,9 +91,12 @@ program
   .option('--json <file>', 'every run as JSON', join(ROOT, 'bench', 'results.json'))
   .addOption(new Option('--from <where>', 'run chatd from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
   .option('--connections <n>', 'connections scenario size', '19500')
-  .option('--only <list>', 'comma-separated scenarios to run (connections,dm,group,history)')
+  .option('--only <list>', `comma-separated parts to run: embedded (${PARTS.embedded.join(', ')}) and/or mesh (${PARTS.mesh.join(', ')}), or those parts by name`)
+  .option('--dist <dir>', 'built tree the mesh (and the cross-server chatd baseline) runs', process.env.CHAT_CLUSTER_DIST ?? join(ROOT, 'dist'))
+  .option('--connection-runs <n>', 'runs of each connections step (19,500 in one chatd; 60,000 over the mesh)', '1')
+  .option('--keep-mesh', "keep the mesh's run dir (bench/run/mesh-*: logs) after a successful run")
   .action(async (o: Record<string, string>) => {
-    await runSuite({ root: ROOT, runs: Number(o.runs), out: o.out, json: o.json, from: o.from as 'dist' | 'tsx', connections: Number(o.connections), only: o.only?.split(',') });
+    await runSuite({ root: ROOT, runs: Number(o.runs), out: o.out, json: o.json, from: o.from as 'dist' | 'tsx', connections: Number(o.connections), only: o.only?.split(',').map((s) => s.trim()).filter(Boolean), distDir: resolve(o.dist), keepMesh: Boolean(o.keepMesh), connectionRuns: Number(o.connectionRuns) });
   });
 
 program

@@ -1,14 +1,21 @@
 import type { RunOptions, RunResult, ScenarioName } from './scenarios';
-import type { TargetKind } from './target';
 
 /** One comparison: the same scenario and load on each target, runs alternated A/B/C, A/B/C, … */
 export interface Step {
   key: string;
   title: string;
   scenario: ScenarioName;
-  targets: TargetKind[];
+  /** Row labels: chatd, naive, coalesced (started per run), chatd-cassandra, mesh-relay, mesh-fallback. */
+  targets: string[];
+  /** Only the JSON-safe part of the run options (no `measured`). */
   overrides: Partial<RunOptions>;
   results: RunResult[];
+  /** Ratio rows [numerator, denominator]; default chatd / every other target. */
+  ratios?: [string, string][];
+  /** Which part of the suite ran it (absent in records from before the mesh was benchmarked: embedded). */
+  phase?: 'embedded' | 'mesh';
+  /** Said under the table (a baseline taken from another step, what a row counts). */
+  note?: string;
 }
 
 /** The standard suite's sizes; the commands in BENCHMARKS.md are derived from them. */
@@ -18,6 +25,9 @@ export const SUITE = {
   history: { conversations: 4, depth: 5000, pageSize: 50, durationS: 4, warmupS: 1 },
   // Idle past one heartbeat interval (5 s), so every connection has heartbeated once.
   connections: { durationS: 6, warmupS: 0 },
+  /** The mesh: chat servers of deploy/local/cluster (4 × 15,000 connections stays under 20,000 fds each). */
+  mesh: { chatServers: 4 },
+  meshConnections: { users: 60_000, workers: 4, durationS: 6, warmupS: 0 },
 };
 
 export function median(xs: (number | undefined)[]): number | undefined {
@@ -37,4 +47,12 @@ export interface SuiteRecord {
   from: 'dist' | 'tsx';
   connections: number;
   steps: Step[];
+  /** `--only` as given (absent: the whole suite). */
+  only?: string[];
+  /** The mesh as this run set it up (absent when the mesh did not run). */
+  mesh?: { chatServers: number; portOffset: number; distDir: string };
+  /** Machine and versions at the start (absent in early records: the doc says "not recorded"). */
+  machine?: { cpu: string; ramGiB: string; kernel: string; node: string; ws: string; engines?: { kafka: string; cassandra: string; redis: string } };
+  /** Parts of the suite that could not run, and why (written into the doc, never hidden). */
+  failures?: string[];
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { headCommit, writeBenchmarksDoc } from './benchmarks-doc';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { headCommit, machineFacts, writeBenchmarksDoc } from './benchmarks-doc';
 import { markdownRow } from './report';
+import { Mesh } from './mesh';
 import { runScenario, type RunOptions, type RunResult } from './scenarios';
 import { SUITE, median, type Step, type SuiteRecord } from './suite-plan';
 import type { TargetKind } from './target';
@@ -14,13 +15,31 @@ export interface SuiteOptions {
   json: string;
   from: 'dist' | 'tsx';
   connections: number;
+  /** Parts to run: embedded, mesh, or step keys (connections, dm, group, history, history-cassandra, mesh-connections, cross-server). */
   only?: string[];
+  /** The built tree the mesh runs (CHAT_CLUSTER_DIST; default <root>/dist). */
+  distDir: string;
+  /** Keep the mesh's run dir (logs) after a successful run too. */
+  keepMesh?: boolean;
+  /** Runs of each connections step (its connect phase is the slowest part of the suite). */
+  connectionRuns: number;
 }
 
+/** The parts `--only` can name, and what `embedded` and `mesh` stand for. */
+export const PARTS = {
+  embedded: ['connections', 'dm', 'group', 'history'],
+  mesh: ['mesh-connections', 'cross-server', 'history-cassandra'],
+} as const;
+
+type Variant = (run: number) => Promise<Partial<RunOptions>>;
+
 /**
- * Runs the standard suite: connections (chatd vs naive relay), dm and group at max rate then open
- * loop at half of chatd's median max rate (chatd vs both relays), and history (chatd only). Each
- * target is run `runs` times, alternated, so slow drift on a shared machine hits all alike.
+ * Runs the standard suite. Embedded: connections (chatd vs naive relay), dm and group at max rate
+ * then open loop at half of chatd's median max rate (chatd vs both relays), history on SQLite.
+ * Mesh (its own engines and deploy/local/cluster, torn down at the end): history on Cassandra beside
+ * SQLite, 60,000 connections over the chat servers, and dm and group with recipients on other chat
+ * servers, over the relay and with the Kafka fallback forced, beside embedded chatd at the same rate.
+ * Each target is run `runs` times, alternated, so slow drift on a shared machine hits all alike.
  */
 export async function runSuite(o: SuiteOptions): Promise<void> {
   const started = new Date();
@@ -53,54 +72,144 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
     pageSize: 50,
     label: '',
   };
-  const all = ['chatd', 'naive', 'coalesced'] as TargetKind[];
-  const want = (s: string) => !o.only || o.only.includes(s);
+  const selected = new Set<string>((o.only ?? ['embedded', 'mesh']).flatMap((k) => (k in PARTS ? [...PARTS[k as keyof typeof PARTS]] : [k])));
+  const known = new Set<string>([...PARTS.embedded, ...PARTS.mesh]);
+  const unknown = [...selected].filter((k) => !known.has(k));
+  if (unknown.length) throw new Error(`--only: unknown part(s) ${unknown.join(', ')}; known: embedded, mesh, ${[...known].join(', ')}`);
+  const want = (k: string) => selected.has(k);
   const steps: Step[] = [];
+  const failures: string[] = [];
+  let meshInfo: SuiteRecord['mesh'];
+  let interrupted = false;
 
-  const runStep = async (step: Step) => {
-    steps.push(step);
-    for (let i = 0; i < o.runs; i++) {
-      for (const target of step.targets) {
-        const label = `${step.key} ${target} ${i + 1}/${o.runs}`;
-        const result = await runScenario({ ...defaults, ...step.overrides, scenario: step.scenario, target, label });
-        step.results.push(result);
-        process.stderr.write(`${label}: ${markdownRow(result)}\n`);
+  const plain: Variant = () => Promise.resolve({});
+  /** Runs several steps together: for each run, each target, each step that has it (so a target's setup is shared). */
+  const runSteps = async (group: Step[], variants: Record<string, Variant> = {}, runs = o.runs) => {
+    steps.push(...group);
+    const targets = [...new Set(group.flatMap((s) => s.targets))];
+    for (let i = 0; i < runs; i++) {
+      for (const target of targets) {
+        for (const step of group.filter((s) => s.targets.includes(target))) {
+          const label = `${step.key} ${target} ${i + 1}/${runs}`;
+          const variant = await (variants[target] ?? plain)(i);
+          if (!variant.measured && !['chatd', 'naive', 'coalesced'].includes(variant.target ?? target)) throw new Error(`suite: no way to run target ${target}`);
+          const result = await runScenario({ ...defaults, target: target as TargetKind, ...step.overrides, ...variant, scenario: step.scenario, label });
+          step.results.push(result);
+          process.stderr.write(`${label}: ${markdownRow(result)}\n`);
+        }
       }
     }
   };
-  const medianOf = (step: Step, target: TargetKind, f: (r: RunResult) => number | undefined) => median(step.results.filter((r) => r.target === target).map(f));
+  const medianOf = (step: Step, target: string, f: (r: RunResult) => number | undefined) => median(step.results.filter((r) => r.target === target).map(f));
+  const all = ['chatd', 'naive', 'coalesced'];
 
+  // ---------------------------------------------------------------- embedded chatd and the relays
   if (want('connections')) {
-    await runStep({ key: 'connections', title: `${o.connections.toLocaleString('en-US')} idle authenticated connections`, scenario: 'connections', targets: ['chatd', 'naive'], overrides: { users: o.connections, ...SUITE.connections, workers: Math.max(2, Math.ceil(o.connections / 10_000)) }, results: [] });
+    await runSteps([{ key: 'connections', phase: 'embedded', title: `${o.connections.toLocaleString('en-US')} idle authenticated connections`, scenario: 'connections', targets: ['chatd', 'naive'], overrides: { users: o.connections, ...SUITE.connections, workers: Math.max(2, Math.ceil(o.connections / 10_000)) }, results: [] }], {}, o.connectionRuns);
   }
   if (want('dm')) {
-    const max = { key: 'dm-max', title: `dm, max rate (${SUITE.dm.users} users in pairs, ${SUITE.dm.window} sends in flight each)`, scenario: 'dm' as const, targets: all, overrides: { ...SUITE.dm, mode: 'max' as const }, results: [] };
-    await runStep(max);
+    const max: Step = { key: 'dm-max', phase: 'embedded', title: `dm, max rate (${SUITE.dm.users} users in pairs, ${SUITE.dm.window} sends in flight each)`, scenario: 'dm', targets: all, overrides: { ...SUITE.dm, mode: 'max' }, results: [] };
+    await runSteps([max]);
     const rate = Math.max(100, Math.round((medianOf(max, 'chatd', (r) => r.deliveredPerSec) ?? 2000) / 2));
-    await runStep({ key: 'dm-half', title: `dm, open loop at ${rate.toLocaleString('en-US')} msg/s (half of chatd's max)`, scenario: 'dm', targets: all, overrides: { ...SUITE.dm, mode: 'open', rate }, results: [] });
+    await runSteps([{ key: 'dm-half', phase: 'embedded', title: `dm, open loop at ${rate.toLocaleString('en-US')} msg/s (half of chatd's max)`, scenario: 'dm', targets: all, overrides: { ...SUITE.dm, mode: 'open', rate }, results: [] }]);
   }
   if (want('group')) {
     const g = SUITE.group;
-    const max = { key: 'group-max', title: `group, max rate (${g.groups} groups of ${g.groupSize}, ${g.sendersPerGroup} senders each, ${g.window} in flight)`, scenario: 'group' as const, targets: all, overrides: { ...g, mode: 'max' as const }, results: [] };
-    await runStep(max);
-    const deliveriesPerMsg = g.groupSize - 1;
-    const rate = Math.max(10, Math.round((medianOf(max, 'chatd', (r) => r.deliveredPerSec) ?? 20_000) / deliveriesPerMsg / 2));
-    await runStep({ key: 'group-half', title: `group, open loop at ${rate} msg/s = ${(rate * deliveriesPerMsg).toLocaleString('en-US')} deliveries/s (half of chatd's max)`, scenario: 'group', targets: all, overrides: { ...g, mode: 'open', rate }, results: [] });
+    const max: Step = { key: 'group-max', phase: 'embedded', title: `group, max rate (${g.groups} groups of ${g.groupSize}, ${g.sendersPerGroup} senders each, ${g.window} in flight)`, scenario: 'group', targets: all, overrides: { ...g, mode: 'max' }, results: [] };
+    await runSteps([max]);
+    const rate = Math.max(10, Math.round((medianOf(max, 'chatd', (r) => r.deliveredPerSec) ?? 20_000) / (g.groupSize - 1) / 2));
+    await runSteps([{ key: 'group-half', phase: 'embedded', title: `group, open loop at ${rate} msg/s = ${(rate * (g.groupSize - 1)).toLocaleString('en-US')} deliveries/s (half of chatd's max)`, scenario: 'group', targets: all, overrides: { ...g, mode: 'open', rate }, results: [] }]);
   }
-  if (want('history')) {
-    const h = SUITE.history;
-    await runStep({ key: 'history', title: `history, pages of ${h.pageSize} from ${h.conversations} conversations of ${h.depth.toLocaleString('en-US')} messages (one reader each, closed loop; delivered/s = pages/s)`, scenario: 'history', targets: ['chatd'], overrides: { ...h }, results: [] });
+  const h = SUITE.history;
+  const historyTitle = `history, pages of ${h.pageSize} from ${h.conversations} conversations of ${h.depth.toLocaleString('en-US')} messages (one reader each, closed loop; delivered/s = pages/s)`;
+  if (want('history') && !want('history-cassandra')) {
+    await runSteps([{ key: 'history', phase: 'embedded', title: historyTitle, scenario: 'history', targets: ['chatd'], overrides: { ...h }, results: [] }]);
   }
+
+  // ------------------------------------------------------------------------------------- the mesh
+  const meshParts = PARTS.mesh.filter(want);
+  if (meshParts.length) {
+    const runDir = join(o.root, 'bench', 'run', `mesh-${started.toISOString().replace(/[:.]/g, '-')}`);
+    let mesh: Mesh | undefined;
+    let ok = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      interrupted = true;
+      process.stderr.write(`${sig}: tearing the mesh down (run dir ${runDir})\n`);
+      void (mesh?.stop(true) ?? Promise.resolve()).finally(() => process.exit(130));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      mesh = await Mesh.prepare({ root: o.root, distDir: o.distDir, runDir, secret, chatServers: SUITE.mesh.chatServers });
+      const m = mesh;
+      meshInfo = { chatServers: SUITE.mesh.chatServers, portOffset: m.portOffset, distDir: relative(o.root, o.distDir) || '.' };
+      process.stderr.write(`mesh: engines and cluster under ${runDir}, CHAT_CLUSTER_PORT_OFFSET=${m.portOffset}, built tree ${o.distDir}\n`);
+      await m.startEngines();
+      let prefix = 0;
+      const onMesh = (relay: boolean): Variant => async () => {
+        await m.ensure(relay);
+        const kind = relay ? 'mesh-relay' : 'mesh-fallback';
+        return { urls: m.wsUrls, measured: m.measured(kind), targetLabel: kind, userPrefix: `r${prefix++}-` };
+      };
+      const builtChatd: Variant = () => Promise.resolve({ from: 'dist', distDir: o.distDir });
+      const tag = randomBytes(3).toString('hex');
+
+      if (want('history-cassandra')) {
+        // SQLite and Cassandra alternated in the same minutes (the engines idle beside both); a fresh keyspace per run, as chatd gets a fresh data dir.
+        await runSteps([{ key: 'history', phase: 'mesh', title: `${historyTitle}, SQLite and Cassandra`, scenario: 'history', targets: [...(want('history') ? ['chatd'] : []), 'chatd-cassandra'], overrides: { ...h }, results: [], ratios: want('history') ? [['chatd-cassandra', 'chatd']] : [], note: "chatd-cassandra is embedded chatd with `CHAT_STORE=cassandra` on the suite's single-node Cassandra (its own keyspace per run, `LOCAL_QUORUM`), everything else as chatd; chatd stores in SQLite. Both alternate in the same minutes with the mesh's engines idle beside them." }], {
+          'chatd-cassandra': (run) => Promise.resolve({ target: 'chatd', targetLabel: 'chatd-cassandra', targetEnv: m.cassandraEnv(`bench_history_${tag}_${run}`) }),
+        });
+      }
+      if (want('mesh-connections')) {
+        await m.ensure(true);
+        const c = SUITE.meshConnections;
+        await runSteps([{ key: 'mesh-connections', phase: 'mesh', title: `${c.users.toLocaleString('en-US')} idle authenticated connections over ${SUITE.mesh.chatServers} chat servers of the mesh`, scenario: 'connections', targets: ['mesh-relay'], overrides: { ...c }, results: [], ratios: [], note: `User i connects to chat server i mod ${SUITE.mesh.chatServers}. Memory is the chat servers' (summed): RSS from /proc, heap from their own \`nodejs_heap_size_used_bytes\` gauge (no forced GC, so noisier than embedded chatd's).` }], { 'mesh-relay': onMesh(true) }, o.connectionRuns);
+      }
+      if (want('cross-server')) {
+        const n = SUITE.mesh.chatServers;
+        const g = SUITE.group;
+        const where = `user i on chat server i mod ${n}`;
+        const dmMax: Step = { key: 'xs-dm-max', phase: 'mesh', title: `cross-server dm, max rate over the relay (${SUITE.dm.users} users in pairs, ${where}: every pair straddles two servers)`, scenario: 'dm', targets: ['mesh-relay'], overrides: { ...SUITE.dm, mode: 'max' }, results: [], ratios: [] };
+        const groupMax: Step = { key: 'xs-group-max', phase: 'mesh', title: `cross-server group, max rate over the relay (${g.groups} groups of ${g.groupSize}, ${where}: ${n - 1} in ${n} recipients on another server)`, scenario: 'group', targets: ['mesh-relay'], overrides: { ...g, mode: 'max' }, results: [], ratios: [] };
+        await runSteps([dmMax, groupMax], { 'mesh-relay': onMesh(true) });
+        const dmRate = Math.max(50, Math.round((medianOf(dmMax, 'mesh-relay', (r) => r.deliveredPerSec) ?? 1000) / 2));
+        const groupRate = Math.max(2, Math.round((medianOf(groupMax, 'mesh-relay', (r) => r.deliveredPerSec) ?? 5000) / (g.groupSize - 1) / 2));
+        const ratios: [string, string][] = [['mesh-fallback', 'mesh-relay'], ['mesh-relay', 'chatd'], ['mesh-fallback', 'chatd']];
+        const note = `Same offered rate on the three rows: half of the relay's median max. mesh-relay and mesh-fallback are the same cluster; for mesh-fallback its chat servers were restarted with \`CHAT_RELAY_ENABLED=false\`. chatd is embedded chatd (SQLite, in-process bus) from the same built tree, for scale. "Server CPU" on the mesh rows is the chat servers' only (summed); the services, Kafka, Cassandra and Redis are in the table below.`;
+        await runSteps(
+          [
+            { key: 'xs-dm-half', phase: 'mesh', title: `cross-server dm, open loop at ${dmRate.toLocaleString('en-US')} msg/s (half of the relay's max), relay vs Kafka fallback`, scenario: 'dm', targets: ['mesh-relay', 'mesh-fallback', 'chatd'], overrides: { ...SUITE.dm, mode: 'open', rate: dmRate }, results: [], ratios, note },
+            { key: 'xs-group-half', phase: 'mesh', title: `cross-server group, open loop at ${groupRate} msg/s = ${(groupRate * (g.groupSize - 1)).toLocaleString('en-US')} deliveries/s (half of the relay's max), relay vs Kafka fallback`, scenario: 'group', targets: ['mesh-relay', 'mesh-fallback', 'chatd'], overrides: { ...g, mode: 'open', rate: groupRate }, results: [], ratios, note },
+          ],
+          { 'mesh-relay': onMesh(true), 'mesh-fallback': onMesh(false), chatd: builtChatd },
+        );
+      }
+      ok = true;
+    } catch (err) {
+      failures.push(`mesh: ${err instanceof Error ? err.message : String(err)}${existsSync(runDir) ? ` (logs kept in ${relative(o.root, runDir)})` : ''}`);
+      process.stderr.write(`mesh failed: ${failures[failures.length - 1]}\n`);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (mesh) {
+        process.stderr.write('mesh: tearing down\n');
+        await mesh.stop(!ok || !!o.keepMesh).catch((err: unknown) => failures.push(err instanceof Error ? err.message : String(err)));
+      }
+    }
+  }
+
+  if (interrupted) return; // the signal handler exits once the mesh is down; a partial run writes no report
   const finished = new Date();
   mkdirSync(dirname(o.json), { recursive: true });
-  const record: SuiteRecord = { started: started.toISOString(), finished: finished.toISOString(), commit, runs: o.runs, from: o.from, connections: o.connections, steps };
-  writeFileSync(o.json, `${JSON.stringify(record, null, 2)}\n`);
-  writeBenchmarksDoc({ out: o.out, root: o.root, steps, started, finished, commit, runs: o.runs, from: o.from, connections: o.connections });
+  const rec: SuiteRecord = { started: started.toISOString(), finished: finished.toISOString(), commit, runs: o.runs, from: o.from, connections: o.connections, steps, only: o.only, machine: machineFacts(o.root, meshInfo !== undefined), mesh: meshInfo, failures: failures.length ? failures : undefined };
+  writeFileSync(o.json, `${JSON.stringify(rec, null, 2)}\n`);
+  writeBenchmarksDoc({ out: o.out, root: o.root, record: rec });
   process.stderr.write(`wrote ${o.out} and ${o.json}\n`);
+  if (failures.length) throw new Error(`part of the suite failed (said so in ${o.out}):\n  ${failures.join('\n  ')}`);
 }
 
 /** Writes BENCHMARKS.md again from a suite's JSON record (after editing bench/NOTES.md, say), without running anything. */
 export function renderSuite(o: { root: string; json: string; out: string }): void {
   const r = JSON.parse(readFileSync(o.json, 'utf8')) as SuiteRecord;
-  writeBenchmarksDoc({ out: o.out, root: o.root, steps: r.steps, started: new Date(r.started), finished: new Date(r.finished), commit: r.commit, runs: r.runs, from: r.from, connections: r.connections });
+  writeBenchmarksDoc({ out: o.out, root: o.root, record: r });
 }
