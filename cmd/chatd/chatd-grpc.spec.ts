@@ -1,10 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { dirname, join } from 'node:path';
 import { loadPackageDefinition, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { GatewayServiceClient, type ConnectResponse } from '../../gen/chat/v1/gateway';
+import { ErrorCode } from '../../gen/chat/v1/errors';
+import { ConnectRequest, ConnectResponse, GatewayServiceClient } from '../../gen/chat/v1/gateway';
 import { GroupServiceClient, type CreateGroupResponse } from '../../gen/chat/v1/group';
 import { HistoryServiceClient, type AppendMessageResponse } from '../../gen/chat/v1/history';
 import { SessionServiceClient, type LocateUsersResponse } from '../../gen/chat/v1/session';
@@ -65,6 +66,28 @@ describe('chatd over gRPC', () => {
     await waitUntil(() => frames.some((f) => f.requestId === 'bad' && f.frame?.$case === 'error'));
     call.end();
     await ws.close();
+    client.close();
+  });
+
+  it('answers an undecodable Connect frame with MALFORMED_FRAME and keeps the stream, as /ws does', async () => {
+    const client = new Client(chatd.grpcAddress, chatd.grpcCredentials);
+    const call: ClientDuplexStream<Buffer, ConnectResponse> = client.makeBidiStreamRequest('/chat.v1.GatewayService/Connect', (b: Buffer) => b, (b: Buffer) => ConnectResponse.decode(b), await chatd.grpcMetadata('rpc-garbage'), { deadline: Date.now() + 10_000 });
+    const frames: ConnectResponse[] = [];
+    call.on('data', (f: ConnectResponse) => frames.push(f));
+    call.on('error', () => undefined);
+    const encode = (r: ConnectRequest) => Buffer.from(ConnectRequest.encode(r).finish());
+    call.write(encode({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'grpc-dev', lastSeen: {} } } }));
+    // A refresh that fails (and closes) followed by bytes that are no protobuf: before, grpc-js ended
+    // the call on the bytes and the answer to the refresh then held the stream open until the deadline.
+    call.write(Buffer.from([1, 119, 248]));
+    call.write(encode({ requestId: 'after', frame: { $case: 'heartbeat', value: {} } }));
+    await waitUntil(() => frames.some((f) => f.requestId === 'after'), 5_000, 'the frame after the garbage to be answered');
+    const malformed = frames.find((f) => f.frame?.$case === 'error');
+    assert.equal(malformed?.frame?.$case === 'error' && malformed.frame.value.code, ErrorCode.ERROR_CODE_MALFORMED_FRAME);
+    call.write(encode({ requestId: 'r', frame: { $case: 'refreshToken', value: { token: '' } } }));
+    call.write(Buffer.from([1, 119, 248]));
+    const ended = await new Promise<ServiceError>((resolve) => call.on('error', resolve));
+    assert.equal(ended.code, status.UNAUTHENTICATED, 'the failed refresh closes the stream at once, garbage behind it or not');
     client.close();
   });
 

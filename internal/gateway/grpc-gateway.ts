@@ -1,8 +1,10 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
-import type { ConnectRequest, ConnectResponse } from '../../gen/chat/v1/gateway';
+import { GatewayServiceService, type ConnectRequest, type ConnectResponse } from '../../gen/chat/v1/gateway';
+import { ChatError } from '../errors/chat-error';
 import { bearerOf } from '../rpc/grpc-unary';
 import type { CloseCause, FrameSink } from './client-connection';
+import { decodeClientFrame } from './frame-codec';
 import type { Gateway } from './gateway';
 
 const CLOSE_STATUS: Record<CloseCause, status> = {
@@ -15,12 +17,33 @@ const CLOSE_STATUS: Record<CloseCause, status> = {
 };
 
 /**
+ * GatewayService as served. An undecodable client frame reaches the connection as a
+ * MALFORMED_FRAME error (an error frame, and the stream stays open, as on /ws) instead of failing
+ * in grpc-js's deserializer: grpc-js then ends the call itself, and a frame the connection writes
+ * afterwards (the answer to an earlier frame) left the stream with neither trailers nor a reset
+ * until the client's deadline (found by the fuzzer in edge-fuzz.spec.ts).
+ */
+export const GATEWAY_SERVICE = {
+  ...GatewayServiceService,
+  connect: {
+    ...GatewayServiceService.connect,
+    requestDeserialize: (bytes: Buffer): ConnectRequest | ChatError => {
+      try {
+        return decodeClientFrame(bytes, 'binary');
+      } catch (err) {
+        return ChatError.from(err);
+      }
+    },
+  },
+};
+
+/**
  * GatewayService.Connect: the client protocol over a gRPC bidi stream, sharing ClientConnection
  * with the WebSocket edge. The token may also come as `authorization: Bearer` metadata.
  */
 export function grpcGatewayImplementation(gateway: Gateway, maxBufferedBytes: number): UntypedServiceImplementation {
   return {
-    connect: (call: ServerDuplexStream<ConnectRequest, ConnectResponse>) => {
+    connect: (call: ServerDuplexStream<ConnectRequest | ChatError, ConnectResponse>) => {
       let ended = false;
       const sink: FrameSink = {
         send(frame) {
@@ -43,7 +66,7 @@ export function grpcGatewayImplementation(gateway: Gateway, maxBufferedBytes: nu
         return;
       }
       const conn = maybe;
-      call.on('data', (frame: ConnectRequest) => conn.receive(frame));
+      call.on('data', (frame: ConnectRequest | ChatError) => (frame instanceof ChatError ? conn.reject(frame) : conn.receive(frame)));
       const gone = () => {
         ended = true;
         void gateway.closed(conn);
