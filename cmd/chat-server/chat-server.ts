@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { GatewayServiceService } from '../../gen/chat/v1/gateway';
 import { GroupServiceDefinition } from '../../gen/chat/v1/group';
 import { HistoryServiceDefinition } from '../../gen/chat/v1/history';
 import { RelayServiceService } from '../../gen/chat/v1/relay';
@@ -12,7 +11,7 @@ import type { Config } from '../../internal/config/config';
 import { closeAll, leasedWorkerIds, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
-import { grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { GATEWAY_SERVICE, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { GroupClient } from '../../internal/group/group-client';
 import { HistoryClient } from '../../internal/history/history-client';
@@ -143,7 +142,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     tls: grpcTlsFromConfig(config),
     services: [
-      { definition: GatewayServiceService, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
+      { definition: GATEWAY_SERVICE, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
       { definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: relayServiceImplementation({ serverId: config.serverId, verifier, registry, metrics, log }) },
     ],
   });

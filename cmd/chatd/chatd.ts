@@ -1,5 +1,4 @@
 import pino, { type Logger } from 'pino';
-import { GatewayServiceService } from '../../gen/chat/v1/gateway';
 import { GroupServiceService } from '../../gen/chat/v1/group';
 import { HistoryServiceService } from '../../gen/chat/v1/history';
 import { SessionServiceService } from '../../gen/chat/v1/session';
@@ -11,7 +10,7 @@ import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
-import { grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { GATEWAY_SERVICE, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { groupRpc } from '../../internal/group/group-rpc';
@@ -89,7 +88,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     maxMessageBytes: config.maxFrameBytes,
     keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     services: [
-      { definition: GatewayServiceService, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
+      { definition: GATEWAY_SERVICE, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
       { definition: GroupServiceService, name: 'chat.v1.GroupService', implementation: grpcUnaryImplementation(unary.group, verifier, log) },
       { definition: HistoryServiceService, name: 'chat.v1.HistoryService', implementation: grpcUnaryImplementation(unary.history, verifier, log) },
       {
