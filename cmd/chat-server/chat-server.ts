@@ -18,7 +18,10 @@ import { HistoryClient } from '../../internal/history/history-client';
 import { createHttpApi } from '../../internal/httpapi/http-api';
 import { listen } from '../../internal/httpapi/listen';
 import { meshHttpMethods } from '../../internal/httpapi/mesh-http-methods';
+import { KafkaLogOffsets } from '../../internal/messagelog/kafka-log-offsets';
+import { LogCatchUp } from '../../internal/messagelog/log-catch-up';
 import { LoggedAppender } from '../../internal/messagelog/logged-appender';
+import { MESSAGE_LOG_TOPIC, SYNC_WORKER_GROUP } from '../../internal/messagelog/message-log';
 import { RedisSendClaims } from '../../internal/messagelog/send-claims-redis';
 import { drainOnFatal, type RunningProcess } from '../../internal/process/run-main';
 import { ReceiptClient } from '../../internal/receipts/receipt-client';
@@ -106,6 +109,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
       history: new HistoryQueries(history, access, config),
       access,
       cursors: history,
+      historyCatchUp: await syncWorkerProgress(config, log, closers),
       registry,
       typing: new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize }),
       receipts: new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, bus }),
@@ -170,4 +174,18 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
         log.info('chat-server stopped');
       })()),
   };
+}
+
+/** How a resume learns that the sync worker has written everything in the log to history. */
+async function syncWorkerProgress(config: Config, log: Logger, closers: Closer[]): Promise<LogCatchUp> {
+  const offsets = await KafkaLogOffsets.connect({
+    brokers: config.kafkaBrokers!.split(',').map((b) => b.trim()),
+    clientId: `${config.serverId}.resume`,
+    topic: (config.kafkaTopicPrefix ?? '') + MESSAGE_LOG_TOPIC,
+    group: SYNC_WORKER_GROUP,
+    requestTimeoutMs: config.engineTimeoutMs,
+    log,
+  });
+  closers.push(() => offsets.close());
+  return new LogCatchUp(offsets, { pollMs: 50 });
 }

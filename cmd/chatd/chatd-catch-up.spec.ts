@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HistoryPage } from '../../gen/chat/v1/gateway';
+import { GapReason, type HistoryPage } from '../../gen/chat/v1/gateway';
 import { PresenceStatus, type ChatMessage } from '../../gen/chat/v1/message';
 import type { ChatClient } from '../../internal/client/chat-client';
 import { dmConversationId } from '../../internal/conversation/conversation-id';
@@ -8,6 +8,12 @@ import { waitUntil } from '../../internal/testing/wait-until';
 import { dedupeById, TestChatd } from './testing/chatd-harness';
 
 const NO_RATE_LIMIT = { sendRatePerSec: '10000', sendBurst: '10000' } as const;
+/**
+ * These suites check the cursor arithmetic exactly, so the resume overlap window is off: in one
+ * chatd ids are issued and stored in order, and with the window every replay would also repeat
+ * the last 30 s. The window itself is tested in chatd-resume.spec.ts.
+ */
+const EXACT = { ...NO_RATE_LIMIT, resumeOverlapMs: '0' } as const;
 
 /**
  * A receiving device the way an app behaves: it shows every message it gets, live or replayed
@@ -179,7 +185,7 @@ function assertExactlyOnceAfterDedupe(device: Device, acked: readonly string[]):
 
 describe('chatd catch-up after a reconnect', () => {
   let chatd: TestChatd;
-  before(async () => (chatd = await TestChatd.start(NO_RATE_LIMIT)));
+  before(async () => (chatd = await TestChatd.start(EXACT)));
   after(async () => chatd.stop());
 
   it('loses and repeats nothing when a device reconnects mid-stream with last_seen', async () => {
@@ -282,7 +288,7 @@ describe('chatd catch-up after a reconnect', () => {
 
 describe('chatd catch-up beyond the resume limit', () => {
   let chatd: TestChatd;
-  before(async () => (chatd = await TestChatd.start({ ...NO_RATE_LIMIT, resumeMaxMessages: '5' })));
+  before(async () => (chatd = await TestChatd.start({ ...EXACT, resumeMaxMessages: '5' })));
   after(async () => chatd.stop());
 
   it('replays at most CHAT_RESUME_MAX_MESSAGES with has_more, and paging forward completes the set', async () => {
@@ -302,6 +308,10 @@ describe('chatd catch-up beyond the resume limit', () => {
     assert.deepEqual(idsOf(rest.messages), sent.slice(7));
     assert.equal(rest.hasMore, false);
     assert.equal(r.pushedFrames().filter((f) => f.frame?.$case === 'historyPage').length, 1, 'one page per conversation');
+    const gap = await r.waitFor((f) => (f.frame?.$case === 'gap' ? f.frame.value : undefined));
+    assert.deepEqual(gap, { conversationId: conv, afterId: sent[6], reason: GapReason.GAP_REASON_REPLAY_LIMIT }, 'the limit is named, with where to page on');
+    const done = await r.waitFor((f) => (f.frame?.$case === 'resumeComplete' ? f.frame.value : undefined));
+    assert.deepEqual(done, { conversations: 1, gaps: 1 });
     await r.close();
 
     // Exactly the limit missed: one full page, and has_more says that was all.
@@ -310,6 +320,7 @@ describe('chatd catch-up beyond the resume limit', () => {
     const exact = await r2.waitFor((f) => (f.frame?.$case === 'historyPage' ? f.frame.value : undefined));
     assert.deepEqual(idsOf(exact.messages), sent.slice(14));
     assert.equal(exact.hasMore, false);
+    assert.deepEqual(await r2.waitFor((f) => (f.frame?.$case === 'resumeComplete' ? f.frame.value : undefined)), { conversations: 1, gaps: 0 }, 'no gap when nothing is left');
     await Promise.all([r2.close(), sender.close()]);
   });
 

@@ -13,6 +13,7 @@ import { Gateway } from '../../internal/gateway/gateway';
 import { GATEWAY_SERVICE, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
+import { HISTORY_WRITTEN_BEFORE_ACK } from '../../internal/messagelog/history-catch-up';
 import { groupRpc } from '../../internal/group/group-rpc';
 import { GroupService } from '../../internal/group/group-service';
 import { ChatMetrics } from '../../internal/telemetry/metrics';
@@ -69,7 +70,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const summaries = new ReceiptSummaries({ store: adapters.receipts, messages: messageStore, access, maxUnreadCount: config.maxPageSize });
   const typing = new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize });
   const gateway = new Gateway(
-    { serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, registry, typing, receipts, limits: config, log, now: Date.now },
+    { serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, historyCatchUp: HISTORY_WRITTEN_BEFORE_ACK, registry, typing, receipts, limits: config, log, now: Date.now },
     bus,
   );
 

@@ -21,6 +21,8 @@ export interface Verdict {
     received: number;
     /** Of those, copies of an id the device already had (removed by client dedupe). */
     deduped: number;
+    /** Resume gaps the servers named to the scenario's devices, by reason. */
+    gaps: Record<string, number>;
   };
 }
 
@@ -173,17 +175,19 @@ export async function checkWorld(world: FaultWorld, opts: { historyTimeoutMs?: n
   await Promise.all(world.devices.map((d) => d.stop()));
 
   const inHistory = [...history.values()].reduce((n, l) => n + l.length, 0);
+  const gaps: Record<string, number> = {};
+  for (const d of world.devices) for (const [reason, n] of d.gaps) gaps[reason] = (gaps[reason] ?? 0) + n;
   return {
     scenario: world.name,
     ok: problems.length === 0,
     problems: [...new Set(problems)],
-    stats: { attempts: world.attempts.length, acked: acked.length, unacked: world.attempts.length - acked.length, unackedInHistory, inHistory, devices: world.devices.length, received, deduped },
+    stats: { attempts: world.attempts.length, acked: acked.length, unacked: world.attempts.length - acked.length, unackedInHistory, inHistory, devices: world.devices.length, received, deduped, gaps },
   };
 }
 
 /** One line per verdict (and one per problem) for the suite's output. */
 export function formatVerdict(v: Verdict): string {
   const s = v.stats;
-  const head = `[faults] ${v.scenario}: ${v.ok ? 'PASS' : 'FAIL'} - ${s.acked}/${s.attempts} sends acknowledged (${s.unacked} unacknowledged, ${s.unackedInHistory} of them in history), ${s.inHistory} in history, ${s.devices} devices received ${s.received} (${s.deduped} duplicates removed by dedupe)`;
+  const head = `[faults] ${v.scenario}: ${v.ok ? 'PASS' : 'FAIL'} - ${s.acked}/${s.attempts} sends acknowledged (${s.unacked} unacknowledged, ${s.unackedInHistory} of them in history), ${s.inHistory} in history, ${s.devices} devices received ${s.received} (${s.deduped} duplicates removed by dedupe)${Object.keys(s.gaps).length > 0 ? `; resume gaps named by the servers: ${Object.entries(s.gaps).map(([r, n]) => `${r.replace('GAP_REASON_', '')} ${n}`).join(', ')}` : ''}`;
   return [head, ...v.problems.map((p) => `[faults]   problem: ${p}`)].join('\n');
 }

@@ -1,5 +1,5 @@
 import type { ChatMessage } from '../../gen/chat/v1/message';
-import type { HistoryPage } from '../../gen/chat/v1/gateway';
+import { GapReason, gapReasonToJSON, type HistoryPage, type ResumeGap } from '../../gen/chat/v1/gateway';
 import { ChatClient } from '../../internal/client/chat-client';
 import { SNOWFLAKE_EPOCH_MS } from '../../internal/snowflake/snowflake';
 import type { FaultMesh } from './fault-mesh';
@@ -37,15 +37,13 @@ export function snowflakeMs(id: string): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** How long a connection must last without an error frame before its replay counts as served. */
-const RESUME_SETTLED_MS = 3_000;
-
 /**
  * One device of a scenario, behaving like a careful client: it keeps a connection (reconnecting
  * with jittered backoff to a live chat server when it closes or its heartbeats go unanswered),
- * presents per-conversation `last_seen` minus an overlap window on every hello (see
- * docs/GUARANTEES.md, "Resume"), dedupes by message id, and retries a failed send with the same
- * client_msg_id. Everything it is shown (live or replayed) is recorded for the checker.
+ * presents per-conversation `last_seen` (the newest id it has shown) on every hello, follows the
+ * server's resume protocol (the server rewinds by its overlap window; a `gap` is paged or resumed
+ * again; `resume_complete` ends the replay), dedupes by message id, and retries a failed send with
+ * the same client_msg_id. Everything it is shown (live or replayed) is recorded for the checker.
  */
 export class Device {
   client?: ChatClient;
@@ -55,14 +53,15 @@ export class Device {
   readonly received: ChatMessage[] = [];
   /** Closes seen by this device: code and reason. */
   readonly closes: { code: number; reason: string }[] = [];
+  /** Gaps the server named, by reason (for the scenario's report). */
+  readonly gaps = new Map<string, number>();
   /**
-   * Positions of a resume the server could not serve (it answered an error frame): later hellos
-   * present no more than these until a connection has lasted `RESUME_SETTLED_MS` without one.
+   * Positions a resume could not serve (a gap other than the replay limit, or an error before the
+   * replay ended): later hellos present no more than these until a replay completes without one.
    */
   private pinned?: Map<string, bigint>;
   private openedAt = 0;
   private lastPongAt = 0;
-  private resumeFailed = false;
   private reconnecting?: Promise<void>;
   private watchdog?: NodeJS.Timeout;
   stopped = false;
@@ -74,15 +73,13 @@ export class Device {
     readonly rng: SeededRandom,
   ) {}
 
-  /** The newest id shown per conversation, moved back by the overlap window; the scenario start otherwise. */
+  /** The newest id shown per conversation (pinned lower after an unserved resume); the scenario start otherwise. */
   lastSeen(): Record<string, string> {
     const out: Record<string, string> = {};
     const floor = snowflakeAt(this.world.startedAt - 60_000);
-    const overlap = BigInt(this.world.overlapMs) << 22n;
     for (const c of this.world.conversationsOf(this.userId)) {
-      let newest = 0n;
-      for (const m of this.received) if (m.conversationId === c.id && BigInt(m.messageId) > newest) newest = BigInt(m.messageId);
-      let from = newest - overlap > floor ? newest - overlap : floor;
+      let from = floor;
+      for (const m of this.received) if (m.conversationId === c.id && BigInt(m.messageId) > from) from = BigInt(m.messageId);
       const pin = this.pinned?.get(c.id);
       if (pin !== undefined && pin < from) from = pin;
       out[c.id] = from.toString();
@@ -98,10 +95,18 @@ export class Device {
     const record = (m: ChatMessage) => this.received.push(m);
     // Set once connected; the listeners can fire before (a close during the handshake).
     const opened: { client?: ChatClient } = {};
-    // The previous connection's replay was served if no error came for it before it settled.
-    if (this.pinned && !this.resumeFailed && this.openedAt > 0 && Date.now() - this.openedAt >= RESUME_SETTLED_MS) this.pinned = undefined;
     const presented = this.lastSeen();
-    this.resumeFailed = false;
+    const replay = { complete: false, unserved: false };
+    const unserved = (conversationId: string | undefined, at: bigint | undefined) => {
+      replay.unserved = true;
+      this.pinned ??= new Map();
+      for (const [c, v] of Object.entries(presented)) {
+        if (conversationId !== undefined && c !== conversationId) continue;
+        const pin = at ?? BigInt(v);
+        const held = this.pinned.get(c);
+        if (held === undefined || pin < held) this.pinned.set(c, pin);
+      }
+    };
     const client = await ChatClient.connect({
       url: mesh.chatServers[index].wsUrl,
       token: await mesh.token(this.userId),
@@ -111,16 +116,26 @@ export class Device {
       connectTimeoutMs: 5_000,
       listeners: {
         message: record,
-        historyPage: (p: HistoryPage) => {
-          p.messages.forEach(record);
-          if (p.hasMore) void this.pageOn(p);
+        historyPage: (p: HistoryPage) => p.messages.forEach(record),
+        gap: (g: ResumeGap) => {
+          const reason = gapReasonToJSON(g.reason);
+          this.gaps.set(reason, (this.gaps.get(reason) ?? 0) + 1);
+          // More missed than one replay holds: page on, as the protocol asks.
+          if (g.reason === GapReason.GAP_REASON_REPLAY_LIMIT) return void this.pageOn(g.conversationId, g.afterId);
+          // History behind or unreadable: keep that position and resume again shortly.
+          unserved(g.conversationId, BigInt(g.afterId));
         },
-        // An error frame during a replay (history unreadable): keep these positions and resume again.
+        // An error during the replay (saved positions unreadable): keep every position and resume again.
         error: () => {
-          if (Date.now() - this.openedAt > RESUME_SETTLED_MS && opened.client !== undefined) return;
-          this.resumeFailed = true;
-          this.pinned ??= new Map(Object.entries(presented).map(([k, v]) => [k, BigInt(v)]));
-          if (opened.client !== undefined && this.client === opened.client) void opened.client.close(4000, 'resume failed').catch(() => undefined);
+          if (!replay.complete) unserved(undefined, undefined);
+        },
+        resumeComplete: () => {
+          replay.complete = true;
+          if (replay.unserved) {
+            if (opened.client !== undefined && this.client === opened.client) void opened.client.close(4000, 'resume incomplete').catch(() => undefined);
+          } else {
+            this.pinned = undefined;
+          }
         },
         close: (code: number, reason: string) => {
           this.closes.push({ code, reason });
@@ -131,17 +146,17 @@ export class Device {
     this.connections++;
     this.openedAt = Date.now();
     opened.client = client;
-    if (this.resumeFailed) void client.close(4000, 'resume failed').catch(() => undefined);
     this.client = client;
+    if (replay.complete && replay.unserved) void client.close(4000, 'resume incomplete').catch(() => undefined);
     this.watch(client);
   }
 
-  /** A replay that said has_more: page on with `history` + after_id, as the protocol asks. */
-  private async pageOn(page: HistoryPage): Promise<void> {
-    let after = page.messages.at(-1)!.messageId;
+  /** A replay that hit its limit: page on with `history` + after_id, as the protocol asks. */
+  private async pageOn(conversationId: string, afterId: string): Promise<void> {
+    let after = afterId;
     try {
       for (;;) {
-        const next = await (await this.connected()).history({ conversationId: page.conversationId, afterId: after, limit: 100 });
+        const next = await (await this.connected()).history({ conversationId, afterId: after, limit: 100 });
         next.messages.forEach((m) => this.received.push(m));
         if (!next.hasMore || next.messages.length === 0) return;
         after = next.messages.at(-1)!.messageId;
@@ -150,9 +165,8 @@ export class Device {
       // Not served to the end: keep the position reached and resume again from it.
       this.pinned ??= new Map();
       const at = BigInt(after);
-      const held = this.pinned.get(page.conversationId);
-      if (held === undefined || at < held) this.pinned.set(page.conversationId, at);
-      this.resumeFailed = true;
+      const held = this.pinned.get(conversationId);
+      if (held === undefined || at < held) this.pinned.set(conversationId, at);
       const c = this.client;
       if (c) void c.close(4000, 'paging failed').catch(() => undefined);
     }
@@ -247,8 +261,6 @@ export class FaultWorld {
   readonly devices: Device[] = [];
   readonly attempts: SendAttempt[] = [];
   readonly startedAt = Date.now();
-  /** How far before the newest id it has seen a device asks to resume (Snowflake time). */
-  readonly overlapMs = 30_000;
   private sendSeq = 0;
 
   constructor(

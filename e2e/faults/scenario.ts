@@ -38,8 +38,7 @@ export async function standardWorld(mesh: FaultMesh, name: string, rng: SeededRa
 /** Sends one message from the probe's sender and waits until the receiver is shown it live. */
 export async function probeLive(w: StandardWorld, log: Log, what: string, timeoutMs = 15_000): Promise<number> {
   const { from, to, conversationId } = w.probe;
-  // A device still moving off a faulty server would get the probe from a resume, not live (and a
-  // resume can run before the sync worker wrote it: docs/GUARANTEES.md, gap 1).
+  // A device still moving off a faulty server would get the probe from a resume, not live.
   await waitUntil(() => from.settled() && to.settled(), timeoutMs, `the probe devices to settle (${what})`);
   const attempt = { conversationId, senderId: from.userId, deviceId: from.deviceId, clientMsgId: `${from.deviceId}-probe-${w.world.attempts.length}`, text: `probe ${what}`, acks: [], errors: [] };
   w.world.attempts.push(attempt);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
+import { GapReason } from '../../gen/chat/v1/gateway';
 import type { ChatMessage } from '../../gen/chat/v1/message';
 import { PresenceStatus } from '../../gen/chat/v1/message';
 import type { ChatClient } from '../../internal/client/chat-client';
@@ -156,6 +157,54 @@ describe('the mesh: chat servers relaying to each other, with the Kafka fallback
     }
     const writes = await mesh.metrics(mesh.services.sync.http);
     assert.ok(sampleValue(writes, 'chat_sync_writes_total{result="created"}') <= sent.length, 'the restarted worker created no extra rows');
+  });
+
+  it('resumes after the sync worker has caught up, and names a HISTORY_BEHIND gap when it does not in time', async () => {
+    const dm = dmConversationId('gap-a', 'gap-b');
+    const a = await connect('gap-a', 0);
+    const b = await connect('gap-b', 1, 'gap-b-phone');
+    const first = (await a.send(dm, 'first')).messageId;
+    await b.waitFor((f) => (f.frame?.$case === 'message' && f.frame.value.messageId === first ? true : undefined));
+    await b.close();
+    const sync = mesh.services.sync.process.pid!;
+    const resume = async (server: number) => {
+      const c = await mesh.connect('gap-b', server, { deviceId: 'gap-b-phone', lastSeen: { [dm]: first }, requestTimeoutMs: 15_000 });
+      clients.push(c);
+      const done = await c.waitFor((f) => (f.frame?.$case === 'resumeComplete' ? f.frame.value : undefined));
+      const frames = c.pushedFrames();
+      return {
+        c,
+        done,
+        replayed: frames.flatMap((f) => (f.frame?.$case === 'historyPage' ? f.frame.value.messages.map((m) => m.messageId) : [])),
+        gaps: frames.flatMap((f) => (f.frame?.$case === 'gap' ? [f.frame.value] : [])),
+      };
+    };
+
+    // Acknowledged while the sync worker is stopped; it resumes 1 s into the device's resume,
+    // within CHAT_RESUME_SYNC_WAIT_MS (3 s): the replay waits for it and is complete.
+    process.kill(sync, 'SIGSTOP');
+    const second = (await a.send(dm, 'second')).messageId;
+    setTimeout(() => process.kill(sync, 'SIGCONT'), 1_000);
+    const waited = await resume(2);
+    assert.ok(waited.replayed.includes(second), 'the message acknowledged before the resume is replayed');
+    assert.deepEqual(waited.gaps, []);
+    await waited.c.close();
+
+    // Stopped for longer than the wait: what history has is replayed, and a gap says so.
+    process.kill(sync, 'SIGSTOP');
+    const third = (await a.send(dm, 'third')).messageId;
+    let behind: Awaited<ReturnType<typeof resume>>;
+    try {
+      behind = await resume(0);
+    } finally {
+      process.kill(sync, 'SIGCONT');
+    }
+    assert.ok(!behind.replayed.includes(third), 'history did not have it yet');
+    assert.equal(behind.gaps.length, 1);
+    assert.equal(behind.gaps[0].reason, GapReason.GAP_REASON_HISTORY_BEHIND);
+    assert.deepEqual(behind.done, { conversations: 1, gaps: 1 });
+    // The client pages on from the gap once history has caught up, and finds it.
+    await waitUntil(async () => (await behind.c.history({ conversationId: dm, afterId: behind.gaps[0].afterId })).messages.some((m) => m.messageId === third), 30_000, 'the gap to be served by history');
   });
 
   it('loses no acknowledged message across a rolling restart of every chat server', async () => {

@@ -11,6 +11,8 @@ import type {
   HistoryQuery,
   Pong,
   PresenceEvent,
+  ResumeComplete,
+  ResumeGap,
   SendAck,
   TokenRefreshed,
   Welcome,
@@ -65,6 +67,10 @@ export interface ChatClientEvents {
   receiptSummary: [summary: ReceiptSummary];
   /** A page the server pushed unasked: the replay of missed messages after `hello`. */
   historyPage: [page: HistoryPage];
+  /** Part of the replay: a conversation whose missed messages were not all replayed; page on from `afterId`. */
+  gap: [gap: ResumeGap];
+  /** The replay after `hello` is over: every page and gap was sent. */
+  resumeComplete: [done: ResumeComplete];
   /**
    * An error frame that answers no pending request (e.g. a bad `sendRaw` frame, a failed `ack`).
    * Emitted only while someone listens, so an unhandled one never throws; it is buffered either way.
@@ -426,6 +432,12 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         break;
       case 'historyPage':
         this.emit('historyPage', frame.value);
+        break;
+      case 'gap':
+        this.emit('gap', frame.value);
+        break;
+      case 'resumeComplete':
+        this.emit('resumeComplete', frame.value);
         break;
       case 'typing':
         this.emit('typing', frame.value);

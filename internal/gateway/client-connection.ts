@@ -202,10 +202,18 @@ export class ClientConnection implements RegisteredConnection {
       frame: { $case: 'welcome', value: { userId: this.userId, sessionId: this.sessionId, serverId: this.ctx.serverId, heartbeatIntervalMs: this.ctx.limits.heartbeatIntervalMs } },
     });
     this.log.debug({ userId: this.userId, deviceId: this.deviceId }, 'connection open');
-    await resumeConversations({ ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen, requestId }, (page) => {
-      for (const m of page.messages) this.delivered.remember(m.messageId, m.conversationId);
-      this.push({ requestId, frame: { $case: 'historyPage', value: page } });
-    }, (err) => this.push(errorFrame(err, requestId)));
+    await resumeConversations(
+      { ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen },
+      {
+        page: (page) => {
+          for (const m of page.messages) this.delivered.remember(m.messageId, m.conversationId);
+          this.push({ requestId, frame: { $case: 'historyPage', value: page } });
+        },
+        gap: (gap) => this.push({ requestId, frame: { $case: 'gap', value: gap } }),
+        error: (err) => this.push(errorFrame(err, requestId)),
+        complete: (done) => this.push({ requestId, frame: { $case: 'resumeComplete', value: done } }),
+      },
+    );
   }
 
   private async send(requestId: string, send: Send): Promise<void> {

@@ -4,6 +4,7 @@ import type { ConversationAccess } from '../chat/conversation-access';
 import type { HistoryQueries } from '../chat/history-queries';
 import type { MessageService } from '../chat/message-service';
 import type { DeviceCursorStore } from '../history/message-store';
+import type { HistoryCatchUp } from '../messagelog/history-catch-up';
 import type { Sessions } from '../session/sessions';
 import type { ReceiptService } from '../receipts/receipt-service';
 import type { TypingService } from '../typing/typing-service';
@@ -19,6 +20,10 @@ export interface GatewayLimits {
   maxPresenceSubscriptions: number;
   resumeMaxMessages: number;
   resumeMaxConversations: number;
+  /** A resume replays from the device's position moved back this much Snowflake time. */
+  resumeOverlapMs: number;
+  /** How long a resume waits for history to hold everything acknowledged before it reads. */
+  resumeSyncWaitMs: number;
   /** Typing frames per connection per second (burst twice that). */
   typingRatePerSec: number;
   /** A connection without a completed hello is closed after this long. */
@@ -41,6 +46,8 @@ export interface GatewayContext {
   history: HistoryQueries;
   access: ConversationAccess;
   cursors: DeviceCursorStore;
+  /** Whether history holds every acknowledged message yet; a resume waits for it before reading. */
+  historyCatchUp: HistoryCatchUp;
   registry: ConnectionRegistry;
   typing: TypingService;
   receipts: ReceiptService;

@@ -1,53 +1,100 @@
-import type { HistoryPage } from '../../gen/chat/v1/gateway';
+import { GapReason, type HistoryPage, type ResumeComplete, type ResumeGap } from '../../gen/chat/v1/gateway';
 import type { Principal } from '../auth/principal';
 import { ChatError } from '../errors/chat-error';
 import { parseConversationId } from '../conversation/conversation-id';
 import { parseCursor } from '../chat/page-query';
+import { rewindSnowflake } from '../snowflake/snowflake';
 import type { GatewayContext } from './gateway-context';
 
+/** What a resume uses of the chat server. */
+export type ResumeContext = Pick<GatewayContext, 'cursors' | 'history' | 'historyCatchUp' | 'limits'>;
+
 export interface ResumeRequest {
-  ctx: GatewayContext;
+  ctx: ResumeContext;
   principal: Principal;
   deviceId: string;
   /** From `hello`: conversation id → newest message id the device has seen. */
   lastSeen: Record<string, string>;
-  requestId: string;
+}
+
+/** Where the frames of a replay go, in order: pages and gaps, then one completion. */
+export interface ResumeOutput {
+  page(p: HistoryPage): void;
+  gap(g: ResumeGap): void;
+  /** A bad `last_seen` entry (the rest is still replayed). */
+  error(e: ChatError): void;
+  complete(c: ResumeComplete): void;
 }
 
 /**
- * Replays, per conversation, what a device missed: the messages after its position, oldest first,
- * at most `resumeMaxMessages` each (has_more tells it to page on with `history`). Positions come
- * from `hello` and, for conversations it does not name, from what the device acknowledged on
- * earlier connections. Conversations the user may no longer read are skipped; bad entries are
- * reported as errors and skipped.
+ * Replays, per conversation, what a device may have missed, oldest first, and says explicitly
+ * where it could not: a replay is never incomplete silently.
  *
- * This is sound on one chat server, where ids are assigned and stored in order. Across servers
- * (later), a message with a smaller id can be stored after a larger one was seen; resume there
- * needs an overlap window or per-conversation sequences (see ARCHITECTURE.md).
+ * Positions come from `hello` and, for conversations it does not name, from what the device
+ * acknowledged on earlier connections. Each is rewound by `resumeOverlapMs` of Snowflake time
+ * before reading, because ids are only roughly ordered across chat servers (clocks, and the relay
+ * and Kafka paths arriving out of order): a device that saw id 101 may still lack id 100. The
+ * replay therefore repeats recent messages the device has, which clients drop by id.
+ *
+ * Before reading, history must hold every message acknowledged so far (in the mesh the sync worker
+ * writes it shortly after the ack): that is awaited for at most `resumeSyncWaitMs`. The device is
+ * already registered for live delivery, so anything acknowledged after that point reaches it
+ * live. Gaps: REPLAY_LIMIT beyond `resumeMaxMessages`, HISTORY_BEHIND when the wait ran out (what
+ * history had is still replayed), HISTORY_UNAVAILABLE when the read failed, TOO_MANY_CONVERSATIONS
+ * beyond `resumeMaxConversations`. Conversations the user may no longer read are dropped.
  */
-export async function resumeConversations(req: ResumeRequest, page: (p: HistoryPage) => void, error: (e: ChatError) => void): Promise<void> {
-  const { ctx, principal } = req;
-  const positions = await ctx.cursors.loadDeviceCursors(principal.id, req.deviceId);
+export async function resumeConversations(req: ResumeRequest, out: ResumeOutput): Promise<void> {
+  const { ctx } = req;
+  const positions = await devicePositions(req, out);
+  const max = ctx.limits.resumeMaxConversations;
+  const entries = [...positions].map(([conversationId, seen]) => ({ conversationId, from: rewindSnowflake(seen, ctx.limits.resumeOverlapMs) }));
+  let gaps = 0;
+  const gap = (conversationId: string, afterId: bigint, reason: GapReason) => {
+    gaps++;
+    out.gap({ conversationId, afterId: afterId.toString(), reason });
+  };
+  for (const { conversationId, from } of entries.slice(max)) gap(conversationId, from, GapReason.GAP_REASON_TOO_MANY_CONVERSATIONS);
+  const served = entries.slice(0, max);
+  const caughtUp = served.length === 0 || (await ctx.historyCatchUp.waitForHistory(ctx.limits.resumeSyncWaitMs));
+  for (const { conversationId, from } of served) {
+    let page: Awaited<ReturnType<GatewayContext['history']['history']>>;
+    try {
+      page = await ctx.history.history(req.principal, { conversationId, afterId: from.toString(), beforeId: '', limit: ctx.limits.resumeMaxMessages });
+    } catch (err) {
+      const e = ChatError.from(err);
+      if (e.codeName !== 'PERMISSION_DENIED' && e.codeName !== 'NOT_FOUND') gap(conversationId, from, GapReason.GAP_REASON_HISTORY_UNAVAILABLE);
+      continue;
+    }
+    if (page.messages.length > 0) out.page({ conversationId, messages: page.messages, hasMore: page.hasMore });
+    const last = page.messages.at(-1);
+    // Behind wins: a message still missing from history may sort anywhere after `from`.
+    if (!caughtUp) gap(conversationId, from, GapReason.GAP_REASON_HISTORY_BEHIND);
+    else if (page.hasMore && last) gap(conversationId, BigInt(last.messageId), GapReason.GAP_REASON_REPLAY_LIMIT);
+  }
+  out.complete({ conversations: entries.length, gaps });
+}
+
+/**
+ * The device's saved positions, overridden by those named in `hello`. Bad entries are reported and
+ * skipped; saved positions that cannot be read are reported (the client then knows to name every
+ * conversation in `last_seen`), and the replay goes on with the ones it named.
+ */
+async function devicePositions(req: ResumeRequest, out: ResumeOutput): Promise<Map<string, bigint>> {
+  let positions = new Map<string, bigint>();
+  try {
+    positions = await req.ctx.cursors.loadDeviceCursors(req.principal.id, req.deviceId);
+  } catch (err) {
+    const e = ChatError.from(err);
+    out.error(new ChatError(e.code, `saved resume positions could not be read (${e.message}); only those in last_seen were replayed`));
+  }
   for (const [conversationId, id] of Object.entries(req.lastSeen)) {
     try {
       parseConversationId(conversationId);
       const cursor = parseCursor(id, `last_seen[${conversationId}]`);
       if (cursor !== undefined) positions.set(conversationId, cursor);
     } catch (err) {
-      error(ChatError.from(err));
+      out.error(ChatError.from(err));
     }
   }
-  const max = ctx.limits.resumeMaxConversations;
-  if (positions.size > max) {
-    error(ChatError.limitExceeded(`resume covers at most ${max} conversations; ${positions.size - max} were not replayed (page them with history)`));
-  }
-  for (const [conversationId, after] of [...positions].slice(0, max)) {
-    try {
-      const p = await ctx.history.history(principal, { conversationId, afterId: after.toString(), beforeId: '', limit: ctx.limits.resumeMaxMessages });
-      if (p.messages.length > 0) page({ conversationId, messages: p.messages, hasMore: p.hasMore });
-    } catch (err) {
-      const e = ChatError.from(err);
-      if (e.codeName !== 'PERMISSION_DENIED' && e.codeName !== 'NOT_FOUND') error(e);
-    }
-  }
+  return positions;
 }

@@ -221,3 +221,13 @@ export function snowflakeFloor(timestampMs: number): bigint {
   if (!Number.isFinite(timestampMs)) throw new RangeError(`timestamp must be finite, got ${timestampMs}`);
   return BigInt(elapsedSinceEpoch(timestampMs, 'timestamp')) << TIMESTAMP_SHIFT;
 }
+
+/**
+ * The position `ms` milliseconds of Snowflake time before `id` (0 at the least): any id from less
+ * than `ms` before `id`'s millisecond, whichever worker issued it, is above it. Used to rewind a
+ * resume cursor over ids that are only roughly time-ordered across servers.
+ */
+export function rewindSnowflake(id: bigint, ms: number): bigint {
+  const back = BigInt(Math.max(0, Math.floor(ms))) << TIMESTAMP_SHIFT;
+  return id > back ? id - back : 0n;
+}

@@ -1,5 +1,5 @@
 import { errorCodeToJSON } from '../../gen/chat/v1/errors';
-import type { Welcome } from '../../gen/chat/v1/gateway';
+import { GapReason, type Welcome } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import { compareIds, dmId, mergeMessages, newConversation, type ConversationState, type Store } from './app-state';
 import { pickWsUrl } from './ws-endpoints';
@@ -12,6 +12,8 @@ import { WebApi } from './web-api';
 const PAGE_SIZE = 30;
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOW_MS = 6000;
+/** After a resume gap because history was behind, how long to wait before paging it. */
+const HISTORY_BEHIND_RETRY_MS = 1000;
 const USER_ID = /^[A-Za-z0-9_.@+=-]{1,128}$/;
 
 /**
@@ -300,11 +302,16 @@ export class ChatController {
       case 'message':
         this.incoming([frame.value]);
         break;
-      case 'historyPage': {
-        // The replay after hello: what this device missed; page on when there is more.
+      case 'historyPage':
+        // The replay after hello: what this device missed (and a little it has; dedupe by id).
         this.incoming(frame.value.messages);
-        const last = frame.value.messages.at(-1);
-        if (frame.value.hasMore && last) void this.catchUp(frame.value.conversationId, last.messageId);
+        break;
+      case 'gap': {
+        // The replay could not hold everything: page on from where it says, a moment later
+        // when history was still behind.
+        const { conversationId, afterId, reason } = frame.value;
+        const delay = reason === GapReason.GAP_REASON_HISTORY_BEHIND ? HISTORY_BEHIND_RETRY_MS : 0;
+        setTimeout(() => void this.catchUp(conversationId, afterId), delay);
         break;
       }
       case 'typing': {

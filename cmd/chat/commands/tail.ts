@@ -1,5 +1,5 @@
 import { errorCodeToJSON } from '../../../gen/chat/v1/errors';
-import { type HistoryPage, PresenceEvent } from '../../../gen/chat/v1/gateway';
+import { GapReason, type HistoryPage, PresenceEvent, type ResumeGap } from '../../../gen/chat/v1/gateway';
 import { ChatMessage } from '../../../gen/chat/v1/message';
 import type { ChatClient } from '../../../internal/client/chat-client';
 import { ChatClientError } from '../../../internal/client/chat-client-error';
@@ -13,6 +13,8 @@ import { RecentIds } from '../recent-ids';
 const PRESENCE_CAP = 100;
 /** A connection that lived this long resets the reconnect backoff. */
 const STABLE_CONNECTION_MS = 10_000;
+/** After a replay whose history was behind, how long to wait before paging the gap. */
+const HISTORY_BEHIND_RETRY_MS = 1_000;
 /** Errors that a retry cannot fix: the tail stops instead of reconnecting. */
 const FATAL_CODES = new Set([
   'ERROR_CODE_UNAUTHENTICATED',
@@ -115,17 +117,23 @@ class Tail {
     for (const peer of await presencePeers(await this.ctx.api(), userId, PRESENCE_CAP)) {
       if (this.watched.size < PRESENCE_CAP) this.watched.add(peer);
     }
-    const catchUp = new Map<string, string>();
+    const catchUp = new Map<string, ResumeGap>();
     let onClose: (closed: [number, string]) => void = () => undefined;
     const closed = new Promise<[number, string]>((resolve) => {
       onClose = resolve;
+    });
+    let onReplayed: () => void = () => undefined;
+    const replayed = new Promise<void>((resolve) => {
+      onReplayed = resolve;
     });
     // Listeners go in before `hello`: the replay follows `welcome` at once.
     const client = await this.ctx.connect({
       lastSeen: Object.fromEntries([...this.newest].map(([conversation, id]) => [conversation, id.toString()])),
       listeners: {
         message: (m) => this.show(m),
-        historyPage: (page) => this.showReplay(page, catchUp),
+        historyPage: (page) => this.showReplay(page),
+        gap: (gap) => catchUp.set(gap.conversationId, gap),
+        resumeComplete: () => onReplayed(),
         presence: (p) => this.ctx.out.result(formatPresence(p, new Date()), { presence: PresenceEvent.toJSON(p) }),
         goAway: (g) => this.ctx.out.note(`server going away${g.reason ? `: ${g.reason}` : ''}`),
         error: (e) => this.ctx.out.note(`server error: ${errorCodeToJSON(e.code)}: ${e.message}`),
@@ -139,7 +147,7 @@ class Tail {
     }
     client.ack(this.pendingAcks.splice(0));
     this.ctx.out.note(`${reconnect ? 'reconnected' : 'connected'} as ${userId} (device ${await this.ctx.deviceId()}, server ${client.welcome.serverId}); Ctrl-C to stop`);
-    await this.settle(client, this.pageForward(client, catchUp));
+    await this.settle(client, this.pageForward(client, replayed, closed, catchUp));
     // Presence subscriptions belong to a connection: every (re)connect subscribes to all watched users.
     const watched = [...this.watched];
     if (watched.length > 0) await this.settle(client, client.subscribePresence(watched));
@@ -148,10 +156,16 @@ class Tail {
     return { closed };
   }
 
-  /** Reads on past replay pages that said more messages follow. */
-  private async pageForward(client: ChatClient, catchUp: Map<string, string>): Promise<void> {
-    for (const [conversationId, after] of catchUp) {
-      let afterId = after;
+  /**
+   * Once the replay is over, pages forward from every gap it named (after a moment when history
+   * was behind, so the sync worker can catch up).
+   */
+  private async pageForward(client: ChatClient, replayed: Promise<void>, closed: Promise<unknown>, catchUp: Map<string, ResumeGap>): Promise<void> {
+    await Promise.race([replayed, closed]);
+    const gaps = [...catchUp.values()];
+    if (gaps.some((g) => g.reason === GapReason.GAP_REASON_HISTORY_BEHIND)) await this.sleep(HISTORY_BEHIND_RETRY_MS);
+    for (const { conversationId, afterId: from } of gaps) {
+      let afterId = from;
       for (;;) {
         const page = await client.history({ conversationId, afterId });
         for (const m of page.messages) this.show(m);
@@ -173,14 +187,13 @@ class Tail {
     }
   }
 
-  private showReplay(page: HistoryPage, catchUp: Map<string, string>): void {
-    const n = page.messages.length;
+  private showReplay(page: HistoryPage): void {
+    const fresh = page.messages.filter((m) => !this.printed.has(m.messageId));
+    const n = fresh.length;
     if (n > 0 && !this.ctx.out.json) {
       this.ctx.out.note(`(${n} missed message${n === 1 ? '' : 's'} in ${page.conversationId}${page.hasMore ? ', more follow' : ''})`);
     }
-    for (const m of page.messages) this.show(m);
-    const last = page.messages.at(-1);
-    if (page.hasMore && last) catchUp.set(page.conversationId, last.messageId);
+    for (const m of fresh) this.show(m);
   }
 
   private show(m: ChatMessage): void {

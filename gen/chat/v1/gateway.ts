@@ -33,6 +33,69 @@ export const protobufPackage = "chat.v1";
 
 export const protobufFileName = "chat/v1/gateway.proto";
 
+/** GapReason says why a resume replay was incomplete. */
+export enum GapReason {
+  /** GAP_REASON_UNSPECIFIED - Not used. */
+  GAP_REASON_UNSPECIFIED = 0,
+  /** GAP_REASON_REPLAY_LIMIT - More than CHAT_RESUME_MAX_MESSAGES were missed; the replay holds the oldest of them. */
+  GAP_REASON_REPLAY_LIMIT = 1,
+  /**
+   * GAP_REASON_HISTORY_BEHIND - History had not yet stored every acknowledged message (the mesh's sync worker was behind for
+   * longer than CHAT_RESUME_SYNC_WAIT_MS); what it had was replayed.
+   */
+  GAP_REASON_HISTORY_BEHIND = 2,
+  /** GAP_REASON_HISTORY_UNAVAILABLE - History could not be read (the store is down); nothing was replayed for this conversation. */
+  GAP_REASON_HISTORY_UNAVAILABLE = 3,
+  /**
+   * GAP_REASON_TOO_MANY_CONVERSATIONS - The device had positions in more than CHAT_RESUME_MAX_CONVERSATIONS conversations; this one
+   * was not replayed.
+   */
+  GAP_REASON_TOO_MANY_CONVERSATIONS = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function gapReasonFromJSON(object: any): GapReason {
+  switch (object) {
+    case 0:
+    case "GAP_REASON_UNSPECIFIED":
+      return GapReason.GAP_REASON_UNSPECIFIED;
+    case 1:
+    case "GAP_REASON_REPLAY_LIMIT":
+      return GapReason.GAP_REASON_REPLAY_LIMIT;
+    case 2:
+    case "GAP_REASON_HISTORY_BEHIND":
+      return GapReason.GAP_REASON_HISTORY_BEHIND;
+    case 3:
+    case "GAP_REASON_HISTORY_UNAVAILABLE":
+      return GapReason.GAP_REASON_HISTORY_UNAVAILABLE;
+    case 4:
+    case "GAP_REASON_TOO_MANY_CONVERSATIONS":
+      return GapReason.GAP_REASON_TOO_MANY_CONVERSATIONS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return GapReason.UNRECOGNIZED;
+  }
+}
+
+export function gapReasonToJSON(object: GapReason): string {
+  switch (object) {
+    case GapReason.GAP_REASON_UNSPECIFIED:
+      return "GAP_REASON_UNSPECIFIED";
+    case GapReason.GAP_REASON_REPLAY_LIMIT:
+      return "GAP_REASON_REPLAY_LIMIT";
+    case GapReason.GAP_REASON_HISTORY_BEHIND:
+      return "GAP_REASON_HISTORY_BEHIND";
+    case GapReason.GAP_REASON_HISTORY_UNAVAILABLE:
+      return "GAP_REASON_HISTORY_UNAVAILABLE";
+    case GapReason.GAP_REASON_TOO_MANY_CONVERSATIONS:
+      return "GAP_REASON_TOO_MANY_CONVERSATIONS";
+    case GapReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ConnectRequest is a client frame. */
 export interface ConnectRequest {
   /** Optional correlation id chosen by the client; echoed in the frame that answers this one. */
@@ -82,10 +145,13 @@ export interface Hello {
    */
   deviceId: string;
   /**
-   * Per conversation, the newest message id this device has seen. The server replays what came
-   * after it as `history_page` frames (at most CHAT_RESUME_MAX_MESSAGES per conversation; when
-   * has_more is true, page forward with `history`). Conversations left out resume from the
-   * positions the device acknowledged with `ack` on an earlier connection, if any.
+   * Per conversation, the newest message id this device has seen. The server replays history
+   * from that position moved back by CHAT_RESUME_OVERLAP_MS of Snowflake time, oldest first, as
+   * `history_page` frames, so a message whose id is a little older than one already seen (another
+   * server's clock, the slower Kafka path) is not skipped; the replay repeats messages the device
+   * already has, and clients dedupe by message id. Conversations left out resume from the
+   * positions the device acknowledged with `ack` on an earlier connection, if any. Whatever could
+   * not be replayed is named in a `gap` frame; `resume_complete` ends the replay.
    */
   lastSeen: { [key: string]: string };
 }
@@ -112,7 +178,7 @@ export interface Send {
 export interface Ack {
   /**
    * Ids of received messages. The server keeps, per conversation, the newest acknowledged id as
-   * this device's resume position.
+   * this device's resume position (a resume replays from it minus the overlap window).
    */
   messageIds: string[];
 }
@@ -232,7 +298,38 @@ export interface ConnectResponse {
     | //
     /** Answer to `refresh_token`: the connection now lives until the new token expires. */
     { $case: "tokenRefreshed"; value: TokenRefreshed }
+    | //
+    /**
+     * Part of the replay after `hello`: a conversation whose missed messages were not all
+     * replayed. Never silent: every conversation the replay could not serve completely gets one.
+     */
+    { $case: "gap"; value: ResumeGap }
+    | //
+    /** Ends the replay after `hello` (request_id is the hello's): every page and gap was sent. */
+    { $case: "resumeComplete"; value: ResumeComplete }
     | undefined;
+}
+
+/**
+ * ResumeGap names a conversation in which the device may be missing messages after a resume. The
+ * client pages forward with `history` (after_id = after_id) and dedupes by message id; for
+ * HISTORY_BEHIND it waits a moment first (or resumes again later from the same position).
+ */
+export interface ResumeGap {
+  /** The conversation. */
+  conversationId: string;
+  /** Page forward from here: messages with greater ids may be missing on the device. */
+  afterId: string;
+  /** Why the replay is incomplete. */
+  reason: GapReason;
+}
+
+/** ResumeComplete ends the replay that answers a `hello`. */
+export interface ResumeComplete {
+  /** Conversations the replay covered (those with a position). */
+  conversations: number;
+  /** How many `gap` frames the replay sent. */
+  gaps: number;
 }
 
 /** Welcome confirms the session. */
@@ -1376,6 +1473,12 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       case "tokenRefreshed":
         TokenRefreshed.encode(message.frame.value, writer.uint32(170).fork()).join();
         break;
+      case "gap":
+        ResumeGap.encode(message.frame.value, writer.uint32(178).fork()).join();
+        break;
+      case "resumeComplete":
+        ResumeComplete.encode(message.frame.value, writer.uint32(186).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1497,6 +1600,22 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.frame = { $case: "tokenRefreshed", value: TokenRefreshed.decode(reader, reader.uint32()) };
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.frame = { $case: "gap", value: ResumeGap.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.frame = { $case: "resumeComplete", value: ResumeComplete.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1550,6 +1669,12 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "tokenRefreshed", value: TokenRefreshed.fromJSON(object.tokenRefreshed) }
         : isSet(object.token_refreshed)
         ? { $case: "tokenRefreshed", value: TokenRefreshed.fromJSON(object.token_refreshed) }
+        : isSet(object.gap)
+        ? { $case: "gap", value: ResumeGap.fromJSON(object.gap) }
+        : isSet(object.resumeComplete)
+        ? { $case: "resumeComplete", value: ResumeComplete.fromJSON(object.resumeComplete) }
+        : isSet(object.resume_complete)
+        ? { $case: "resumeComplete", value: ResumeComplete.fromJSON(object.resume_complete) }
         : undefined,
     };
   },
@@ -1583,6 +1708,183 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.receiptSummary = ReceiptSummary.toJSON(message.frame.value);
     } else if (message.frame?.$case === "tokenRefreshed") {
       obj.tokenRefreshed = TokenRefreshed.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "gap") {
+      obj.gap = ResumeGap.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "resumeComplete") {
+      obj.resumeComplete = ResumeComplete.toJSON(message.frame.value);
+    }
+    return obj;
+  },
+};
+
+function createBaseResumeGap(): ResumeGap {
+  return { conversationId: "", afterId: "0", reason: 0 };
+}
+
+export const ResumeGap: MessageFns<ResumeGap> = {
+  encode(message: ResumeGap, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.afterId !== "0") {
+      writer.uint32(16).uint64(message.afterId);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(24).int32(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeGap {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeGap();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterId = reader.uint64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeGap {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      afterId: isSet(object.afterId)
+        ? globalThis.String(object.afterId)
+        : isSet(object.after_id)
+        ? globalThis.String(object.after_id)
+        : "0",
+      reason: isSet(object.reason) ? gapReasonFromJSON(object.reason) : 0,
+    };
+  },
+
+  toJSON(message: ResumeGap): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.afterId !== "0") {
+      obj.afterId = message.afterId;
+    }
+    if (message.reason !== 0) {
+      obj.reason = gapReasonToJSON(message.reason);
+    }
+    return obj;
+  },
+};
+
+function createBaseResumeComplete(): ResumeComplete {
+  return { conversations: 0, gaps: 0 };
+}
+
+export const ResumeComplete: MessageFns<ResumeComplete> = {
+  encode(message: ResumeComplete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversations !== 0) {
+      writer.uint32(8).uint32(message.conversations);
+    }
+    if (message.gaps !== 0) {
+      writer.uint32(16).uint32(message.gaps);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeComplete {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeComplete();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.conversations = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.gaps = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeComplete {
+    return {
+      conversations: isSet(object.conversations) ? globalThis.Number(object.conversations) : 0,
+      gaps: isSet(object.gaps) ? globalThis.Number(object.gaps) : 0,
+    };
+  },
+
+  toJSON(message: ResumeComplete): unknown {
+    const obj: any = {};
+    if (message.conversations !== 0) {
+      obj.conversations = Math.round(message.conversations);
+    }
+    if (message.gaps !== 0) {
+      obj.gaps = Math.round(message.gaps);
     }
     return obj;
   },
