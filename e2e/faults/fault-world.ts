@@ -245,10 +245,17 @@ export class Device {
     await Promise.race([c?.close().catch(() => undefined), sleep(2_000)]);
   }
 
-  /** Reopens after {@link stop}: a final resume on `server`, with this device's last_seen. */
+  /**
+   * Reopens after {@link stop}: a final resume on `server`, with this device's last_seen, or on any
+   * live server with backoff when that one refuses (an orchestrator may still be restarting it).
+   */
   async resume(server: number): Promise<void> {
     this.stopped = false;
-    await this.connect(server);
+    try {
+      await this.connect(server);
+    } catch {
+      await this.connected(60_000);
+    }
   }
 }
 

@@ -192,11 +192,7 @@ describe('the mesh under faults', { timeout: 900_000 }, () => {
     }
   });
 
-  // Kept out of the suite until the bug it found is fixed (docs/GUARANTEES.md, "What the suite
-  // found"): after a Cassandra outage longer than the Kafka session timeout, the sync worker can
-  // stop consuming for good. FAULT_KNOWN_BUGS=1 runs it.
-  const knownBug = process.env.FAULT_KNOWN_BUGS === '1' ? it : undefined;
-  void knownBug?.('Cassandra restart: the sync worker retries and catches up; reads fail with a clear error, not a hang', async () => {
+  it('Cassandra restart: the sync worker retries and catches up; reads fail with a clear error, not a hang', async () => {
     const w = await standardWorld(mesh, 'cassandra', rng.fork('cassandra'));
     await runScenario(w, async (log) => {
       const reader = w.world.devices[1];
