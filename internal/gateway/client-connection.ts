@@ -24,6 +24,9 @@ export interface FrameSink {
 const DEVICE_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const PROTOCOL_ERRORS = new Set([ErrorCode.ERROR_CODE_MALFORMED_FRAME, ErrorCode.ERROR_CODE_UNKNOWN_FRAME, ErrorCode.ERROR_CODE_PROTOCOL_VIOLATION]);
 const CURSOR_FLUSH_MS = 1000;
+/** Where each connection's frame chains start: shared, so an idle connection allocates none. */
+const SETTLED: Promise<void> = Promise.resolve();
+const NOTHING_WATCHED: ReadonlySet<string> = new Set();
 
 /**
  * One device connection, transport-free (WebSocket and gRPC share it). Frames are handled one at a
@@ -37,20 +40,21 @@ export class ClientConnection implements RegisteredConnection {
   private deviceId = '';
   private principal?: Principal;
   private state: 'new' | 'open' | 'closed' = 'new';
-  private chain: Promise<void> = Promise.resolve();
+  private chain = SETTLED;
   private protocolErrors = 0;
   private readonly sendBucket: TokenBucket;
   private readonly typingBucket: TokenBucket;
-  private readonly watched = new Set<string>();
-  private readonly delivered = new DeliveredIds(10_000);
-  private readonly pendingCursors = new Map<string, bigint>();
+  // Idle connections are most connections: what only some of them need is created on first use.
+  private watchedUsers?: Set<string>;
+  private deliveredIds?: DeliveredIds;
+  private pendingCursors?: Map<string, bigint>;
   private cursorTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
   private helloTimer?: NodeJS.Timeout;
-  private readonly log: Logger;
+  private logger?: Logger;
   /** Last hello or heartbeat: presence is kept by heartbeats only, so liveness is too. */
   lastBeatAtMs: number;
-  private presenceChain: Promise<void> = Promise.resolve();
+  private presenceChain = SETTLED;
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -68,7 +72,19 @@ export class ClientConnection implements RegisteredConnection {
     this.helloTimer.unref();
     this.typingBucket = new TokenBucket(ctx.limits.typingRatePerSec, ctx.limits.typingRatePerSec * 2, ctx.now);
     this.lastBeatAtMs = ctx.now();
-    this.log = ctx.log.child({ conn: randomUUID().slice(0, 8) });
+  }
+
+  /** This connection's logger, made when first needed (most connections never log). */
+  private get log(): Logger {
+    return (this.logger ??= this.ctx.log.child({ conn: this.sessionId || randomUUID().slice(0, 8) }));
+  }
+
+  private get watched(): ReadonlySet<string> {
+    return this.watchedUsers ?? NOTHING_WATCHED;
+  }
+
+  private get delivered(): DeliveredIds {
+    return (this.deliveredIds ??= new DeliveredIds(10_000));
   }
 
   get isOpen(): boolean {
@@ -137,7 +153,7 @@ export class ClientConnection implements RegisteredConnection {
   }
 
   private unwatch(userId: string): void {
-    this.watched.delete(userId);
+    this.watchedUsers?.delete(userId);
     this.ctx.registry.unwatch(this, userId);
   }
 
@@ -201,7 +217,7 @@ export class ClientConnection implements RegisteredConnection {
       requestId,
       frame: { $case: 'welcome', value: { userId: this.userId, sessionId: this.sessionId, serverId: this.ctx.serverId, heartbeatIntervalMs: this.ctx.limits.heartbeatIntervalMs } },
     });
-    this.log.debug({ userId: this.userId, deviceId: this.deviceId }, 'connection open');
+    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ userId: this.userId, deviceId: this.deviceId }, 'connection open');
     await resumeConversations(
       { ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen },
       {
@@ -229,12 +245,13 @@ export class ClientConnection implements RegisteredConnection {
 
   private ack(messageIds: readonly string[]): void {
     for (const id of messageIds) {
-      const conversationId = this.delivered.conversationOf(id);
+      const conversationId = this.deliveredIds?.conversationOf(id);
       if (conversationId === undefined) continue; // not delivered on this connection: nothing to advance
       const n = BigInt(id);
-      if ((this.pendingCursors.get(conversationId) ?? 0n) < n) this.pendingCursors.set(conversationId, n);
+      const pending = (this.pendingCursors ??= new Map());
+      if ((pending.get(conversationId) ?? 0n) < n) pending.set(conversationId, n);
     }
-    if (this.pendingCursors.size > 0 && !this.cursorTimer) {
+    if (this.pendingCursors !== undefined && this.pendingCursors.size > 0 && !this.cursorTimer) {
       this.cursorTimer = setTimeout(() => void this.flushCursors(), CURSOR_FLUSH_MS);
       this.cursorTimer.unref();
     }
@@ -247,9 +264,9 @@ export class ClientConnection implements RegisteredConnection {
   private async flushCursors(): Promise<void> {
     clearTimeout(this.cursorTimer);
     this.cursorTimer = undefined;
-    if (this.pendingCursors.size === 0) return;
-    const batch = new Map(this.pendingCursors);
-    this.pendingCursors.clear();
+    const batch = this.pendingCursors;
+    if (batch === undefined || batch.size === 0) return;
+    this.pendingCursors = undefined;
     try {
       await this.ctx.cursors.saveDeviceCursors(this.userId, this.deviceId, batch);
     } catch (err) {
@@ -303,7 +320,7 @@ export class ClientConnection implements RegisteredConnection {
     const allowed = wanted.filter((_, i) => visible[i]);
     const denied = wanted.filter((_, i) => !visible[i]);
     for (const u of allowed) {
-      this.watched.add(u);
+      (this.watchedUsers ??= new Set()).add(u);
       this.ctx.registry.watch(this, u);
     }
     for (const p of await this.ctx.sessions.presence(allowed)) {
