@@ -4,6 +4,7 @@ import { MAX_STORABLE_ID, assertStorableId, parseStorableId } from '../snowflake
 import { settle } from '../sqlite/settle';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
 import { bucketOf } from './bucket';
+import { ListedParticipants } from './listed-participants';
 import type { AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
 
 /** Unix ms of the Snowflake epoch (2026-01-01T00:00:00Z); `id >> 22n` counts ms from it. */
@@ -77,6 +78,9 @@ export interface SqliteMessageStoreOptions {
 }
 
 /** An append waiting for the next group commit. */
+/** Conversations whose listed participants an append remembers (see ListedParticipants). */
+const LISTED_CONVERSATIONS = 100_000;
+
 interface PendingAppend {
   message: ChatMessage;
   id: bigint;
@@ -112,6 +116,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly cursorsOf: Stmt<[string, string], { conversation_id: string; message_id: bigint }>;
   private readonly appendBatchTx: (batch: readonly PendingAppend[]) => Array<AppendResult | Error>;
   private pendingAppends: PendingAppend[] = [];
+  private readonly listed = new ListedParticipants(LISTED_CONVERSATIONS);
   private readonly saveCursorsTx: (userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>) => void;
 
   constructor(options: SqliteMessageStoreOptions) {
@@ -204,8 +209,9 @@ export class SqliteMessageStore implements MessageStore {
     }
     batch.forEach((p, i) => {
       const r = results[i];
-      if (r instanceof Error) p.reject(r);
-      else p.resolve(r);
+      if (r instanceof Error) return p.reject(r);
+      if (r.created) this.listed.committed(p.message.conversationId, p.participantIds);
+      p.resolve(r);
     });
   }
 
@@ -294,7 +300,7 @@ export class SqliteMessageStore implements MessageStore {
     }
     this.insertClientKey.run(message.senderId, message.clientMsgId, conversationId, id);
     this.advanceConversation.run(conversationId, id);
-    for (const userId of participantIds) this.addUserConversation.run(userId, conversationId);
+    for (const userId of this.listed.missing(conversationId, participantIds)) this.addUserConversation.run(userId, conversationId);
     return { message: { ...message, messageId: id.toString(), createdAt: new Date(createdAtMs) }, created: true };
   }
 }
