@@ -14,6 +14,7 @@ import { GATEWAY_SERVICE, grpcGatewayImplementation } from '../../internal/gatew
 import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { HISTORY_WRITTEN_BEFORE_ACK } from '../../internal/messagelog/history-catch-up';
+import { MemberListCache } from '../../internal/group/member-list-cache';
 import { groupRpc } from '../../internal/group/group-rpc';
 import { GroupService } from '../../internal/group/group-service';
 import { ChatMetrics } from '../../internal/telemetry/metrics';
@@ -38,6 +39,9 @@ export interface RunningChatd {
   stop(): Promise<void>;
 }
 
+/** Groups whose member lists chatd keeps in memory (500 members at most each). */
+const MEMBER_LISTS_CACHED = 10_000;
+
 /**
  * The composition root of `chatd`: every service in one process, on embedded adapters (in-process
  * bus, in-memory sessions, SQLite history and groups) by default or on Kafka, Redis and Cassandra
@@ -60,7 +64,10 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     sweepIntervalMs: Math.max(100, Math.floor(config.presenceTtlMs / 10)),
   });
   const messageStore = adapters.messages;
-  const groups = new GroupService({ store: adapters.groups, limits: config, nextId: () => ids.nextString() });
+  // On SQLite this process makes every group change itself, so it may keep member lists; on
+  // Cassandra another process may change them.
+  const groupStore = config.store === 'sqlite' ? new MemberListCache(adapters.groups, MEMBER_LISTS_CACHED) : adapters.groups;
+  const groups = new GroupService({ store: groupStore, limits: config, nextId: () => ids.nextString() });
   const access = new ConversationAccess(groups, messageStore);
   const registry = new ConnectionRegistry();
   const metrics = new ChatMetrics({ service: 'chatd', instance: config.serverId });
