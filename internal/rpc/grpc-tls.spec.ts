@@ -1,14 +1,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentials, loadPackageDefinition, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { credentials, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { healthStatus } from '../testing/health-check';
 import { TestCa } from '../testing/test-certs';
 import { startGrpcServer, type RunningGrpcServer } from './grpc-server';
 import { grpcChannelCredentials, grpcTlsFromConfig, type GrpcTls } from './grpc-tls';
-
-type HealthClient = { check(req: { service: string }, cb: (err: ServiceError | null, res?: { status: string }) => void): void; close(): void };
-const Health = (loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as unknown as { grpc: { health: { v1: { Health: new (addr: string, creds: ChannelCredentials) => HealthClient } } } }).grpc.health.v1.Health;
 
 /** mTLS between internal services: certificates of a throwaway CA, a real grpc-js server and clients. */
 describe('gRPC mTLS with the internal CA', () => {
@@ -24,16 +20,7 @@ describe('gRPC mTLS with the internal CA', () => {
   });
   after(async () => server.close());
 
-  function check(creds: ChannelCredentials): Promise<string> {
-    const client = new Health(`127.0.0.1:${server.port}`, creds);
-    return new Promise<string>((resolve, reject) =>
-      client.check({ service: '' }, (err, res) => {
-        client.close();
-        if (err) reject(err);
-        else resolve(res!.status);
-      }),
-    );
-  }
+  const check = (creds: ChannelCredentials): Promise<string> => healthStatus(`127.0.0.1:${server.port}`, creds);
 
   it('serves a client presenting a certificate of the internal CA', async () => {
     const peer = ca.issue('chat-server-1');
