@@ -61,7 +61,7 @@ run-cluster: build
 	deploy/local/cluster up $(CLUSTER_ARGS)
 
 test-unit: install
-	node --import tsx --test --test-concurrency=2 $(UNIT_SPECS) $(EXAMPLE_SPECS) $(DEPLOY_SPECS)
+	node --import tsx --test --test-force-exit --test-concurrency=2 $(UNIT_SPECS) $(EXAMPLE_SPECS) $(DEPLOY_SPECS)
 
 # Starts its own engines (fresh dirs, free ports: deploy/local/with-test-engines), runs the engine
 # tests against them, stops them. Fails, never skips, when an engine cannot start.
@@ -70,9 +70,9 @@ test-engines: install
 
 # Needs CHAT_REDIS_URL, CHAT_KAFKA_BROKERS, CHAT_CASSANDRA_CONTACT_POINTS (from deploy/local/up).
 engine-suites:
-	node --import tsx --test --test-concurrency=1 $(ENGINE_SPECS)
-	CHAT_TEST_ADAPTERS=engines node --import tsx --test --test-concurrency=1 $(CHATD_SPECS)
-	node --import tsx --test --test-concurrency=1 $(E2E_SPECS)
+	node --import tsx --test --test-force-exit --test-concurrency=1 $(ENGINE_SPECS)
+	CHAT_TEST_ADAPTERS=engines node --import tsx --test --test-force-exit --test-concurrency=1 $(CHATD_SPECS)
+	node --import tsx --test --test-force-exit --test-concurrency=1 $(E2E_SPECS)
 
 test: check-gen lint breaking build test-unit test-browser test-engines test-faults
 
@@ -82,7 +82,7 @@ test: check-gen lint breaking build test-unit test-browser test-engines test-fau
 FAULT_SPECS := $(shell find e2e -name '*.faults.spec.ts' 2>/dev/null | sort)
 .PHONY: test-faults
 test-faults: build
-	deploy/local/with-test-engines node --import tsx --test --test-concurrency=1 $(FAULT_SPECS)
+	deploy/local/with-test-engines node --import tsx --test --test-force-exit --test-concurrency=1 $(FAULT_SPECS)
 
 clean:
 	rm -rf dist node_modules data web/dist
@@ -103,7 +103,7 @@ browser:
 
 # The web client in real Chromium (cmd/**/*.browser.spec.ts); failures leave screenshots in test-results/browser/.
 test-browser: web browser
-	node --import tsx --test --test-concurrency=1 $(BROWSER_SPECS)
+	node --import tsx --test --test-force-exit --test-concurrency=1 $(BROWSER_SPECS)
 
 # Benchmarks (issue #6): embedded chatd and the bare ws relays of bench/baselines, then the mesh
 # (its own engines and deploy/local/cluster on free ports, from dist/, torn down at the end): history

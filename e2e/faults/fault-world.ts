@@ -97,16 +97,6 @@ export class Device {
     const opened: { client?: ChatClient } = {};
     const presented = this.lastSeen();
     const replay = { complete: false, unserved: false };
-    const unserved = (conversationId: string | undefined, at: bigint | undefined) => {
-      replay.unserved = true;
-      this.pinned ??= new Map();
-      for (const [c, v] of Object.entries(presented)) {
-        if (conversationId !== undefined && c !== conversationId) continue;
-        const pin = at ?? BigInt(v);
-        const held = this.pinned.get(c);
-        if (held === undefined || pin < held) this.pinned.set(c, pin);
-      }
-    };
     const client = await ChatClient.connect({
       url: mesh.chatServers[index].wsUrl,
       token: await mesh.token(this.userId),
@@ -122,18 +112,23 @@ export class Device {
           this.gaps.set(reason, (this.gaps.get(reason) ?? 0) + 1);
           // More missed than one replay holds: page on, as the protocol asks.
           if (g.reason === GapReason.GAP_REASON_REPLAY_LIMIT) return void this.pageOn(g.conversationId, g.afterId);
-          // History behind or unreadable: keep that position and resume again shortly.
-          unserved(g.conversationId, BigInt(g.afterId));
+          // History behind or unreadable: keep that position (for any later hello) and page it a
+          // moment later on this connection. Reconnecting instead would add load when a storm of
+          // resumes is what made history slow.
+          this.pin(g.conversationId, BigInt(g.afterId));
+          setTimeout(() => void this.pageOn(g.conversationId, g.afterId, true), 1_000 + this.rng.int(1_000));
         },
         // An error during the replay (saved positions unreadable): keep every position and resume again.
         error: () => {
-          if (!replay.complete) unserved(undefined, undefined);
+          if (replay.complete) return;
+          replay.unserved = true;
+          for (const [c, v] of Object.entries(presented)) this.pin(c, BigInt(v));
         },
-        resumeComplete: () => {
+        resumeComplete: (done) => {
           replay.complete = true;
           if (replay.unserved) {
             if (opened.client !== undefined && this.client === opened.client) void opened.client.close(4000, 'resume incomplete').catch(() => undefined);
-          } else {
+          } else if (done.gaps === 0) {
             this.pinned = undefined;
           }
         },
@@ -151,25 +146,33 @@ export class Device {
     this.watch(client);
   }
 
-  /** A replay that hit its limit: page on with `history` + after_id, as the protocol asks. */
-  private async pageOn(conversationId: string, afterId: string): Promise<void> {
+  /**
+   * Pages a conversation forward from a gap's position with `history` + after_id, as the protocol
+   * asks; `unpin` when the position was pinned for this gap and is served once paged to the end.
+   */
+  private async pageOn(conversationId: string, afterId: string, unpin = false): Promise<void> {
     let after = afterId;
     try {
       for (;;) {
         const next = await (await this.connected()).history({ conversationId, afterId: after, limit: 100 });
         next.messages.forEach((m) => this.received.push(m));
-        if (!next.hasMore || next.messages.length === 0) return;
+        if (!next.hasMore || next.messages.length === 0) break;
         after = next.messages.at(-1)!.messageId;
       }
+      if (unpin && this.pinned?.get(conversationId) === BigInt(afterId)) this.pinned.delete(conversationId);
     } catch {
       // Not served to the end: keep the position reached and resume again from it.
-      this.pinned ??= new Map();
-      const at = BigInt(after);
-      const held = this.pinned.get(conversationId);
-      if (held === undefined || at < held) this.pinned.set(conversationId, at);
+      this.pin(conversationId, BigInt(after));
       const c = this.client;
       if (c) void c.close(4000, 'paging failed').catch(() => undefined);
     }
+  }
+
+  /** Later hellos present no more than `at` for the conversation until it is served. */
+  private pin(conversationId: string, at: bigint): void {
+    this.pinned ??= new Map();
+    const held = this.pinned.get(conversationId);
+    if (held === undefined || at < held) this.pinned.set(conversationId, at);
   }
 
   /** A server that stopped answering (SIGSTOP, partition) keeps the socket open: give up on it after a missed pong. */

@@ -12,6 +12,13 @@ import { SeededRandom } from './seeded-random';
 import { probeLive, runScenario, standardWorld } from './scenario';
 
 /**
+ * Devices of the reconnect storm, all on one chat server when it is killed. 1,000 were tried: on
+ * this 2-core box (the whole mesh, the engines and the clients on it) they took 52-95 s to come
+ * back and the checker's history reads ran past their deadline (docs/GUARANTEES.md).
+ */
+const STORM_DEVICES = 200;
+
+/**
  * The fault suite (issue #7): the multi-process mesh on real Kafka, Redis and Cassandra, one fault
  * per scenario under a seeded load, and after every scenario heals the checker verifies the
  * recorded history (e2e/faults/checker.ts). FAULT_SEED=<n> replays a run's sends.
@@ -220,20 +227,19 @@ describe('the mesh under faults', { timeout: 900_000 }, () => {
     });
   });
 
-  it('reconnect storm: 200 devices of a group lose their chat server at once and come back with jittered backoff', async () => {
+  it(`reconnect storm: ${STORM_DEVICES} devices of groups lose their chat server at once and come back with jittered backoff`, async () => {
     const w = await standardWorld(mesh, 'storm', rng.fork('storm'));
-    const members = Array.from({ length: 200 }, (_, i) => w.world.user(`s${i}`));
-    await w.world.group(members);
-    const storm: Device[] = [];
-    for (let i = 0; i < members.length; i += 20) storm.push(...(await Promise.all(members.slice(i, i + 20).map((u) => w.world.device(u, 0)))));
+    const members = Array.from({ length: STORM_DEVICES }, (_, i) => w.world.user(`s${i}`));
     const speaker = await w.world.device(w.world.user('speaker'), 1);
-    w.world.conversations.at(-1)!.members.push(speaker.userId);
-    await (await mesh.api(members[0])).addMembers(w.world.conversations.at(-1)!.id.slice(2), [speaker.userId]);
+    // Groups of at most 250 (plus the speaker), within CHAT_MAX_GROUP_SIZE; the speaker sends to all.
+    for (let i = 0; i < members.length; i += 250) await w.world.group([...members.slice(i, i + 250), speaker.userId]);
+    const storm: Device[] = [];
+    for (let i = 0; i < members.length; i += 50) storm.push(...(await Promise.all(members.slice(i, i + 50).map((u) => w.world.device(u, 0)))));
     await runScenario(w, async (log) => {
       const t0 = Date.now();
       await mesh.killChatServer(0);
-      log(`SIGKILL chat-1, which held ${storm.length} devices of a ${members.length + 1}-member group (and a speaker on chat-2 sends to it)`);
-      await waitUntil(() => storm.every((d) => d.client?.isOpen), 60_000, 'every device of the storm to be connected again');
+      log(`SIGKILL chat-1, which held ${storm.length} devices of ${Math.ceil(members.length / 250)} group(s) (and a speaker on chat-2 sends to them)`);
+      await waitUntil(() => storm.every((d) => d.client?.isOpen), 120_000, 'every device of the storm to be connected again');
       log(`all ${storm.length} devices reconnected to chat-2/chat-3 within ${Date.now() - t0} ms`);
       await mesh.startChatServer(0);
       log('chat-1 restarted');
