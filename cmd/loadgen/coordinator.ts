@@ -48,6 +48,8 @@ export class Workers {
 
   private next<T extends ToParent['op']>(proc: ChildProcess, op: T): Promise<Extract<ToParent, { op: T }>> {
     return new Promise((resolve, reject) => {
+      // A worker that already died would never answer: fail the step instead of waiting forever.
+      if (proc.exitCode !== null || proc.signalCode !== null) return reject(new Error(`a loadgen worker had exited (${proc.exitCode ?? proc.signalCode}) before '${op}'`));
       const onMessage = (m: ToParent) => {
         if (m.op !== op) return;
         proc.off('message', onMessage);

@@ -160,11 +160,6 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
           'chatd-cassandra': (run) => Promise.resolve({ target: 'chatd', targetLabel: 'chatd-cassandra', targetEnv: m.cassandraEnv(`bench_history_${tag}_${run}`) }),
         });
       }
-      if (want('mesh-connections')) {
-        await m.ensure(true);
-        const c = SUITE.meshConnections;
-        await runSteps([{ key: 'mesh-connections', phase: 'mesh', title: `${c.users.toLocaleString('en-US')} idle authenticated connections over ${SUITE.mesh.chatServers} chat servers of the mesh`, scenario: 'connections', targets: ['mesh-relay'], overrides: { ...c }, results: [], ratios: [], note: `User i connects to chat server i mod ${SUITE.mesh.chatServers}. Memory is the chat servers' (summed): RSS from /proc, heap from their own \`nodejs_heap_size_used_bytes\` gauge (no forced GC, so noisier than embedded chatd's).` }], { 'mesh-relay': onMesh(true) }, o.connectionRuns);
-      }
       if (want('cross-server')) {
         const n = SUITE.mesh.chatServers;
         const g = SUITE.group;
@@ -183,6 +178,12 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
           ],
           { 'mesh-relay': onMesh(true), 'mesh-fallback': onMesh(false), chatd: builtChatd },
         );
+      }
+      // Last: 60,000 connections leave the session service busy unregistering them for a while.
+      if (want('mesh-connections')) {
+        await m.ensure(true);
+        const c = SUITE.meshConnections;
+        await runSteps([{ key: 'mesh-connections', phase: 'mesh', title: `${c.users.toLocaleString('en-US')} idle authenticated connections over ${SUITE.mesh.chatServers} chat servers of the mesh`, scenario: 'connections', targets: ['mesh-relay'], overrides: { ...c }, results: [], ratios: [], note: `User i connects to chat server i mod ${SUITE.mesh.chatServers}. Memory is the chat servers' (summed): RSS from /proc, heap from their own \`nodejs_heap_size_used_bytes\` gauge (no forced GC, so noisier than embedded chatd's).` }], { 'mesh-relay': onMesh(true) }, o.connectionRuns);
       }
       ok = true;
     } catch (err) {

@@ -185,10 +185,9 @@ function sendOne(conn: Conn, atUs: number): void {
 
 function runLoad(cmd: LoadCommand): void {
   phase = newPhase(cmd.measureFromUs, cmd.measureToUs);
-  const senders = cmd.senders.map((s) => {
-    const conn = byUser.get(s.user);
-    if (!conn) throw new Error(`no connection for ${s.user}`);
-    conn.template = new SendTemplate(s.conversationId, `${conn.userId}-${cmd.runId}`, cmd.textBytes);
+  // A sender whose connection failed (counted when connecting) sends nothing; the run goes on.
+  const senders = connectedSenders(cmd.senders).map(({ conn, conversationId }) => {
+    conn.template = new SendTemplate(conversationId, `${conn.userId}-${cmd.runId}`, cmd.textBytes);
     return conn;
   });
   if (senders.length === 0) return;
@@ -221,15 +220,14 @@ function runLoad(cmd: LoadCommand): void {
 function runSeed(cmd: SeedCommand): void {
   phase = newPhase(0, 0);
   phase.ids = {};
-  let remaining = cmd.perSender * cmd.senders.length;
   const quota = new Map<Conn, number>();
-  const senders = cmd.senders.map((s) => {
-    const conn = byUser.get(s.user);
-    if (!conn) throw new Error(`no connection for ${s.user}`);
-    conn.template = new SendTemplate(s.conversationId, `${conn.userId}-seed${cmd.runId}`, cmd.textBytes);
+  const senders = connectedSenders(cmd.senders).map(({ conn, conversationId }) => {
+    conn.template = new SendTemplate(conversationId, `${conn.userId}-seed${cmd.runId}`, cmd.textBytes);
     quota.set(conn, cmd.perSender);
     return conn;
   });
+  let remaining = cmd.perSender * senders.length;
+  if (remaining === 0) return send({ op: 'seeded', ids: {}, errors: phase.errors });
   phase.onAck = (conn) => {
     if (--remaining === 0) return send({ op: 'seeded', ids: phase.ids ?? {}, errors: phase.errors });
     const left = quota.get(conn) ?? 0;
@@ -244,6 +242,16 @@ function runSeed(cmd: SeedCommand): void {
       sendOne(c, 0);
     }
   }
+}
+
+/** The senders whose connection is open; each missing one is counted as an error of the phase. */
+function connectedSenders(senders: readonly { user: string; conversationId: string }[]): { conn: Conn; conversationId: string }[] {
+  return senders.flatMap((s) => {
+    const conn = byUser.get(s.user);
+    if (conn?.open) return [{ conn, conversationId: s.conversationId }];
+    countError('sender not connected');
+    return [];
+  });
 }
 
 function runHistory(cmd: HistoryCommand): void {
