@@ -96,7 +96,17 @@ program
   .option('--connection-runs <n>', 'runs of each connections step (19,500 in one chatd; 60,000 over the mesh)', '1')
   .option('--keep-mesh', "keep the mesh's run dir (bench/run/mesh-*: logs) after a successful run")
   .action(async (o: Record<string, string>) => {
+    // Node exits with 0 when nothing is left to wait for, even with the suite's promise unsettled
+    // (a step waiting on a process that is gone): that must not look like success.
+    let settled = false;
+    process.once('exit', (code) => {
+      if (!settled && code === 0) {
+        process.stderr.write('loadgen: the suite stopped before it finished (a step waited on nothing); bench/results.json holds the steps done so far\n');
+        process.exitCode = 1;
+      }
+    });
     await runSuite({ root: ROOT, runs: Number(o.runs), out: o.out, json: o.json, from: o.from as 'dist' | 'tsx', connections: Number(o.connections), only: o.only?.split(',').map((s) => s.trim()).filter(Boolean), distDir: resolve(o.dist), keepMesh: Boolean(o.keepMesh), connectionRuns: Number(o.connectionRuns) });
+    settled = true;
   });
 
 program

@@ -84,6 +84,14 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
 
   const plain: Variant = () => Promise.resolve({});
   /** Runs several steps together: for each run, each target, each step that has it (so a target's setup is shared). */
+  /** Writes the record and the doc: at the end, and after every group of steps with `unfinished`. */
+  const save = (unfinished: string[]) => {
+    mkdirSync(dirname(o.json), { recursive: true });
+    const all = [...failures, ...unfinished];
+    const rec: SuiteRecord = { started: started.toISOString(), finished: new Date().toISOString(), commit, runs: o.runs, from: o.from, connections: o.connections, steps, only: o.only, machine: machineFacts(o.root, meshInfo !== undefined), mesh: meshInfo, failures: all.length ? all : undefined };
+    writeFileSync(o.json, `${JSON.stringify(rec, null, 2)}\n`);
+    writeBenchmarksDoc({ out: o.out, root: o.root, record: rec });
+  };
   const runSteps = async (group: Step[], variants: Record<string, Variant> = {}, runs = o.runs) => {
     steps.push(...group);
     const targets = [...new Set(group.flatMap((s) => s.targets))];
@@ -99,6 +107,8 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
         }
       }
     }
+    // A run that dies later (a crash, a kill) still leaves what it measured, marked unfinished.
+    save(['the suite had not finished when this was written: the steps below are those done so far']);
   };
   const medianOf = (step: Step, target: string, f: (r: RunResult) => number | undefined) => median(step.results.filter((r) => r.target === target).map(f));
   const all = ['chatd', 'naive', 'coalesced'];
@@ -200,11 +210,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   }
 
   if (interrupted) return; // the signal handler exits once the mesh is down; a partial run writes no report
-  const finished = new Date();
-  mkdirSync(dirname(o.json), { recursive: true });
-  const rec: SuiteRecord = { started: started.toISOString(), finished: finished.toISOString(), commit, runs: o.runs, from: o.from, connections: o.connections, steps, only: o.only, machine: machineFacts(o.root, meshInfo !== undefined), mesh: meshInfo, failures: failures.length ? failures : undefined };
-  writeFileSync(o.json, `${JSON.stringify(rec, null, 2)}\n`);
-  writeBenchmarksDoc({ out: o.out, root: o.root, record: rec });
+  save([]);
   process.stderr.write(`wrote ${o.out} and ${o.json}\n`);
   if (failures.length) throw new Error(`part of the suite failed (said so in ${o.out}):\n  ${failures.join('\n  ')}`);
 }
