@@ -174,8 +174,8 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
         const n = SUITE.mesh.chatServers;
         const g = SUITE.group;
         const where = `user i on chat server i mod ${n}`;
-        const dmMax: Step = { key: 'xs-dm-max', phase: 'mesh', title: `cross-server dm, max rate over the relay (${SUITE.dm.users} users in pairs, ${where}: every pair straddles two servers)`, scenario: 'dm', targets: ['mesh-relay'], overrides: { ...SUITE.dm, mode: 'max' }, results: [], ratios: [] };
-        const groupMax: Step = { key: 'xs-group-max', phase: 'mesh', title: `cross-server group, max rate over the relay (${g.groups} groups of ${g.groupSize}, ${where}: ${n - 1} in ${n} recipients on another server)`, scenario: 'group', targets: ['mesh-relay'], overrides: { ...g, mode: 'max' }, results: [], ratios: [] };
+        const dmMax: Step = { key: 'xs-dm-max', phase: 'mesh', title: `cross-server dm, max rate over the relay (${SUITE.dm.users} users in pairs, ${where}: every pair straddles two servers)`, scenario: 'dm', targets: ['mesh-relay'], overrides: { ...SUITE.dm, mode: 'max', warmupS: SUITE.mesh.warmupS }, results: [], ratios: [] };
+        const groupMax: Step = { key: 'xs-group-max', phase: 'mesh', title: `cross-server group, max rate over the relay (${g.groups} groups of ${g.groupSize}, ${where}: ${n - 1} in ${n} recipients on another server)`, scenario: 'group', targets: ['mesh-relay'], overrides: { ...g, mode: 'max', warmupS: SUITE.mesh.warmupS }, results: [], ratios: [] };
         await runSteps([dmMax, groupMax], { 'mesh-relay': onMesh(true) });
         const dmRate = Math.max(50, Math.round((medianOf(dmMax, 'mesh-relay', (r) => r.deliveredPerSec) ?? 1000) / 2));
         const groupRate = Math.max(2, Math.round((medianOf(groupMax, 'mesh-relay', (r) => r.deliveredPerSec) ?? 5000) / (g.groupSize - 1) / 2));
@@ -183,8 +183,8 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
         const note = `Same offered rate on the three rows: half of the relay's median max. mesh-relay and mesh-fallback are the same cluster; for mesh-fallback its chat servers were restarted with \`CHAT_RELAY_ENABLED=false\`. chatd is embedded chatd (SQLite, in-process bus) from the same built tree, for scale. "Server CPU" on the mesh rows is the chat servers' only (summed); the services, Kafka, Cassandra and Redis are in the table below.`;
         await runSteps(
           [
-            { key: 'xs-dm-half', phase: 'mesh', title: `cross-server dm, open loop at ${dmRate.toLocaleString('en-US')} msg/s (half of the relay's max), relay vs Kafka fallback`, scenario: 'dm', targets: ['mesh-relay', 'mesh-fallback', 'chatd'], overrides: { ...SUITE.dm, mode: 'open', rate: dmRate }, results: [], ratios, note },
-            { key: 'xs-group-half', phase: 'mesh', title: `cross-server group, open loop at ${groupRate} msg/s = ${(groupRate * (g.groupSize - 1)).toLocaleString('en-US')} deliveries/s (half of the relay's max), relay vs Kafka fallback`, scenario: 'group', targets: ['mesh-relay', 'mesh-fallback', 'chatd'], overrides: { ...g, mode: 'open', rate: groupRate }, results: [], ratios, note },
+            { key: 'xs-dm-half', phase: 'mesh', title: `cross-server dm, open loop at ${dmRate.toLocaleString('en-US')} msg/s (half of the relay's max), relay vs Kafka fallback`, scenario: 'dm', targets: ['mesh-relay', 'mesh-fallback', 'chatd'], overrides: { ...SUITE.dm, mode: 'open', rate: dmRate, warmupS: SUITE.mesh.warmupS }, results: [], ratios, note },
+            { key: 'xs-group-half', phase: 'mesh', title: `cross-server group, open loop at ${groupRate} msg/s = ${(groupRate * (g.groupSize - 1)).toLocaleString('en-US')} deliveries/s (half of the relay's max), relay vs Kafka fallback`, scenario: 'group', targets: ['mesh-relay', 'mesh-fallback', 'chatd'], overrides: { ...g, mode: 'open', rate: groupRate, warmupS: SUITE.mesh.warmupS }, results: [], ratios, note },
           ],
           { 'mesh-relay': onMesh(true), 'mesh-fallback': onMesh(false), chatd: builtChatd },
         );
