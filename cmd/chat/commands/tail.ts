@@ -191,7 +191,9 @@ class Tail {
     const fresh = page.messages.filter((m) => !this.printed.has(m.messageId));
     const n = fresh.length;
     if (n > 0 && !this.ctx.out.json) {
-      this.ctx.out.note(`(${n} missed message${n === 1 ? '' : 's'} in ${page.conversationId}${page.hasMore ? ', more follow' : ''})`);
+      // The server replays from a little before the device's position (its overlap window), and
+      // a new tail process has not printed anything yet: some of these may have been seen before.
+      this.ctx.out.note(`(${n} message${n === 1 ? '' : 's'} replayed in ${page.conversationId}: what this device missed, and the last ones it may have seen before it${page.hasMore ? '; more follow' : ''})`);
     }
     for (const m of fresh) this.show(m);
   }
