@@ -8,7 +8,7 @@ import { ErrorCode } from '../../gen/chat/v1/errors';
 import { ConnectRequest, ConnectResponse, GatewayServiceClient } from '../../gen/chat/v1/gateway';
 import { GroupServiceClient, type CreateGroupResponse } from '../../gen/chat/v1/group';
 import { HistoryServiceClient, type AppendMessageResponse } from '../../gen/chat/v1/history';
-import { SessionServiceClient, type LocateUsersResponse } from '../../gen/chat/v1/session';
+import { SessionServiceClient, type LocateUsersResponse, type RegisterConnectionsResponse, type UnregisterConnectionsResponse } from '../../gen/chat/v1/session';
 import { dmConversationId } from '../../internal/conversation/conversation-id';
 import { waitUntil } from '../../internal/testing/wait-until';
 import { TestChatd } from './testing/chatd-harness';
@@ -130,6 +130,38 @@ describe('chatd over gRPC', () => {
     assert.deepEqual(found.connections.map((c) => [c.userId, c.serverId, c.sessionId]), [['rpc-located', 'chatd-1', ws.welcome.sessionId]]);
     await ws.close();
     history.close();
+    sessions.close();
+  });
+
+  it('registers and unregisters connections in batches, one result per connection', async () => {
+    const sessions = new SessionServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const svc = new Metadata();
+    svc.set('authorization', `Bearer ${await chatd.serviceToken()}`);
+    const conn = (userId: string, i: number) => ({ userId, deviceId: `d${i}`, sessionId: `batch-${userId}-${i}`, serverId: 'chat-x', serverAddress: '127.0.0.1:1' });
+    // CHAT_MAX_CONNECTIONS_PER_USER is 10: the 11th connection of batch-many is refused alone.
+    const connections = [conn('batch-one', 0), { ...conn('', 1), userId: '' }, ...Array.from({ length: 11 }, (_, i) => conn('batch-many', i))];
+    const { results } = await unary<RegisterConnectionsResponse>((cb) => sessions.registerConnections({ connections }, svc, cb));
+    assert.deepEqual(
+      results.map((r) => [r.becameOnline, r.errorCode]),
+      [[true, ErrorCode.ERROR_CODE_UNSPECIFIED], [false, ErrorCode.ERROR_CODE_INVALID_ARGUMENT], ...results.slice(2).map((_, i) => (i < 10 ? [i === 0, ErrorCode.ERROR_CODE_UNSPECIFIED] : [false, ErrorCode.ERROR_CODE_LIMIT_EXCEEDED]))],
+    );
+    assert.match(results[12].errorMessage, /already has 10 live connections/);
+    const located = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['batch-one', 'batch-many'] }, svc, cb));
+    assert.equal(located.connections.length, 11);
+
+    const gone = await unary<UnregisterConnectionsResponse>((cb) => sessions.unregisterConnections({ sessionIds: ['batch-batch-one-0', 'batch-batch-many-0', 'batch-batch-many-1', 'never-registered'] }, svc, cb));
+    assert.deepEqual(gone.becameOffline, [true, false, false, false]);
+
+    // The batch bound is CHAT_MAX_GROUP_SIZE (500): one more fails the whole call, registering none.
+    const tooMany = Array.from({ length: 501 }, (_, i) => conn(`batch-bound-${i}`, i));
+    const refused = await unary((cb) => sessions.registerConnections({ connections: tooMany }, svc, cb)).catch((e: ServiceError) => e);
+    assert.deepEqual((refused as ServiceError).metadata.get('chat-error-code'), ['LIMIT_EXCEEDED']);
+    const none = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['batch-bound-0'] }, svc, cb));
+    assert.deepEqual(none.connections, []);
+
+    const user = await chatd.grpcMetadata('rpc-user');
+    const denied = await unary((cb) => sessions.unregisterConnections({ sessionIds: ['batch-batch-many-2'] }, user, cb)).catch((e: ServiceError) => e);
+    assert.equal((denied as ServiceError).code, status.PERMISSION_DENIED);
     sessions.close();
   });
 

@@ -1,47 +1,64 @@
+import { ErrorCode } from '../../gen/chat/v1/errors';
 import type { Connection, SessionServiceDefinition } from '../../gen/chat/v1/session';
 import type { UserPresence } from '../../gen/chat/v1/message';
+import { ChatError } from '../errors/chat-error';
+import { CallBatcher } from '../rpc/call-batcher';
 import type { RpcClient } from '../rpc/grpc-client';
 import type { Sessions } from './sessions';
 
-interface PendingBeat {
-  resolve(unknown: boolean): void;
-  reject(err: unknown): void;
+export interface SessionClientOptions {
+  serverId: string;
+  /** Heartbeats arriving within this window travel in one Heartbeat call. */
+  heartbeatBatchMs: number;
+  maxHeartbeatBatch: number;
+  /** Connections per RegisterConnections / UnregisterConnections call (the service's bound). */
+  maxConnectionsPerCall: number;
 }
 
 /**
- * A chat server's view of the session service over gRPC. Heartbeats of all its connections are
- * coalesced: every beat arriving within `heartbeatBatchMs` travels in one Heartbeat call, so the
- * cost is per server and interval, not per connection.
+ * A chat server's view of the session service over gRPC. Calls are coalesced, so their cost is
+ * per server and event-loop turn, not per connection: every heartbeat within `heartbeatBatchMs`
+ * travels in one Heartbeat call, and the registrations (and unregistrations) of one turn in one
+ * RegisterConnections (UnregisterConnections) call.
  */
 export class SessionClient implements Sessions {
-  private pending = new Map<string, PendingBeat[]>();
-  private timer?: NodeJS.Timeout;
+  private readonly beats: CallBatcher<string, boolean>;
+  private readonly registrations: CallBatcher<Connection, { becameOnline: boolean }>;
+  private readonly unregistrations: CallBatcher<string, { becameOffline: boolean }>;
 
   constructor(
     private readonly rpc: RpcClient<typeof SessionServiceDefinition>,
-    private readonly opts: { serverId: string; heartbeatBatchMs: number; maxHeartbeatBatch: number },
-  ) {}
-
-  register(connection: Connection): Promise<{ becameOnline: boolean }> {
-    return this.rpc.call('registerConnection', { connection });
+    opts: SessionClientOptions,
+  ) {
+    this.beats = new CallBatcher(
+      async (sessionIds) => {
+        const unknown = new Set((await rpc.call('heartbeat', { serverId: opts.serverId, sessionIds })).unknownSessionIds);
+        return sessionIds.map((id) => unknown.has(id));
+      },
+      { windowMs: opts.heartbeatBatchMs, maxBatch: opts.maxHeartbeatBatch },
+    );
+    const perTurn = { windowMs: 0, maxBatch: opts.maxConnectionsPerCall };
+    this.registrations = new CallBatcher<Connection, { becameOnline: boolean }>(
+      async (connections) =>
+        (await rpc.call('registerConnections', { connections })).results.map((r) =>
+          r.errorCode === ErrorCode.ERROR_CODE_UNSPECIFIED ? { becameOnline: r.becameOnline } : new ChatError(r.errorCode, r.errorMessage),
+        ),
+      perTurn,
+    );
+    this.unregistrations = new CallBatcher(async (sessionIds) => (await rpc.call('unregisterConnections', { sessionIds })).becameOffline.map((becameOffline) => ({ becameOffline })), perTurn);
   }
 
-  heartbeat(sessionIds: readonly string[]): Promise<{ unknown: string[] }> {
-    const waits = sessionIds.map(
-      (id) =>
-        new Promise<boolean>((resolve, reject) => {
-          const list = this.pending.get(id) ?? [];
-          list.push({ resolve, reject });
-          this.pending.set(id, list);
-        }),
-    );
-    if (this.pending.size >= this.opts.maxHeartbeatBatch) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.opts.heartbeatBatchMs);
-    return Promise.all(waits).then((flags) => ({ unknown: sessionIds.filter((_, i) => flags[i]) }));
+  register(connection: Connection): Promise<{ becameOnline: boolean }> {
+    return this.registrations.call(connection);
+  }
+
+  async heartbeat(sessionIds: readonly string[]): Promise<{ unknown: string[] }> {
+    const flags = await Promise.all(sessionIds.map((id) => this.beats.call(id)));
+    return { unknown: sessionIds.filter((_, i) => flags[i]) };
   }
 
   unregister(sessionId: string): Promise<{ becameOffline: boolean }> {
-    return this.rpc.call('unregisterConnection', { sessionId });
+    return this.unregistrations.call(sessionId);
   }
 
   async locate(userIds: readonly string[]): Promise<Connection[]> {
@@ -50,22 +67,5 @@ export class SessionClient implements Sessions {
 
   async presence(userIds: readonly string[]): Promise<UserPresence[]> {
     return (await this.rpc.call('getPresence', { userIds: [...userIds] })).presences;
-  }
-
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.pending;
-    this.pending = new Map();
-    if (batch.size === 0) return;
-    this.rpc.call('heartbeat', { serverId: this.opts.serverId, sessionIds: [...batch.keys()] }).then(
-      ({ unknownSessionIds }) => {
-        const unknown = new Set(unknownSessionIds);
-        for (const [id, waiters] of batch) for (const w of waiters) w.resolve(unknown.has(id));
-      },
-      (err: unknown) => {
-        for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
-      },
-    );
   }
 }

@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ErrorCode, errorCodeFromJSON, errorCodeToJSON } from "./errors";
 import { UserPresence } from "./message";
 
 export const protobufPackage = "chat.v1";
@@ -55,6 +56,31 @@ export interface RegisterConnectionResponse {
   becameOnline: boolean;
 }
 
+/** RegisterConnectionsRequest registers a batch of connections. */
+export interface RegisterConnectionsRequest {
+  /** The connections, usually of one chat server. */
+  connections: Connection[];
+}
+
+/** RegisterConnectionsResponse answers RegisterConnections. */
+export interface RegisterConnectionsResponse {
+  /** One per requested connection, in request order. */
+  results: RegisterConnectionResult[];
+}
+
+/** RegisterConnectionResult is the outcome of one connection of a batch. */
+export interface RegisterConnectionResult {
+  /** True when the user went from OFFLINE to ONLINE with this connection. */
+  becameOnline: boolean;
+  /**
+   * ERROR_CODE_UNSPECIFIED when the connection was registered; otherwise why it was not (the code
+   * RegisterConnection would have failed with).
+   */
+  errorCode: ErrorCode;
+  /** Human-readable reason when error_code is set. */
+  errorMessage: string;
+}
+
 /** HeartbeatRequest refreshes many connections at once. */
 export interface HeartbeatRequest {
   /** The chat server sending the batch. */
@@ -79,6 +105,18 @@ export interface UnregisterConnectionRequest {
 export interface UnregisterConnectionResponse {
   /** True when the user went OFFLINE because this was its last connection. */
   becameOffline: boolean;
+}
+
+/** UnregisterConnectionsRequest removes a batch of connections. */
+export interface UnregisterConnectionsRequest {
+  /** The connection ids. */
+  sessionIds: string[];
+}
+
+/** UnregisterConnectionsResponse answers UnregisterConnections. */
+export interface UnregisterConnectionsResponse {
+  /** One per requested session, in request order: true when its user went OFFLINE. */
+  becameOffline: boolean[];
 }
 
 /** LocateUsersRequest asks where users are connected. */
@@ -377,6 +415,232 @@ export const RegisterConnectionResponse: MessageFns<RegisterConnectionResponse> 
   },
 };
 
+function createBaseRegisterConnectionsRequest(): RegisterConnectionsRequest {
+  return { connections: [] };
+}
+
+export const RegisterConnectionsRequest: MessageFns<RegisterConnectionsRequest> = {
+  encode(message: RegisterConnectionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.connections) {
+      Connection.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterConnectionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterConnectionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connections.push(Connection.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterConnectionsRequest {
+    return {
+      connections: globalThis.Array.isArray(object?.connections)
+        ? object.connections.map((e: any) => Connection.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RegisterConnectionsRequest): unknown {
+    const obj: any = {};
+    if (message.connections?.length) {
+      obj.connections = message.connections.map((e) => Connection.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseRegisterConnectionsResponse(): RegisterConnectionsResponse {
+  return { results: [] };
+}
+
+export const RegisterConnectionsResponse: MessageFns<RegisterConnectionsResponse> = {
+  encode(message: RegisterConnectionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      RegisterConnectionResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterConnectionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterConnectionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(RegisterConnectionResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterConnectionsResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => RegisterConnectionResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RegisterConnectionsResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => RegisterConnectionResult.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseRegisterConnectionResult(): RegisterConnectionResult {
+  return { becameOnline: false, errorCode: 0, errorMessage: "" };
+}
+
+export const RegisterConnectionResult: MessageFns<RegisterConnectionResult> = {
+  encode(message: RegisterConnectionResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.becameOnline !== false) {
+      writer.uint32(8).bool(message.becameOnline);
+    }
+    if (message.errorCode !== 0) {
+      writer.uint32(16).int32(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterConnectionResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterConnectionResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.becameOnline = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.errorCode = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterConnectionResult {
+    return {
+      becameOnline: isSet(object.becameOnline)
+        ? globalThis.Boolean(object.becameOnline)
+        : isSet(object.became_online)
+        ? globalThis.Boolean(object.became_online)
+        : false,
+      errorCode: isSet(object.errorCode)
+        ? errorCodeFromJSON(object.errorCode)
+        : isSet(object.error_code)
+        ? errorCodeFromJSON(object.error_code)
+        : 0,
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: RegisterConnectionResult): unknown {
+    const obj: any = {};
+    if (message.becameOnline !== false) {
+      obj.becameOnline = message.becameOnline;
+    }
+    if (message.errorCode !== 0) {
+      obj.errorCode = errorCodeToJSON(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+};
+
 function createBaseHeartbeatRequest(): HeartbeatRequest {
   return { serverId: "", sessionIds: [] };
 }
@@ -646,6 +910,148 @@ export const UnregisterConnectionResponse: MessageFns<UnregisterConnectionRespon
   toJSON(message: UnregisterConnectionResponse): unknown {
     const obj: any = {};
     if (message.becameOffline !== false) {
+      obj.becameOffline = message.becameOffline;
+    }
+    return obj;
+  },
+};
+
+function createBaseUnregisterConnectionsRequest(): UnregisterConnectionsRequest {
+  return { sessionIds: [] };
+}
+
+export const UnregisterConnectionsRequest: MessageFns<UnregisterConnectionsRequest> = {
+  encode(message: UnregisterConnectionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sessionIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnregisterConnectionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnregisterConnectionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnregisterConnectionsRequest {
+    return {
+      sessionIds: globalThis.Array.isArray(object?.sessionIds)
+        ? object.sessionIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.session_ids)
+        ? object.session_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UnregisterConnectionsRequest): unknown {
+    const obj: any = {};
+    if (message.sessionIds?.length) {
+      obj.sessionIds = message.sessionIds;
+    }
+    return obj;
+  },
+};
+
+function createBaseUnregisterConnectionsResponse(): UnregisterConnectionsResponse {
+  return { becameOffline: [] };
+}
+
+export const UnregisterConnectionsResponse: MessageFns<UnregisterConnectionsResponse> = {
+  encode(message: UnregisterConnectionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.becameOffline.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.becameOffline) {
+        writer.bool(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnregisterConnectionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnregisterConnectionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.becameOffline.push(reader.bool());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.becameOffline.push(reader.bool());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnregisterConnectionsResponse {
+    return {
+      becameOffline: globalThis.Array.isArray(object?.becameOffline)
+        ? object.becameOffline.map((e: any) => globalThis.Boolean(e))
+        : globalThis.Array.isArray(object?.became_offline)
+        ? object.became_offline.map((e: any) => globalThis.Boolean(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UnregisterConnectionsResponse): unknown {
+    const obj: any = {};
+    if (message.becameOffline?.length) {
       obj.becameOffline = message.becameOffline;
     }
     return obj;
@@ -1010,7 +1416,10 @@ export const WatchPresenceResponse: MessageFns<WatchPresenceResponse> = {
  * SessionService tracks live connections (user, device, chat server) and derives presence from
  * them. Chat servers register and heartbeat their connections; anyone routing a message asks where
  * a user's devices are. Register, Heartbeat, Unregister, LocateUsers and WatchPresence are for
- * chat servers (service credentials); GetPresence is public.
+ * chat servers (service credentials); GetPresence is public. A chat server registers and
+ * unregisters in batches (RegisterConnections, UnregisterConnections): a reconnect storm is then a
+ * few calls per event-loop turn, not one call (and, past its deadline, one HTTP/2 stream reset)
+ * per connection.
  */
 export type SessionServiceDefinition = typeof SessionServiceDefinition;
 export const SessionServiceDefinition = {
@@ -1027,6 +1436,21 @@ export const SessionServiceDefinition = {
       requestType: RegisterConnectionRequest as typeof RegisterConnectionRequest,
       requestStream: false,
       responseType: RegisterConnectionResponse as typeof RegisterConnectionResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * RegisterConnections registers many connections in one call, each as RegisterConnection would
+     * alone, and answers one result per connection in request order: a refused connection (the user
+     * is at its limit, a connection without ids) fails alone. Idempotent by session_id. Errors for
+     * the whole call: LIMIT_EXCEEDED (more connections than CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED
+     * (not a service), UNAVAILABLE.
+     */
+    registerConnections: {
+      name: "RegisterConnections",
+      requestType: RegisterConnectionsRequest as typeof RegisterConnectionsRequest,
+      requestStream: false,
+      responseType: RegisterConnectionsResponse as typeof RegisterConnectionsResponse,
       responseStream: false,
       options: {},
     },
@@ -1051,6 +1475,19 @@ export const SessionServiceDefinition = {
       requestType: UnregisterConnectionRequest as typeof UnregisterConnectionRequest,
       requestStream: false,
       responseType: UnregisterConnectionResponse as typeof UnregisterConnectionResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * UnregisterConnections removes many connections in one call and answers, in request order,
+     * whether each one's user became OFFLINE. Idempotent. Errors: LIMIT_EXCEEDED (more sessions than
+     * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+     */
+    unregisterConnections: {
+      name: "UnregisterConnections",
+      requestType: UnregisterConnectionsRequest as typeof UnregisterConnectionsRequest,
+      requestStream: false,
+      responseType: UnregisterConnectionsResponse as typeof UnregisterConnectionsResponse,
       responseStream: false,
       options: {},
     },
@@ -1094,7 +1531,10 @@ export const SessionServiceDefinition = {
  * SessionService tracks live connections (user, device, chat server) and derives presence from
  * them. Chat servers register and heartbeat their connections; anyone routing a message asks where
  * a user's devices are. Register, Heartbeat, Unregister, LocateUsers and WatchPresence are for
- * chat servers (service credentials); GetPresence is public.
+ * chat servers (service credentials); GetPresence is public. A chat server registers and
+ * unregisters in batches (RegisterConnections, UnregisterConnections): a reconnect storm is then a
+ * few calls per event-loop turn, not one call (and, past its deadline, one HTTP/2 stream reset)
+ * per connection.
  */
 export type SessionServiceService = typeof SessionServiceService;
 export const SessionServiceService = {
@@ -1113,6 +1553,24 @@ export const SessionServiceService = {
     responseSerialize: (value: RegisterConnectionResponse): Buffer =>
       Buffer.from(RegisterConnectionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RegisterConnectionResponse => RegisterConnectionResponse.decode(value),
+  },
+  /**
+   * RegisterConnections registers many connections in one call, each as RegisterConnection would
+   * alone, and answers one result per connection in request order: a refused connection (the user
+   * is at its limit, a connection without ids) fails alone. Idempotent by session_id. Errors for
+   * the whole call: LIMIT_EXCEEDED (more connections than CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED
+   * (not a service), UNAVAILABLE.
+   */
+  registerConnections: {
+    path: "/chat.v1.SessionService/RegisterConnections" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RegisterConnectionsRequest): Buffer =>
+      Buffer.from(RegisterConnectionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RegisterConnectionsRequest => RegisterConnectionsRequest.decode(value),
+    responseSerialize: (value: RegisterConnectionsResponse): Buffer =>
+      Buffer.from(RegisterConnectionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RegisterConnectionsResponse => RegisterConnectionsResponse.decode(value),
   },
   /**
    * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
@@ -1141,6 +1599,22 @@ export const SessionServiceService = {
     responseSerialize: (value: UnregisterConnectionResponse): Buffer =>
       Buffer.from(UnregisterConnectionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnregisterConnectionResponse => UnregisterConnectionResponse.decode(value),
+  },
+  /**
+   * UnregisterConnections removes many connections in one call and answers, in request order,
+   * whether each one's user became OFFLINE. Idempotent. Errors: LIMIT_EXCEEDED (more sessions than
+   * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  unregisterConnections: {
+    path: "/chat.v1.SessionService/UnregisterConnections" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnregisterConnectionsRequest): Buffer =>
+      Buffer.from(UnregisterConnectionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnregisterConnectionsRequest => UnregisterConnectionsRequest.decode(value),
+    responseSerialize: (value: UnregisterConnectionsResponse): Buffer =>
+      Buffer.from(UnregisterConnectionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnregisterConnectionsResponse => UnregisterConnectionsResponse.decode(value),
   },
   /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
   locateUsers: {
@@ -1189,6 +1663,14 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   registerConnection: handleUnaryCall<RegisterConnectionRequest, RegisterConnectionResponse>;
   /**
+   * RegisterConnections registers many connections in one call, each as RegisterConnection would
+   * alone, and answers one result per connection in request order: a refused connection (the user
+   * is at its limit, a connection without ids) fails alone. Idempotent by session_id. Errors for
+   * the whole call: LIMIT_EXCEEDED (more connections than CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED
+   * (not a service), UNAVAILABLE.
+   */
+  registerConnections: handleUnaryCall<RegisterConnectionsRequest, RegisterConnectionsResponse>;
+  /**
    * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
    * Sessions the service no longer knows (expired) are returned so the caller can re-register.
    */
@@ -1198,6 +1680,12 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * its last connection.
    */
   unregisterConnection: handleUnaryCall<UnregisterConnectionRequest, UnregisterConnectionResponse>;
+  /**
+   * UnregisterConnections removes many connections in one call and answers, in request order,
+   * whether each one's user became OFFLINE. Idempotent. Errors: LIMIT_EXCEEDED (more sessions than
+   * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  unregisterConnections: handleUnaryCall<UnregisterConnectionsRequest, UnregisterConnectionsResponse>;
   /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
   locateUsers: handleUnaryCall<LocateUsersRequest, LocateUsersResponse>;
   /**
@@ -1234,6 +1722,28 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: RegisterConnectionResponse) => void,
   ): ClientUnaryCall;
   /**
+   * RegisterConnections registers many connections in one call, each as RegisterConnection would
+   * alone, and answers one result per connection in request order: a refused connection (the user
+   * is at its limit, a connection without ids) fails alone. Idempotent by session_id. Errors for
+   * the whole call: LIMIT_EXCEEDED (more connections than CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED
+   * (not a service), UNAVAILABLE.
+   */
+  registerConnections(
+    request: RegisterConnectionsRequest,
+    callback: (error: ServiceError | null, response: RegisterConnectionsResponse) => void,
+  ): ClientUnaryCall;
+  registerConnections(
+    request: RegisterConnectionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RegisterConnectionsResponse) => void,
+  ): ClientUnaryCall;
+  registerConnections(
+    request: RegisterConnectionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RegisterConnectionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
    * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
    * Sessions the service no longer knows (expired) are returned so the caller can re-register.
    */
@@ -1270,6 +1780,26 @@ export interface SessionServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnregisterConnectionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * UnregisterConnections removes many connections in one call and answers, in request order,
+   * whether each one's user became OFFLINE. Idempotent. Errors: LIMIT_EXCEEDED (more sessions than
+   * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  unregisterConnections(
+    request: UnregisterConnectionsRequest,
+    callback: (error: ServiceError | null, response: UnregisterConnectionsResponse) => void,
+  ): ClientUnaryCall;
+  unregisterConnections(
+    request: UnregisterConnectionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnregisterConnectionsResponse) => void,
+  ): ClientUnaryCall;
+  unregisterConnections(
+    request: UnregisterConnectionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnregisterConnectionsResponse) => void,
   ): ClientUnaryCall;
   /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
   locateUsers(
