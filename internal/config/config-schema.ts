@@ -99,7 +99,7 @@ export const SETTINGS = {
   relayEnabled: setting('CHAT_RELAY_ENABLED', 'Mesh: relay to peer chat servers over gRPC streams; false sends every remote delivery through the Kafka fallback (for networks without pod-to-pod traffic, and to benchmark the fallback).', bool, 'true'),
   relayFlushMs: setting('CHAT_RELAY_FLUSH_MS', 'Mesh: a relay batch to a peer leaves after this long even when not full.', positive, '2'),
   relayMaxBatch: setting('CHAT_RELAY_MAX_BATCH', 'Mesh: deliveries per relay batch at most; a full batch leaves at once.', positive, '256'),
-  relayAckTimeoutMs: setting('CHAT_RELAY_ACK_TIMEOUT_MS', 'Mesh: a relay batch not acknowledged within this goes to the Kafka fallback.', positive, '1000'),
+  relayAckTimeoutMs: setting('CHAT_RELAY_ACK_TIMEOUT_MS', 'Mesh: a relay stream that acknowledges nothing for this long while batches wait (or leaves one batch unacknowledged 10x this long) is failed, its batches going to the Kafka fallback; a peer that is behind but acknowledging keeps its stream.', positive, '1000'),
   relayRetryBackoffMs: setting('CHAT_RELAY_RETRY_BACKOFF_MS', 'Mesh: after a relay stream fails, deliveries to that peer use the fallback for this long (doubling, up to 10x) before the stream is reopened.', positive, '500'),
   sendDedupeTtlSec: setting('CHAT_SEND_DEDUPE_TTL_SEC', 'Mesh: how long a client_msg_id is remembered (in Redis) so a retried send gets the original message id.', positive, '86400'),
   traceFile: setting('CHAT_TRACE_FILE', 'Write every OpenTelemetry span as a JSON line to this file (tracing is off without it).', z.string().min(1).optional()),

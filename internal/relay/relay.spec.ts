@@ -45,10 +45,10 @@ const delivery = (to: string): RelayDelivery => ({
   traceContext: {},
 });
 
-function sender(bus = new MemoryBus(log), enabled = true) {
+function sender(bus = new MemoryBus(log), enabled = true, ackTimeoutMs = 300) {
   const metrics = new ChatMetrics({ service: 'chat-server', instance: 'a', processMetrics: false });
   const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: 1_000 });
-  const router = new RelayRouter({ serverId: 'a', enabled, credentials: new MintedServiceToken(SECRET, 'chat-server-a'), fallback, metrics, log, flushMs: 5, maxBatch: 256, ackTimeoutMs: 300, retryBackoffMs: 100 });
+  const router = new RelayRouter({ serverId: 'a', enabled, credentials: new MintedServiceToken(SECRET, 'chat-server-a'), fallback, metrics, log, flushMs: 5, maxBatch: 256, ackTimeoutMs, retryBackoffMs: 100 });
   const value = async (key: string) => sampleValue(parseMetrics(await metrics.text()), key);
   return { bus, router, fallback, value };
 }
@@ -119,6 +119,55 @@ describe('the relay between chat servers', () => {
     await waitUntil(() => arrived.length === 1, 5_000, 'the unacknowledged batch to go to Kafka');
     assert.equal(await value('chat_fallback_batches_total{reason="ack_timeout"}'), 1);
     assert.equal(await value('chat_relay_batches_total{result="failed"}'), 1);
+    await sub.close();
+    await router.close();
+  });
+
+  /** A peer that acknowledges batch n (counted from 1) after `delayMs(n)`, or never when that is undefined. */
+  const lagging = (delayMs: (n: number) => number | undefined) => () => ({
+    relay: (call: ServerDuplexStream<RelayRequest, RelayResponse>) => {
+      let n = 0;
+      call.on('data', (req: RelayRequest) => {
+        if (req.frame?.$case !== 'batch') return;
+        const batchId = req.frame.value.batchId;
+        const delay = delayMs(++n);
+        if (delay !== undefined) setTimeout(() => call.write({ batchId }), delay);
+      });
+    },
+  });
+
+  it('keeps the stream of a peer that is behind but acknowledging', async () => {
+    // Acks fall behind by up to 600 ms, twice the ack timeout, but one arrives every few tens of ms.
+    const peer = await receiver('e', lagging((n) => Math.min(n * 30, 600)));
+    const { router, value } = sender();
+    for (let i = 0; i < 60; i++) {
+      router.send('e', peer.address, delivery('eve'));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const sent = await value('chat_relay_batch_messages_count');
+    await waitUntil(async () => (await value('chat_relay_batches_total{result="acked"}')) + (await value('chat_relay_batches_total{result="failed"}')) === sent, 5_000, 'every batch to be acknowledged or failed');
+    assert.ok(sent > 20, `${sent} batches`);
+    assert.equal(await value('chat_fallback_batches_total{reason="ack_timeout"}'), 0);
+    assert.equal(await value('chat_relay_batches_total{result="failed"}'), 0);
+    await router.close();
+  });
+
+  it('falls back when one batch waits ten ack timeouts while the peer acknowledges others', async () => {
+    const peer = await receiver('f', lagging((n) => (n === 1 ? undefined : 0)));
+    const { router, fallback, value } = sender(new MemoryBus(log), true, 100);
+    const arrived: string[] = [];
+    const sub = fallback.consume('f', (d) => arrived.push(d.message!.messageId));
+    await sub.ready;
+    const started = Date.now();
+    const first = delivery('fay');
+    router.send('f', peer.address, first);
+    const ticker = setInterval(() => router.send('f', peer.address, delivery('fay')), 20);
+    await waitUntil(() => arrived.includes(first.message!.messageId), 5_000, 'the stuck batch to go to Kafka');
+    clearInterval(ticker);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 1_000, `failed after ${waited} ms, before ten ack timeouts`);
+    assert.ok((await value('chat_relay_batches_total{result="acked"}')) > 20, 'the other batches were acknowledged meanwhile');
+    assert.ok((await value('chat_fallback_batches_total{reason="ack_timeout"}')) >= 1);
     await sub.close();
     await router.close();
   });
