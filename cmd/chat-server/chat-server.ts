@@ -11,7 +11,7 @@ import type { Config } from '../../internal/config/config';
 import { closeAll, leasedWorkerIds, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
-import { GATEWAY_SERVICE, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { gatewayService, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { GroupClient } from '../../internal/group/group-client';
 import { HistoryClient } from '../../internal/history/history-client';
@@ -142,11 +142,11 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const grpc = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,
-    maxMessageBytes: Math.max(config.maxFrameBytes, 16 * 1024 * 1024),
+    maxMessageBytes: Math.max(config.maxFrameBytes, config.rpcMaxMessageBytes),
     keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     tls: grpcTlsFromConfig(config),
     services: [
-      { definition: GATEWAY_SERVICE, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
+      { definition: gatewayService(config.maxFrameBytes), name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
       { definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: relayServiceImplementation({ serverId: config.serverId, verifier, registry, metrics, log }) },
     ],
   });

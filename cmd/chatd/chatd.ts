@@ -10,7 +10,7 @@ import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
-import { GATEWAY_SERVICE, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { gatewayService, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { HISTORY_WRITTEN_BEFORE_ACK } from '../../internal/messagelog/history-catch-up';
@@ -96,7 +96,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     maxMessageBytes: config.maxFrameBytes,
     keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     services: [
-      { definition: GATEWAY_SERVICE, name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
+      { definition: gatewayService(config.maxFrameBytes), name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
       { definition: GroupServiceService, name: 'chat.v1.GroupService', implementation: grpcUnaryImplementation(unary.group, verifier, log) },
       { definition: HistoryServiceService, name: 'chat.v1.HistoryService', implementation: grpcUnaryImplementation(unary.history, verifier, log) },
       {

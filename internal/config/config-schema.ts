@@ -91,6 +91,7 @@ export const SETTINGS = {
   historyServiceAddr: setting('CHAT_HISTORY_SERVICE_ADDR', 'Mesh: host:port of the history service (gRPC).', z.string().min(1).optional()),
   advertiseAddr: setting('CHAT_ADVERTISE_ADDR', 'Mesh: host:port where peer chat servers reach this one\'s RelayService (default CHAT_HOST:CHAT_GRPC_PORT).', z.string().min(1).optional()),
   rpcTimeoutMs: setting('CHAT_RPC_TIMEOUT_MS', 'Mesh: deadline of each call to another service, retries included.', positive, '3000'),
+  rpcMaxMessageBytes: setting('CHAT_RPC_MAX_MESSAGE_BYTES', 'Mesh: largest gRPC message a service or chat server accepts, and an internal client receives (batches of heartbeats, registrations, relay deliveries); client frames on a chat server stay capped by CHAT_MAX_FRAME_BYTES.', positive, '4194304'),
   rpcMaxAttempts: setting('CHAT_RPC_MAX_ATTEMPTS', 'Mesh: attempts per internal call on UNAVAILABLE, with exponential backoff.', z.coerce.number().int().min(1).max(5), '3'),
   heartbeatBatchMs: setting('CHAT_HEARTBEAT_BATCH_MS', 'Mesh: client heartbeats arriving within this window go to the session service in one call.', positive, '100'),
   locateCacheMs: setting('CHAT_LOCATE_CACHE_MS', 'Mesh: how long a chat server caches where a user is connected (dropped at once when the session service reports a change; 0 disables).', z.coerce.number().int().min(0), '10000'),

@@ -18,24 +18,29 @@ const CLOSE_STATUS: Record<CloseCause, status> = {
 
 /**
  * GatewayService as served. An undecodable client frame reaches the connection as a
- * MALFORMED_FRAME error (an error frame, and the stream stays open, as on /ws) instead of failing
- * in grpc-js's deserializer: grpc-js then ends the call itself, and a frame the connection writes
- * afterwards (the answer to an earlier frame) left the stream with neither trailers nor a reset
- * until the client's deadline (found by the fuzzer in edge-fuzz.spec.ts).
+ * MALFORMED_FRAME error, and one over `maxFrameBytes` as TOO_LARGE (an error frame, and the stream
+ * stays open, as on /ws), instead of failing in grpc-js's deserializer: grpc-js then ends the call
+ * itself, and a frame the connection writes afterwards (the answer to an earlier frame) left the
+ * stream with neither trailers nor a reset until the client's deadline (found by the fuzzer in
+ * edge-fuzz.spec.ts). The frame cap is checked here because a chat server's gRPC port also takes
+ * the relay's and other internal batches, so its message limit is larger than a client frame's.
  */
-export const GATEWAY_SERVICE = {
-  ...GatewayServiceService,
-  connect: {
-    ...GatewayServiceService.connect,
-    requestDeserialize: (bytes: Buffer): ConnectRequest | ChatError => {
-      try {
-        return decodeClientFrame(bytes, 'binary');
-      } catch (err) {
-        return ChatError.from(err);
-      }
+export function gatewayService(maxFrameBytes: number) {
+  return {
+    ...GatewayServiceService,
+    connect: {
+      ...GatewayServiceService.connect,
+      requestDeserialize: (bytes: Buffer): ConnectRequest | ChatError => {
+        if (bytes.length > maxFrameBytes) return ChatError.tooLarge(`frame is ${bytes.length} bytes; the limit is ${maxFrameBytes}`);
+        try {
+          return decodeClientFrame(bytes, 'binary');
+        } catch (err) {
+          return ChatError.from(err);
+        }
+      },
     },
-  },
-};
+  };
+}
 
 /**
  * GatewayService.Connect: the client protocol over a gRPC bidi stream, sharing ClientConnection

@@ -7,7 +7,7 @@ import type { ServiceDef } from './unary-method';
 
 /** A client of one of our services at `address`, tuned by the CHAT_RPC_ settings; closed with the process. */
 export function rpcClientFromConfig<D extends ServiceDef>(definition: D, address: string, config: Config, credentials: ServiceCredentials, closers: Closer[]): RpcClient<D> {
-  const client = new RpcClient(definition, { address, credentials, timeoutMs: config.rpcTimeoutMs, maxAttempts: config.rpcMaxAttempts, maxMessageBytes: 16 * 1024 * 1024, tls: grpcTlsFromConfig(config) });
+  const client = new RpcClient(definition, { address, credentials, timeoutMs: config.rpcTimeoutMs, maxAttempts: config.rpcMaxAttempts, maxMessageBytes: config.rpcMaxMessageBytes, tls: grpcTlsFromConfig(config) });
   closers.push(() => client.close());
   return client;
 }
