@@ -95,8 +95,13 @@ export class ClientConnection implements RegisteredConnection {
     return this.state === 'closed';
   }
 
-  /** A decoded client frame, queued behind the frames before it. */
+  /**
+   * A decoded client frame, queued behind the frames before it. A heartbeat counts as liveness
+   * when it arrives, not when its turn comes: frames queued behind a slow call (a session service
+   * seconds behind under a reconnect storm) must not get a live client closed for silence.
+   */
   receive(frame: ConnectRequest): void {
+    if (frame.frame?.$case === 'heartbeat') this.lastBeatAtMs = this.ctx.now();
     this.chain = this.chain.then(() => this.handle(frame));
   }
 
