@@ -18,13 +18,15 @@ export interface SessionClientOptions {
 /**
  * A chat server's view of the session service over gRPC. Calls are coalesced, so their cost is
  * per server and event-loop turn, not per connection: every heartbeat within `heartbeatBatchMs`
- * travels in one Heartbeat call, and the registrations (and unregistrations) of one turn in one
- * RegisterConnections (UnregisterConnections) call.
+ * travels in one Heartbeat call, and the registrations, unregistrations and locates of one turn
+ * in one RegisterConnections, UnregisterConnections and LocateUsers call each (a DM load is a
+ * locate per message the cache misses).
  */
 export class SessionClient implements Sessions {
   private readonly beats: CallBatcher<string, boolean>;
   private readonly registrations: CallBatcher<Connection, { becameOnline: boolean }>;
   private readonly unregistrations: CallBatcher<string, { becameOffline: boolean }>;
+  private readonly locations: CallBatcher<string, Connection[]>;
 
   constructor(
     private readonly rpc: RpcClient<typeof SessionServiceDefinition>,
@@ -46,6 +48,11 @@ export class SessionClient implements Sessions {
       perTurn,
     );
     this.unregistrations = new CallBatcher(async (sessionIds) => (await rpc.call('unregisterConnections', { sessionIds })).becameOffline.map((becameOffline) => ({ becameOffline })), perTurn);
+    this.locations = new CallBatcher(async (userIds) => {
+      const byUser = new Map<string, Connection[]>(userIds.map((u) => [u, []]));
+      for (const c of (await rpc.call('locateUsers', { userIds: [...byUser.keys()] })).connections) byUser.get(c.userId)?.push(c);
+      return userIds.map((u) => byUser.get(u) ?? []);
+    }, perTurn);
   }
 
   register(connection: Connection): Promise<{ becameOnline: boolean }> {
@@ -62,7 +69,7 @@ export class SessionClient implements Sessions {
   }
 
   async locate(userIds: readonly string[]): Promise<Connection[]> {
-    return (await this.rpc.call('locateUsers', { userIds: [...userIds] })).connections;
+    return (await Promise.all(userIds.map((u) => this.locations.call(u)))).flat();
   }
 
   async presence(userIds: readonly string[]): Promise<UserPresence[]> {

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ErrorCode } from '../../gen/chat/v1/errors';
+import type { Connection, SessionServiceDefinition } from '../../gen/chat/v1/session';
+import { ChatError } from '../errors/chat-error';
+import type { RpcClient } from '../rpc/grpc-client';
+import { SessionClient } from './session-client';
+
+const conn = (userId: string, sessionId: string): Connection => ({ userId, deviceId: 'd', sessionId, serverId: 'chat-1', serverAddress: 'h:1' });
+
+/** A session service that records its calls: ann is online on two servers, bob on one. */
+function fake() {
+  const calls: [string, unknown][] = [];
+  const answers: Record<string, (req: never) => unknown> = {
+    registerConnections: (req: { connections: Connection[] }) => ({
+      results: req.connections.map((c) => (c.userId === 'full' ? { becameOnline: false, errorCode: ErrorCode.ERROR_CODE_LIMIT_EXCEEDED, errorMessage: 'full has 10' } : { becameOnline: true, errorCode: ErrorCode.ERROR_CODE_UNSPECIFIED, errorMessage: '' })),
+    }),
+    unregisterConnections: (req: { sessionIds: string[] }) => ({ becameOffline: req.sessionIds.map((id) => id === 's1') }),
+    locateUsers: (req: { userIds: string[] }) => ({ connections: [conn('ann', 'a1'), conn('ann', 'a2'), conn('bob', 'b1')].filter((c) => req.userIds.includes(c.userId)) }),
+    heartbeat: (req: { sessionIds: string[] }) => ({ unknownSessionIds: req.sessionIds.filter((id) => id === 'gone') }),
+  };
+  const rpc = { call: (method: string, req: never) => (calls.push([method, req]), Promise.resolve(answers[method](req))) } as unknown as RpcClient<typeof SessionServiceDefinition>;
+  return { calls, client: new SessionClient(rpc, { serverId: 'chat-1', heartbeatBatchMs: 5, maxHeartbeatBatch: 100, maxConnectionsPerCall: 500 }) };
+}
+
+describe('SessionClient', () => {
+  it('registers the connections of one turn in one call, a refused one failing alone', async () => {
+    const { calls, client } = fake();
+    const r = await Promise.allSettled([client.register(conn('ann', 'a1')), client.register(conn('full', 'f1')), client.register(conn('bob', 'b1'))]);
+    assert.deepEqual(calls.map(([m]) => m), ['registerConnections']);
+    assert.deepEqual(r[0], { status: 'fulfilled', value: { becameOnline: true } });
+    assert.ok(r[1].status === 'rejected' && r[1].reason instanceof ChatError && r[1].reason.code === ErrorCode.ERROR_CODE_LIMIT_EXCEEDED);
+    assert.deepEqual(r[2], { status: 'fulfilled', value: { becameOnline: true } });
+  });
+
+  it('locates the users of one turn in one call, each caller getting its own users', async () => {
+    const { calls, client } = fake();
+    const [first, second] = await Promise.all([client.locate(['ann', 'bob']), client.locate(['bob', 'cy'])]);
+    assert.deepEqual(calls, [['locateUsers', { userIds: ['ann', 'bob', 'cy'] }]]);
+    assert.deepEqual(first.map((c) => c.sessionId), ['a1', 'a2', 'b1']);
+    assert.deepEqual(second.map((c) => c.sessionId), ['b1']);
+  });
+
+  it('unregisters and heartbeats in batches too', async () => {
+    const { calls, client } = fake();
+    const [a, b] = await Promise.all([client.unregister('s1'), client.unregister('s2')]);
+    assert.deepEqual([a, b], [{ becameOffline: true }, { becameOffline: false }]);
+    const [x, y] = await Promise.all([client.heartbeat(['s1', 'gone']), client.heartbeat(['s2'])]);
+    assert.deepEqual([x, y], [{ unknown: ['gone'] }, { unknown: [] }]);
+    assert.deepEqual(calls.map(([m]) => m), ['unregisterConnections', 'heartbeat']);
+  });
+});
