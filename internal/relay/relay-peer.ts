@@ -148,8 +148,11 @@ export class RelayPeer {
    * Fails the stream when the peer has acknowledged nothing for the ack timeout while the oldest
    * batch waited at least that long (dead, stopped, or cut off), or when the oldest batch waited
    * MAX_ACK_WAIT_FACTOR ack timeouts; otherwise looks again when either could first be true.
+   * A verdict is confirmed a tenth of the timeout later: timers run before an event-loop turn
+   * reads its sockets, so a sender whose own loop was stalled (2 cores shared by a whole mesh)
+   * would otherwise blame the peer for acks already waiting unread.
    */
-  private checkAcks(): void {
+  private checkAcks(confirming = false): void {
     this.watchdog = undefined;
     const oldest = this.inFlight.values().next().value;
     if (!oldest) return;
@@ -157,6 +160,11 @@ export class RelayPeer {
     const timeout = this.opts.ackTimeoutMs;
     const silentMs = now - Math.max(this.lastAckAtMs, oldest.sentAtMs);
     const waitedMs = now - oldest.sentAtMs;
+    const overdue = silentMs >= timeout || waitedMs >= timeout * MAX_ACK_WAIT_FACTOR;
+    if (overdue && !confirming) {
+      this.watchdog = setTimeout(() => this.checkAcks(true), Math.ceil(timeout / 10));
+      return;
+    }
     if (silentMs >= timeout) return this.fail('ack_timeout', `no acknowledgement in ${silentMs} ms`);
     if (waitedMs >= timeout * MAX_ACK_WAIT_FACTOR) return this.fail('ack_timeout', `a batch waited ${waitedMs} ms while the peer acknowledged others`);
     this.watchdog = setTimeout(() => this.checkAcks(), Math.max(1, Math.min(timeout - silentMs, timeout * MAX_ACK_WAIT_FACTOR - waitedMs)));

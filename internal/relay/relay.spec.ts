@@ -152,6 +152,21 @@ describe('the relay between chat servers', () => {
     await router.close();
   });
 
+  it("does not blame the peer for acks its own stalled event loop has not read yet", async () => {
+    const peer = await receiver('g', lagging(() => 100));
+    const { router, value } = sender();
+    router.send('g', peer.address, delivery('gil'));
+    await waitUntil(async () => (await value('chat_relay_batches_total{result="acked"}')) === 1, 2_000, 'the stream to be up');
+    router.send('g', peer.address, delivery('gil'));
+    // The ack arrives about 100 ms in, while this process is busy past the 300 ms ack timeout.
+    await new Promise((r) => setTimeout(r, 50));
+    const until = Date.now() + 600;
+    while (Date.now() < until);
+    await waitUntil(async () => (await value('chat_relay_batches_total{result="acked"}')) === 2, 2_000, 'the ack to be read');
+    assert.equal(await value('chat_fallback_batches_total{reason="ack_timeout"}'), 0);
+    await router.close();
+  });
+
   it('falls back when one batch waits ten ack timeouts while the peer acknowledges others', async () => {
     const peer = await receiver('f', lagging((n) => (n === 1 ? undefined : 0)));
     const { router, fallback, value } = sender(new MemoryBus(log), true, 100);
