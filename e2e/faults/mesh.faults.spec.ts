@@ -13,7 +13,7 @@ import { probeLive, runScenario, standardWorld } from './scenario';
 
 /**
  * Devices of the reconnect storm, all on one chat server when it is killed. 1,000 were tried: on
- * this 2-core box (the whole mesh, the engines and the clients on it) they took 52-95 s to come
+ * this 2-core box (the whole mesh, the engines and the clients on it) they took 41-95 s to come
  * back and the checker's history reads ran past their deadline (docs/GUARANTEES.md).
  */
 const STORM_DEVICES = 200;
