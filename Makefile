@@ -15,6 +15,10 @@ EXAMPLE_SPECS := $(shell find examples -name '*.spec.ts' 2>/dev/null | sort)
 DEPLOY_SPECS := deploy/deploy-files.spec.ts
 # The distributed mesh as real processes (built dist/) on the real engines, run in test-engines.
 E2E_SPECS := $(shell find e2e -name '*.e2e.spec.ts' 2>/dev/null | sort)
+# Every spec file runs under a deadline, so a hung test fails by name instead of running into CI's
+# limit: 10 min (the slowest file takes under one), 25 min for the fault suite's one file.
+TEST_FILE_TIMEOUT_MS := 600000
+NODE_TEST = node --import tsx --test --test-force-exit --test-timeout=$(TEST_FILE_TIMEOUT_MS)
 # buf breaking compares the contracts with main; on main itself that is a no-op.
 BUF_BREAKING_AGAINST ?= .git\#branch=main
 
@@ -61,7 +65,7 @@ run-cluster: build
 	deploy/local/cluster up $(CLUSTER_ARGS)
 
 test-unit: install
-	node --import tsx --test --test-force-exit --test-concurrency=2 $(UNIT_SPECS) $(EXAMPLE_SPECS) $(DEPLOY_SPECS)
+	$(NODE_TEST) --test-concurrency=2 $(UNIT_SPECS) $(EXAMPLE_SPECS) $(DEPLOY_SPECS)
 
 # Starts its own engines (fresh dirs, free ports: deploy/local/with-test-engines), runs the engine
 # tests against them, stops them. Fails, never skips, when an engine cannot start.
@@ -70,9 +74,9 @@ test-engines: install
 
 # Needs CHAT_REDIS_URL, CHAT_KAFKA_BROKERS, CHAT_CASSANDRA_CONTACT_POINTS (from deploy/local/up).
 engine-suites:
-	node --import tsx --test --test-force-exit --test-concurrency=1 $(ENGINE_SPECS)
-	CHAT_TEST_ADAPTERS=engines node --import tsx --test --test-force-exit --test-concurrency=1 $(CHATD_SPECS)
-	node --import tsx --test --test-force-exit --test-concurrency=1 $(E2E_SPECS)
+	$(NODE_TEST) --test-concurrency=1 $(ENGINE_SPECS)
+	CHAT_TEST_ADAPTERS=engines $(NODE_TEST) --test-concurrency=1 $(CHATD_SPECS)
+	$(NODE_TEST) --test-concurrency=1 $(E2E_SPECS)
 
 test: check-gen lint breaking build test-unit test-browser test-engines test-faults
 
@@ -81,8 +85,9 @@ test: check-gen lint breaking build test-unit test-browser test-engines test-fau
 # The seed is printed; FAULT_SEED=<n> replays a run's sends. Installs Debian's faketime when missing.
 FAULT_SPECS := $(shell find e2e -name '*.faults.spec.ts' 2>/dev/null | sort)
 .PHONY: test-faults
+test-faults: TEST_FILE_TIMEOUT_MS := 1500000
 test-faults: build
-	deploy/local/with-test-engines node --import tsx --test --test-force-exit --test-concurrency=1 $(FAULT_SPECS)
+	deploy/local/with-test-engines $(NODE_TEST) --test-concurrency=1 $(FAULT_SPECS)
 
 clean:
 	rm -rf dist node_modules data web/dist
@@ -103,7 +108,7 @@ browser:
 
 # The web client in real Chromium (cmd/**/*.browser.spec.ts); failures leave screenshots in test-results/browser/.
 test-browser: web browser
-	node --import tsx --test --test-force-exit --test-concurrency=1 $(BROWSER_SPECS)
+	$(NODE_TEST) --test-concurrency=1 $(BROWSER_SPECS)
 
 # Benchmarks (issue #6): embedded chatd and the bare ws relays of bench/baselines, then the mesh
 # (its own engines and deploy/local/cluster on free ports, from dist/, torn down at the end): history

@@ -11,7 +11,7 @@ import type { Config } from '../../internal/config/config';
 import { closeAll, leasedWorkerIds, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
-import { gatewayService, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { gatewayService, grpcEdgeMessageBytes, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { GroupClient } from '../../internal/group/group-client';
 import { HistoryClient } from '../../internal/history/history-client';
@@ -142,7 +142,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const grpc = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,
-    maxMessageBytes: Math.max(config.maxFrameBytes, config.rpcMaxMessageBytes),
+    maxMessageBytes: grpcEdgeMessageBytes(config),
     keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     tls: grpcTlsFromConfig(config),
     services: [

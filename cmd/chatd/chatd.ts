@@ -10,7 +10,7 @@ import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
-import { gatewayService, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
+import { gatewayService, grpcEdgeMessageBytes, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { HISTORY_WRITTEN_BEFORE_ACK } from '../../internal/messagelog/history-catch-up';
@@ -93,7 +93,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const grpc: RunningGrpcServer = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,
-    maxMessageBytes: config.maxFrameBytes,
+    maxMessageBytes: grpcEdgeMessageBytes(config),
     keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs },
     services: [
       { definition: gatewayService(config.maxFrameBytes), name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },

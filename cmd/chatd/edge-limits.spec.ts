@@ -4,6 +4,7 @@ import { connect as h2connect } from 'node:http2';
 import { connect as tcpConnect } from 'node:net';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import WebSocket from 'ws';
+import { ErrorCode } from '../../gen/chat/v1/errors';
 import { GatewayServiceClient, type ConnectResponse } from '../../gen/chat/v1/gateway';
 import { TokenIssuer } from '../../internal/auth/token-issuer';
 import { dmConversationId } from '../../internal/conversation/conversation-id';
@@ -13,7 +14,7 @@ import { TEST_SECRET, TestChatd } from './testing/chatd-harness';
 /**
  * The limits of the edge, each a CHAT_ setting, against a real chatd: handshake timeout, token
  * expiry and refresh, sends per user, connections per IP, the Origin allow-list, no
- * permessage-deflate, the gRPC message cap and keepalive. (Frame cap, text length, sends and
+ * permessage-deflate, the gRPC frame and message caps and keepalive. (Frame cap, text length, sends and
  * connections per user, protocol errors and slow readers: chatd-bad-input.spec.ts; subscriptions
  * per connection and the heartbeat TTL: chatd-presence.spec.ts.) Embedded adapters only: none of
  * it depends on the stores.
@@ -93,7 +94,7 @@ describe('edge limits', () => {
 
 describe('edge limits: connections per IP, CHAT_ALLOWED_ORIGINS, gRPC', () => {
   let chatd: TestChatd;
-  before(async () => (chatd = await TestChatd.start({ allowedOrigins: 'https://app.example.com, http://localhost:3000', maxFrameBytes: '4096', grpcKeepaliveTimeMs: '200', grpcKeepaliveTimeoutMs: '200', maxConnectionsPerIp: '4' })));
+  before(async () => (chatd = await TestChatd.start({ allowedOrigins: 'https://app.example.com, http://localhost:3000', maxFrameBytes: '4096', rpcMaxMessageBytes: '65536', grpcKeepaliveTimeMs: '200', grpcKeepaliveTimeoutMs: '200', maxConnectionsPerIp: '4' })));
   after(async () => chatd.stop());
 
   it('refuses connections past CHAT_MAX_CONNECTIONS_PER_IP with 429, and admits one when another leaves', async () => {
@@ -123,13 +124,25 @@ describe('edge limits: connections per IP, CHAT_ALLOWED_ORIGINS, gRPC', () => {
     assert.equal((await open(chatd.wsUrl, { origin: 'https://app.example.com.evil.example' })).status, 403);
   });
 
-  it('refuses a gRPC message over the cap with RESOURCE_EXHAUSTED', async () => {
+  it('answers a gRPC frame over CHAT_MAX_FRAME_BYTES with TOO_LARGE and keeps the stream; ends it on a message over CHAT_RPC_MAX_MESSAGE_BYTES', { timeout: 10_000 }, async () => {
     const client = new GatewayServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
     const call = client.connect(await chatd.grpcMetadata('grpc-big'));
     const ended = new Promise<ServiceError>((resolve) => call.on('error', resolve));
-    call.on('data', (_f: ConnectResponse) => undefined);
+    const frames: ConnectResponse[] = [];
+    call.on('data', (f: ConnectResponse) => frames.push(f));
+    const answer = (requestId: string, kind: string) => waitUntil(() => frames.some((f) => f.requestId === requestId && f.frame?.$case === kind), 5000, `${kind} for ${requestId}`);
     call.write({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'd', lastSeen: {} } } });
+    await answer('h', 'resumeComplete');
+
     call.write({ requestId: 's', frame: { $case: 'send', value: { conversationId: dmConversationId('grpc-big', 'x'), clientMsgId: 'k', text: 'x'.repeat(8000) } } });
+    // Refused undecoded, so the error frame carries no request id.
+    await waitUntil(() => frames.some((f) => f.frame?.$case === 'error' && f.frame.value.code === ErrorCode.ERROR_CODE_TOO_LARGE), 5000, 'TOO_LARGE');
+    call.write({ requestId: 'hb', frame: { $case: 'heartbeat', value: {} } });
+    await answer('hb', 'pong');
+
+    // Nothing is on its way to the client now: grpc-js's own refusal races the connection's writes
+    // (see gatewayService).
+    call.write({ requestId: 'huge', frame: { $case: 'send', value: { conversationId: dmConversationId('grpc-big', 'x'), clientMsgId: 'k2', text: 'x'.repeat(70_000) } } });
     assert.equal((await ended).code, status.RESOURCE_EXHAUSTED);
     client.close();
   });

@@ -19,11 +19,13 @@ const CLOSE_STATUS: Record<CloseCause, status> = {
 /**
  * GatewayService as served. An undecodable client frame reaches the connection as a
  * MALFORMED_FRAME error, and one over `maxFrameBytes` as TOO_LARGE (an error frame, and the stream
- * stays open, as on /ws), instead of failing in grpc-js's deserializer: grpc-js then ends the call
- * itself, and a frame the connection writes afterwards (the answer to an earlier frame) left the
- * stream with neither trailers nor a reset until the client's deadline (found by the fuzzer in
- * edge-fuzz.spec.ts). The frame cap is checked here because a chat server's gRPC port also takes
- * the relay's and other internal batches, so its message limit is larger than a client frame's.
+ * stays open, as on /ws), instead of failing inside grpc-js. When grpc-js refuses a message itself
+ * (undecodable, or over the server's message limit) it ends the call on its own, and a frame the
+ * connection writes before grpc-js has sent the trailers (the answer to an earlier frame, a
+ * delivery) leaves the stream with neither trailers nor a reset: the client hangs until its
+ * deadline, and a Connect stream has none. The fuzzer in edge-fuzz.spec.ts found it for undecodable
+ * frames, and CI hung on it for an oversized one. So the frame cap is checked here, and the
+ * server's message limit (grpcEdgeMessageBytes) is far above it.
  */
 export function gatewayService(maxFrameBytes: number) {
   return {
@@ -40,6 +42,15 @@ export function gatewayService(maxFrameBytes: number) {
       },
     },
   };
+}
+
+/**
+ * The gRPC message limit of a server that serves GatewayService: the internal limit (the relay's
+ * batches share a chat server's port), never below the client frame cap. Only a message over it
+ * meets grpc-js's own refusal (RESOURCE_EXHAUSTED), with the race described above.
+ */
+export function grpcEdgeMessageBytes(config: { maxFrameBytes: number; rpcMaxMessageBytes: number }): number {
+  return Math.max(config.maxFrameBytes, config.rpcMaxMessageBytes);
 }
 
 /**
