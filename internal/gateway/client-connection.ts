@@ -42,18 +42,20 @@ export class ClientConnection implements RegisteredConnection {
   private state: 'new' | 'open' | 'closed' = 'new';
   private chain = SETTLED;
   private protocolErrors = 0;
-  private readonly sendBucket: TokenBucket;
-  private readonly typingBucket: TokenBucket;
   // Idle connections are most connections: what only some of them need is created on first use.
+  private sendBucket?: TokenBucket;
+  private typingBucket?: TokenBucket;
   private watchedUsers?: Set<string>;
   private deliveredIds?: DeliveredIds;
   private pendingCursors?: Map<string, bigint>;
   private cursorTimer?: NodeJS.Timeout;
-  private expiryTimer?: NodeJS.Timeout;
-  private helloTimer?: NodeJS.Timeout;
   private logger?: Logger;
   /** Last hello or heartbeat: presence is kept by heartbeats only, so liveness is too. */
   lastBeatAtMs: number;
+  // Deadlines are checked by the gateway's sweep (checkDeadlines), not by a timer per connection:
+  // two timers were a fifth of an idle connection's heap.
+  private readonly helloDueAtMs: number;
+  private expiresAtMs?: number;
   private presenceChain = SETTLED;
 
   constructor(
@@ -64,14 +66,23 @@ export class ClientConnection implements RegisteredConnection {
     /** Sends per user, shared by all connections of this server. */
     private readonly userSends?: KeyedTokenBuckets,
   ) {
-    this.sendBucket = new TokenBucket(ctx.limits.sendRatePerSec, ctx.limits.sendBurst, ctx.now);
-    // A socket that never says hello holds a file descriptor and memory for nothing: close it.
-    this.helloTimer = setTimeout(() => {
-      if (this.state === 'new') this.sink.close('timeout', `no hello within ${ctx.limits.handshakeTimeoutMs} ms`);
-    }, ctx.limits.handshakeTimeoutMs);
-    this.helloTimer.unref();
-    this.typingBucket = new TokenBucket(ctx.limits.typingRatePerSec, ctx.limits.typingRatePerSec * 2, ctx.now);
     this.lastBeatAtMs = ctx.now();
+    this.helloDueAtMs = this.lastBeatAtMs + ctx.limits.handshakeTimeoutMs;
+  }
+
+  /**
+   * Closes the connection if a deadline has passed: no hello within the handshake timeout (a
+   * socket that never says hello holds a file descriptor for nothing), no heartbeat within the
+   * presence TTL, or the token expired. Called by the gateway's sweep, so a deadline is enforced
+   * up to one sweep interval late.
+   */
+  checkDeadlines(nowMs: number): void {
+    if (this.state === 'new' && nowMs >= this.helloDueAtMs) this.sink.close('timeout', `no hello within ${this.ctx.limits.handshakeTimeoutMs} ms`);
+    else if (this.lastBeatAtMs < nowMs - this.ctx.limits.presenceTtlMs) this.shutdown('timeout', 'no heartbeat within the presence TTL');
+    else if (this.state === 'open' && this.expiresAtMs !== undefined && nowMs >= this.expiresAtMs) {
+      this.expiresAtMs = undefined;
+      void this.fail(ChatError.unauthenticated('token expired'), '');
+    }
   }
 
   /** This connection's logger, made when first needed (most connections never log). */
@@ -115,8 +126,6 @@ export class ClientConnection implements RegisteredConnection {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
-    clearTimeout(this.expiryTimer);
-    clearTimeout(this.helloTimer);
     if (!wasOpen) return;
     this.ctx.registry.remove(this, this.watched);
     await Promise.all([this.flushCursors(), this.ctx.sessions.unregister(this.sessionId).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'))]);
@@ -201,7 +210,7 @@ export class ClientConnection implements RegisteredConnection {
     const principal = await this.ctx.verifier.verify(hello.token || this.transportToken);
     if (principal.kind !== 'user') throw ChatError.unauthenticated('client connections need a user token');
     if (!DEVICE_ID.test(hello.deviceId)) throw ChatError.invalidArgument('device_id must be 1-128 characters of [A-Za-z0-9_.:@-]');
-    this.principal = principal;
+    this.principal = withoutToken(principal);
     this.userId = principal.id;
     this.deviceId = hello.deviceId;
     this.sessionId = `${this.ctx.serverId}.${randomUUID()}`;
@@ -212,9 +221,8 @@ export class ClientConnection implements RegisteredConnection {
       return;
     }
     this.state = 'open';
-    clearTimeout(this.helloTimer);
     this.lastBeatAtMs = this.ctx.now();
-    this.scheduleExpiry(principal.expiresAtMs);
+    this.expiresAtMs = principal.expiresAtMs;
     // Registered for live delivery before reading history, so nothing falls between the two;
     // a message may arrive both ways and clients dedupe by message id.
     this.ctx.registry.add(this);
@@ -238,7 +246,7 @@ export class ClientConnection implements RegisteredConnection {
   }
 
   private async send(requestId: string, send: Send): Promise<void> {
-    if (!this.sendBucket.tryTake()) {
+    if (!(this.sendBucket ??= new TokenBucket(this.ctx.limits.sendRatePerSec, this.ctx.limits.sendBurst, this.ctx.now)).tryTake()) {
       throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, `more than ${this.ctx.limits.sendRatePerSec} sends per second; retry with the same client_msg_id`);
     }
     if (this.userSends && !this.userSends.tryTake(this.userId)) {
@@ -285,7 +293,7 @@ export class ClientConnection implements RegisteredConnection {
   }
 
   private async typing(conversationId: string): Promise<void> {
-    if (!this.typingBucket.tryTake()) {
+    if (!(this.typingBucket ??= new TokenBucket(this.ctx.limits.typingRatePerSec, this.ctx.limits.typingRatePerSec * 2, this.ctx.now)).tryTake()) {
       throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, `more than ${this.ctx.limits.typingRatePerSec} typing frames per second`);
     }
     await this.ctx.typing.typing(this.principal!, conversationId, this.sessionId);
@@ -299,8 +307,8 @@ export class ClientConnection implements RegisteredConnection {
   private async refreshToken(requestId: string, refresh: RefreshToken): Promise<void> {
     const principal = await this.ctx.verifier.verify(refresh.token);
     if (principal.kind !== 'user' || principal.id !== this.userId) throw ChatError.permissionDenied('the new token must name the same user as the connection');
-    this.principal = principal;
-    this.scheduleExpiry(principal.expiresAtMs);
+    this.principal = withoutToken(principal);
+    this.expiresAtMs = principal.expiresAtMs;
     const expiresAt = principal.expiresAtMs !== undefined ? new Date(principal.expiresAtMs) : undefined;
     this.push({ requestId, frame: { $case: 'tokenRefreshed', value: { expiresAt } } });
   }
@@ -351,13 +359,6 @@ export class ClientConnection implements RegisteredConnection {
     return Promise.resolve();
   }
 
-  private scheduleExpiry(expiresAtMs: number | undefined): void {
-    clearTimeout(this.expiryTimer);
-    if (expiresAtMs === undefined) return;
-    const delay = Math.min(Math.max(0, expiresAtMs - this.ctx.now()), 2 ** 31 - 1);
-    this.expiryTimer = setTimeout(() => void this.fail(ChatError.unauthenticated('token expired'), ''), delay);
-    this.expiryTimer.unref();
-  }
 }
 
 /** One frame object per delivered message, shared by all its recipients (so it is encoded once). */
@@ -366,6 +367,11 @@ function messageFrame(message: ChatMessage): ConnectResponse {
   let frame = messageFrames.get(message);
   if (!frame) messageFrames.set(message, (frame = { requestId: '', frame: { $case: 'message', value: message } }));
   return frame;
+}
+
+/** The connection keeps who it is, not the bearer token (about 200 bytes per connection). */
+function withoutToken({ kind, id, expiresAtMs }: Principal): Principal {
+  return { kind, id, expiresAtMs };
 }
 
 function errorFrame(err: ChatError, requestId: string): ConnectResponse {

@@ -7,14 +7,14 @@ import { KeyedTokenBuckets } from './rate-limiter';
 
 /**
  * The edge of one chat server: creates client connections for the transports, fans presence
- * changes, typing indicators and receipts from the bus out to its own connections, closes connections whose heartbeat lapsed, and drains on
- * shutdown.
+ * changes, typing indicators and receipts from the bus out to its own connections, closes
+ * connections past a deadline (hello, heartbeat, token expiry), and drains on shutdown.
  */
 export class Gateway {
   private readonly live = new Set<ClientConnection>();
   private presenceSub?: Subscription;
   private ephemeralSub?: Subscription;
-  private idleTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
   private draining = false;
   /** Sends per user over all its connections to this server (a user cannot multiply its rate by connecting more). */
   private readonly userSends: KeyedTokenBuckets;
@@ -35,8 +35,9 @@ export class Gateway {
     this.presenceSub = this.bus.subscribe(PRESENCE_TOPIC, (r) => this.ctx.registry.publishPresence(decodePresence(r.payload)));
     this.ephemeralSub = this.bus.subscribe(EPHEMERAL_TOPIC, (r) => this.deliverEphemeral(r.payload));
     await Promise.all([this.presenceSub.ready, this.ephemeralSub.ready]);
-    this.idleTimer = setInterval(() => this.closeIdle(), Math.max(250, Math.floor(this.ctx.limits.heartbeatIntervalMs / 5)));
-    this.idleTimer.unref();
+    const { heartbeatIntervalMs, handshakeTimeoutMs } = this.ctx.limits;
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(250, Math.floor(Math.min(heartbeatIntervalMs, handshakeTimeoutMs) / 5)));
+    this.sweepTimer.unref();
   }
 
   /** A new transport connection; undefined while draining (the transport refuses it). */
@@ -59,7 +60,7 @@ export class Gateway {
   /** Tells every client to go away, then waits (bounded) for them to leave. */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    clearInterval(this.idleTimer);
+    clearInterval(this.sweepTimer);
     await Promise.all([this.presenceSub?.close(), this.ephemeralSub?.close()]);
     for (const conn of this.live) conn.shutdown('going_away', 'server shutting down', true);
     const deadline = Date.now() + graceMs;
@@ -80,12 +81,10 @@ export class Gateway {
     if (frame) this.ctx.registry.deliverEphemeral(frame, event.recipientIds, event.excludeSessionId);
   }
 
-  /** A connection silent for longer than the presence TTL is dead: close it. */
-  private closeIdle(): void {
+  /** Closes the connections past a deadline (hello, heartbeat, token expiry): one timer for all. */
+  private sweep(): void {
     this.userSends.prune();
-    const cutoff = this.ctx.now() - this.ctx.limits.presenceTtlMs;
-    for (const conn of this.live) {
-      if (conn.lastBeatAtMs < cutoff) conn.shutdown('timeout', 'no heartbeat within the presence TTL');
-    }
+    const now = this.ctx.now();
+    for (const conn of this.live) conn.checkDeadlines(now);
   }
 }
