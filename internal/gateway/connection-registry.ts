@@ -1,5 +1,6 @@
 import type { ConnectResponse } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, UserPresence } from '../../gen/chat/v1/message';
+import { KeyedLists } from '../collections/keyed-lists';
 
 /** What the registry needs of a live, authenticated connection. */
 export interface RegisteredConnection {
@@ -16,16 +17,17 @@ export interface RegisteredConnection {
  * (for presence fan-out). Everything is O(connections of the users involved).
  */
 export class ConnectionRegistry {
-  private readonly byUser = new Map<string, Set<RegisteredConnection>>();
+  private readonly byUser = new KeyedLists<string, RegisteredConnection>();
+  // A popular user can have thousands of watchers: Sets, for O(1) removal.
   private readonly watchers = new Map<string, Set<RegisteredConnection>>();
 
   add(conn: RegisteredConnection): void {
-    addTo(this.byUser, conn.userId, conn);
+    this.byUser.add(conn.userId, conn);
   }
 
   /** Removes the connection and all its presence watches. */
   remove(conn: RegisteredConnection, watched: Iterable<string>): void {
-    removeFrom(this.byUser, conn.userId, conn);
+    this.byUser.remove(conn.userId, conn);
     for (const userId of watched) removeFrom(this.watchers, userId, conn);
   }
 
@@ -38,14 +40,14 @@ export class ConnectionRegistry {
   }
 
   connectionsOf(userId: string): Iterable<RegisteredConnection> {
-    return this.byUser.get(userId) ?? [];
+    return this.byUser.get(userId);
   }
 
   /** Pushes a message to every local device of the recipients except the sending one. */
   deliverLocal(message: ChatMessage, recipientIds: readonly string[], excludeSessionId?: string): number {
     let pushed = 0;
     for (const userId of recipientIds) {
-      for (const conn of this.byUser.get(userId) ?? []) {
+      for (const conn of this.byUser.get(userId)) {
         if (conn.sessionId === excludeSessionId) continue;
         conn.pushMessage(message);
         pushed++;
@@ -57,7 +59,7 @@ export class ConnectionRegistry {
   /** Pushes a typing or receipt frame to every local device of the recipients but one session. */
   deliverEphemeral(frame: ConnectResponse, recipientIds: readonly string[], excludeSessionId: string): void {
     for (const userId of new Set(recipientIds)) {
-      for (const conn of this.byUser.get(userId) ?? []) {
+      for (const conn of this.byUser.get(userId)) {
         if (conn.sessionId !== excludeSessionId) conn.pushEphemeral(frame);
       }
     }
@@ -70,12 +72,12 @@ export class ConnectionRegistry {
 
   get size(): number {
     let n = 0;
-    for (const set of this.byUser.values()) n += set.size;
+    for (const list of this.byUser.values()) n += list.length;
     return n;
   }
 
   all(): RegisteredConnection[] {
-    return [...this.byUser.values()].flatMap((s) => [...s]);
+    return [...this.byUser.values()].flat();
   }
 }
 

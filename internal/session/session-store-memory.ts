@@ -1,4 +1,5 @@
 import type { Connection } from '../../gen/chat/v1/session';
+import { KeyedLists } from '../collections/keyed-lists';
 import { ChatError } from '../errors/chat-error';
 import type { OfflineTransition, PresenceRecord, RegisterResult, SessionStore } from './session-store';
 
@@ -14,7 +15,7 @@ interface Entry {
  */
 export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
-  private readonly byUser = new Map<string, Set<string>>();
+  private readonly byUser = new KeyedLists<string, string>();
   private readonly lastSeen = new Map<string, number>();
 
   register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<RegisterResult> {
@@ -29,9 +30,7 @@ export class MemorySessionStore implements SessionStore {
       return Promise.reject(ChatError.limitExceeded(`user ${connection.userId} already has ${maxPerUser} live connections`));
     }
     this.sessions.set(connection.sessionId, { connection, expiresAtMs: nowMs + ttlMs });
-    let set = this.byUser.get(connection.userId);
-    if (!set) this.byUser.set(connection.userId, (set = new Set()));
-    set.add(connection.sessionId);
+    this.byUser.add(connection.userId, connection.sessionId);
     this.lastSeen.set(connection.userId, nowMs);
     return Promise.resolve(lapsed ? { becameOnline: true, lapsed } : { becameOnline: live.length === 0 });
   }
@@ -39,7 +38,7 @@ export class MemorySessionStore implements SessionStore {
   /** Removes a user's lapsed, unswept entries; the offline transition they amount to, if any. */
   private removeLapsed(userId: string, nowMs: number): OfflineTransition | undefined {
     let transition: OfflineTransition | undefined;
-    for (const id of [...(this.byUser.get(userId) ?? [])]) {
+    for (const id of [...this.byUser.get(userId)]) {
       const e = this.sessions.get(id);
       if (e && e.expiresAtMs <= nowMs) transition = this.remove(e, e.expiresAtMs) ?? transition;
     }
@@ -94,7 +93,7 @@ export class MemorySessionStore implements SessionStore {
 
   private liveSessions(userId: string, nowMs: number): Entry[] {
     const out: Entry[] = [];
-    for (const id of this.byUser.get(userId) ?? []) {
+    for (const id of this.byUser.get(userId)) {
       const e = this.sessions.get(id);
       if (e && e.expiresAtMs > nowMs) out.push(e);
     }
@@ -105,13 +104,10 @@ export class MemorySessionStore implements SessionStore {
   private remove(e: Entry, atMs: number): OfflineTransition | undefined {
     const { userId, sessionId } = e.connection;
     this.sessions.delete(sessionId);
-    const set = this.byUser.get(userId);
-    set?.delete(sessionId);
-    if (set && set.size > 0) {
+    if (this.byUser.remove(userId, sessionId) > 0) {
       // Other entries exist; if all of them have lapsed too, the sweep reports the transition.
       return undefined;
     }
-    this.byUser.delete(userId);
     this.lastSeen.set(userId, Math.max(this.lastSeen.get(userId) ?? 0, atMs));
     return { userId, lastSeenMs: this.lastSeen.get(userId)! };
   }
