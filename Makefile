@@ -113,10 +113,10 @@ test-browser: web browser
 # Benchmarks (issue #6): embedded chatd and the bare ws relays of bench/baselines, then the mesh
 # (its own engines and deploy/local/cluster on free ports, from dist/, torn down at the end): history
 # on Cassandra, 60,000 connections, cross-server dm and group over the relay and the Kafka fallback.
-# Runs alternated, BENCH_RUNS each; writes docs/BENCHMARKS.md and bench/results.json. About 15 min;
+# Runs alternated, BENCH_RUNS each, from dist/; writes docs/BENCHMARKS.md and bench/results.json. About 25 min;
 # not part of `make test`. BENCH_ONLY=embedded or BENCH_ONLY=mesh (or step names) runs a part.
 BENCH_RUNS ?= 3
 BENCH_ONLY ?=
 .PHONY: bench
 bench: build
-	node --import tsx cmd/loadgen/main.ts suite --from tsx --runs $(BENCH_RUNS) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+	node --import tsx cmd/loadgen/main.ts suite --runs $(BENCH_RUNS) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))

@@ -226,7 +226,7 @@ is compared with the bare \`ws\` relays of [\`bench/baselines\`](../bench/baseli
 | kernel | Linux ${mc.kernel} |
 | node | ${mc.node} |
 | ws | ${mc.ws} |${versions}
-| commit | ${r.commit ?? headCommit(o.root)} at the start; embedded chatd runs from ${r.from === 'tsx' ? 'source, so edits others made to the tree during the run are in the later runs' : 'dist/'}${r.mesh ? `; the mesh and the cross-server chatd row run the tree built before the suite (${r.mesh.distDir})` : ''} |
+| commit | ${r.commit ?? headCommit(o.root)} at the start; embedded chatd and the baselines run from ${r.from === 'tsx' ? 'source, so edits others made to the tree during the run are in the later runs' : 'dist/ (built by make bench first)'}${r.mesh ? `; the mesh and the cross-server chatd row run the tree built before the suite (${r.mesh.distDir})` : ''} |
 | open files | 20,000 per process (hard limit) |
 
 The loadgen (2+ worker processes) and the server share the same 2 cores, and other work may have been
