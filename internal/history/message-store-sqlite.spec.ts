@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSqliteDatabase } from '../sqlite/sqlite-database';
 import { messageStoreContract } from './message-store.contract';
-import { SqliteMessageStore } from './message-store-sqlite';
+import { migrateSchema } from '../sqlite/sqlite-migrations';
+import { HISTORY_MIGRATIONS, SqliteMessageStore } from './message-store-sqlite';
 
 messageStoreContract('sqlite :memory:', () => {
   const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
@@ -63,7 +64,7 @@ describe('SqliteMessageStore', () => {
       assert.equal((await again.append(msg(6n << 22n, 'k1'), ['alice', 'bob'])).created, false);
       assert.equal(await again.hasConversation('bob', 'dm:alice:bob'), true);
       assert.deepEqual(await again.loadDeviceCursors('bob', 'phone'), new Map([['dm:alice:bob', 5n << 22n]]));
-      assert.deepEqual(db.prepare('SELECT owner, version FROM schema_migrations').all(), [{ owner: 'history', version: 1 }]);
+      assert.deepEqual(db.prepare('SELECT owner, version FROM schema_migrations').all(), [{ owner: 'history', version: 1 }, { owner: 'history', version: 2 }]);
       await again.close();
       assert.equal(db.open, false);
     } finally {
@@ -100,6 +101,22 @@ describe('SqliteMessageStore', () => {
     await store.close();
   });
 
+  it('keeps the messages of a version-1 file when it rekeys them (version 2)', async () => {
+    const db = openSqliteDatabase({ path: ':memory:', synchronous: 'full' });
+    migrateSchema(db, 'history', HISTORY_MIGRATIONS.slice(0, 1));
+    const insert = db.prepare('INSERT INTO messages (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    insert.run('dm:alice:bob', 0, 5n << 22n, 'alice', 'k1', 'hello', 1_767_225_600_005);
+    insert.run('dm:alice:bob', 0, 6n << 22n, 'bob', 'k2', 'hi', 1_767_225_600_006);
+    const store = new SqliteMessageStore({ db, ownsDb: true });
+    const page = await store.listMessages({ conversationId: 'dm:alice:bob', limit: 5 });
+    assert.deepEqual(page.messages.map((m) => [m.messageId, m.senderId, m.text, m.createdAt?.getTime()]), [
+      [String(6n << 22n), 'bob', 'hi', 1_767_225_600_006],
+      [String(5n << 22n), 'alice', 'hello', 1_767_225_600_005],
+    ]);
+    assert.deepEqual(db.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'messages' AND type = 'index'").all(), [], 'no index left beside the key');
+    await store.close();
+  });
+
   it('serves message pages from one index range, without a sort', () => {
     const db = openSqliteDatabase({ path: ':memory:', synchronous: 'full' });
     // Capture the statements the store prepares, to explain its real queries.
@@ -112,7 +129,7 @@ describe('SqliteMessageStore', () => {
     for (const sql of pages) {
       const params = Array.from(sql.matchAll(/\?/g), () => 1);
       const plan = (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('; ');
-      assert.match(plan, /^SEARCH m USING INDEX messages_by_conversation \(conversation_id=\?/, sql);
+      assert.match(plan, /^SEARCH m USING PRIMARY KEY \(conversation_id=\?/, sql);
       assert.doesNotMatch(plan, /TEMP B-TREE|SCAN/, sql);
     }
     db.close();

@@ -14,7 +14,7 @@ const SNOWFLAKE_EPOCH_MS = 1767225600000;
  * The history tables, in the shape of the Cassandra ones (see ARCHITECTURE.md "Storage"), so both
  * adapters answer every query from the same keys. Append-only: never edit a released script.
  */
-const MIGRATIONS: readonly string[] = [
+export const HISTORY_MIGRATIONS: readonly string[] = [
   `CREATE TABLE messages (
      conversation_id TEXT    NOT NULL,
      bucket          INTEGER NOT NULL,  -- bucketOf(message_id): the Cassandra partition
@@ -53,18 +53,29 @@ const MIGRATIONS: readonly string[] = [
      message_id      INTEGER NOT NULL,
      PRIMARY KEY (user_id, device_id, conversation_id)
    ) WITHOUT ROWID;`,
+  // Version 2: messages keyed by (conversation_id, message_id). A page used to walk the secondary
+  // index and look each row up in the table: 20% of a page read and a third of a message insert.
+  // The bucket stays a column, so the rows still match Cassandra's.
+  `CREATE TABLE messages_v2 (
+     conversation_id TEXT    NOT NULL,
+     message_id      INTEGER NOT NULL,
+     bucket          INTEGER NOT NULL,
+     sender_id       TEXT    NOT NULL,
+     client_msg_id   TEXT    NOT NULL,
+     body            TEXT    NOT NULL,
+     created_at      INTEGER NOT NULL,  -- Unix ms
+     PRIMARY KEY (conversation_id, message_id)
+   ) WITHOUT ROWID;
+   INSERT INTO messages_v2 (conversation_id, message_id, bucket, sender_id, client_msg_id, body, created_at)
+     SELECT conversation_id, message_id, bucket, sender_id, client_msg_id, body, created_at FROM messages;
+   DROP TABLE messages;
+   ALTER TABLE messages_v2 RENAME TO messages;`,
 ];
 
 const MESSAGE_COLUMNS = 'm.message_id, m.conversation_id, m.sender_id, m.client_msg_id, m.body, m.created_at';
 
-interface MessageRow {
-  message_id: bigint;
-  conversation_id: string;
-  sender_id: string;
-  client_msg_id: string;
-  body: string;
-  created_at: bigint;
-}
+/** A row of MESSAGE_COLUMNS, read raw (as an array): a page of 50 objects cost a third of its read. */
+type MessageRow = [messageId: bigint, conversationId: string, senderId: string, clientMsgId: string, body: string, createdAtMs: bigint];
 
 /** Options of {@link SqliteMessageStore}. */
 export interface SqliteMessageStoreOptions {
@@ -122,14 +133,15 @@ export class SqliteMessageStore implements MessageStore {
   constructor(options: SqliteMessageStoreOptions) {
     this.db = options.db;
     this.ownsDb = options.ownsDb ?? false;
-    migrateSchema(this.db, 'history', MIGRATIONS);
+    migrateSchema(this.db, 'history', HISTORY_MIGRATIONS);
 
     const reader = <P extends unknown[], R>(sql: string): Stmt<P, R> => this.db.prepare<P, R>(sql).safeIntegers(true);
+    const messageReader = <P extends unknown[]>(sql: string): Stmt<P, MessageRow> => this.db.prepare<P, MessageRow>(sql).safeIntegers(true).raw(true);
     const writer = <P extends unknown[]>(sql: string): Stmt<P> => this.db.prepare<P>(sql);
-    this.byClientKey = reader(`SELECT ${MESSAGE_COLUMNS} FROM message_by_client_id k
+    this.byClientKey = messageReader(`SELECT ${MESSAGE_COLUMNS} FROM message_by_client_id k
       CROSS JOIN messages m ON m.conversation_id = k.conversation_id AND m.message_id = k.message_id
       WHERE k.sender_id = ? AND k.client_msg_id = ?`);
-    this.byId = reader(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ? AND m.message_id = ?`);
+    this.byId = messageReader(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ? AND m.message_id = ?`);
     this.insertMessage = writer(`INSERT INTO messages
       (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
@@ -143,9 +155,9 @@ export class SqliteMessageStore implements MessageStore {
     );
     const page = (where: string, order: 'ASC' | 'DESC'): string =>
       `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ? ${where} ORDER BY m.message_id ${order} LIMIT ?`;
-    this.pageLatest = reader(page('', 'DESC'));
-    this.pageBefore = reader(page('AND m.message_id < ?', 'DESC'));
-    this.pageAfter = reader(page('AND m.message_id > ?', 'ASC'));
+    this.pageLatest = messageReader(page('', 'DESC'));
+    this.pageBefore = messageReader(page('AND m.message_id < ?', 'DESC'));
+    this.pageAfter = messageReader(page('AND m.message_id > ?', 'ASC'));
     // CROSS JOIN fixes the join order: start from the user's own rows, then point lookups. This
     // reads all of the user's conversation rows to sort them (their order changes with every
     // message), which is the price of one shared write per message instead of one per member.
@@ -153,8 +165,8 @@ export class SqliteMessageStore implements MessageStore {
       CROSS JOIN conversations c ON c.conversation_id = uc.conversation_id
       CROSS JOIN messages m ON m.conversation_id = c.conversation_id AND m.message_id = c.last_message_id
       WHERE uc.user_id = ? ${where} ORDER BY c.last_message_id DESC LIMIT ?`;
-    this.conversationsLatest = reader(conversations(''));
-    this.conversationsBefore = reader(conversations('AND c.last_message_id < ?'));
+    this.conversationsLatest = messageReader(conversations(''));
+    this.conversationsBefore = messageReader(conversations('AND c.last_message_id < ?'));
     this.inConversationList = reader('SELECT 1 FROM user_conversations WHERE user_id = ? AND conversation_id = ?');
     this.upsertCursor = writer(`INSERT INTO device_cursors (user_id, device_id, conversation_id, message_id)
       VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id, conversation_id)
@@ -248,7 +260,7 @@ export class SqliteMessageStore implements MessageStore {
           : this.conversationsLatest.all(userId, n + 1);
       const conversations: ConversationSummary[] = rows
         .slice(0, n)
-        .map((row) => ({ conversationId: row.conversation_id, lastMessage: toChatMessage(row), unreadCount: 0, readUpToMessageId: '0', othersDeliveredUpToMessageId: '0', othersReadUpToMessageId: '0' }));
+        .map((row) => ({ conversationId: row[1], lastMessage: toChatMessage(row), unreadCount: 0, readUpToMessageId: '0', othersDeliveredUpToMessageId: '0', othersReadUpToMessageId: '0' }));
       return { conversations, hasMore: rows.length > n };
     });
   }
@@ -305,15 +317,8 @@ export class SqliteMessageStore implements MessageStore {
   }
 }
 
-function toChatMessage(row: MessageRow): ChatMessage {
-  return {
-    messageId: row.message_id.toString(),
-    conversationId: row.conversation_id,
-    senderId: row.sender_id,
-    clientMsgId: row.client_msg_id,
-    text: row.body,
-    createdAt: new Date(Number(row.created_at)),
-  };
+function toChatMessage([messageId, conversationId, senderId, clientMsgId, body, createdAtMs]: MessageRow): ChatMessage {
+  return { messageId: messageId.toString(), conversationId, senderId, clientMsgId, text: body, createdAt: new Date(Number(createdAtMs)) };
 }
 
 /** Callers validate page sizes; this only keeps a bad value from reaching SQL as a huge LIMIT. */
