@@ -19,6 +19,7 @@ import { RedisSessionStore } from '../../internal/session/session-store-redis';
 import type { IdSource } from '../../internal/snowflake/id-source';
 import { SnowflakeGenerator } from '../../internal/snowflake/snowflake';
 import { openSqliteDatabase } from '../../internal/sqlite/sqlite-database';
+import { WalCheckpointer } from '../../internal/sqlite/wal-checkpointer';
 
 /** The backing stores of one process, chosen by CHAT_BUS / CHAT_SESSIONS / CHAT_STORE. */
 export interface Adapters {
@@ -44,7 +45,7 @@ export async function openAdapters(config: Config, log: Logger): Promise<Adapter
   try {
     const bus = config.bus === 'kafka' ? await openKafkaBus(config, log, config.serverId, closers) : new MemoryBus(log);
     if (config.bus === 'memory') closers.push(() => bus.close());
-    const { messages, groups, receipts } = await openStores(config, closers);
+    const { messages, groups, receipts } = await openStores(config, log, closers);
     const { sessions, ids } = await openSessions(config, log, closers, (err) => fatal.forEach((f) => f(err)));
     return { bus, sessions, messages, groups, receipts, ids, onFatal: (listener) => void fatal.push(listener), close: () => closeAll(closers) };
   } catch (err) {
@@ -53,11 +54,16 @@ export async function openAdapters(config: Config, log: Logger): Promise<Adapter
   }
 }
 
-async function openStores(config: Config, closers: Closer[]): Promise<{ messages: MessageStore; groups: GroupStore; receipts: ReceiptStore }> {
+/** How often the WAL is copied into the SQLite file, off the event loop (WalCheckpointer). */
+const WAL_CHECKPOINT_INTERVAL_MS = 1000;
+
+async function openStores(config: Config, log: Logger, closers: Closer[]): Promise<{ messages: MessageStore; groups: GroupStore; receipts: ReceiptStore }> {
   switch (config.store) {
     case 'sqlite': {
       const db = openSqliteDatabase({ path: join(config.dataDir, 'chat.sqlite'), synchronous: config.sqliteSynchronous });
       closers.push(() => void db.close());
+      const checkpointer = WalCheckpointer.start(db, { intervalMs: WAL_CHECKPOINT_INTERVAL_MS, log });
+      closers.push(() => checkpointer.stop());
       return { messages: new SqliteMessageStore({ db }), groups: new SqliteGroupStore({ db }), receipts: new SqliteReceiptStore({ db }) };
     }
     case 'cassandra': {
