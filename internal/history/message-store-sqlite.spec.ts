@@ -40,6 +40,16 @@ describe('SqliteMessageStore', () => {
     await store.close();
   });
 
+  it('fails only the append that fails, when others share its turn', async () => {
+    const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
+    const msg = (i: number, text: string) => ({ messageId: String(7_000_000 + i), conversationId: 'dm:f1:f2', senderId: 'f1', clientMsgId: `f${i}`, text, createdAt: new Date() });
+    // A text the NOT NULL column refuses stands for any append that throws inside the transaction.
+    const results = await Promise.allSettled([store.append(msg(1, 'one'), ['f1', 'f2']), store.append(msg(2, null as unknown as string), ['f1', 'f2']), store.append(msg(3, 'three'), ['f1', 'f2'])]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual((await store.listMessages({ conversationId: 'dm:f1:f2', limit: 10 })).messages.map((m) => m.text), ['three', 'one']);
+    await store.close();
+  });
+
   const msg = (id: bigint, clientMsgId: string) => ({
     messageId: id.toString(),
     conversationId: 'dm:alice:bob',

@@ -186,7 +186,18 @@ export class SqliteMessageStore implements MessageStore {
         }
       }),
     );
-    this.appendBatchTx = (batch) => appendBatch.immediate(batch);
+    // Most batches have no failing append, and a savepoint costs two statements per append: a batch
+    // runs without them first, and only one that throws (rolled back whole) runs again in savepoints.
+    const appendAllOrNothing = this.db.transaction((batch: readonly PendingAppend[]) =>
+      batch.map((p) => this.appendInTransaction(p.message, p.id, p.participantIds)),
+    );
+    this.appendBatchTx = (batch) => {
+      try {
+        return appendAllOrNothing.immediate(batch);
+      } catch {
+        return appendBatch.immediate(batch);
+      }
+    };
     const saveCursorsTx = this.db.transaction((userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>) => {
       for (const [conversationId, messageId] of cursors) this.upsertCursor.run(userId, deviceId, conversationId, messageId);
     });
