@@ -7,6 +7,7 @@ import type { CloseCause, FrameSink } from './client-connection';
 import { decodeClientFrame, encodeServerFrame, type FrameFormat } from './frame-codec';
 import type { Gateway } from './gateway';
 import { originAllowed } from './origin-policy';
+import { atEndOfTurn } from '../eventloop/end-of-turn';
 
 export interface WsTransportOptions {
   path: string;
@@ -67,8 +68,9 @@ export function attachWebSocket(server: Server, gateway: Gateway, opts: WsTransp
 
 /**
  * Sockets written to in this turn of the event loop, corked: their frames leave together in one
- * writev when `uncorkAll` runs (setImmediate, after the I/O callbacks of the turn), instead of one
- * syscall per frame. A fan-out or a burst of answers to one client costs one write per socket.
+ * writev when `uncorkAll` runs (at the end of the turn, after its I/O callbacks and the SQLite
+ * group commit whose deliveries corked them), instead of one syscall per frame. A fan-out or a
+ * burst of answers to one client costs one write per socket.
  */
 const corked: Duplex[] = [];
 /** Frames held corked for one socket beyond this are flushed at once. */
@@ -85,7 +87,7 @@ function uncorkAll(): void {
 }
 
 function cork(socket: Duplex): void {
-  if (corked.length === 0) setImmediate(uncorkAll);
+  if (corked.length === 0) atEndOfTurn(uncorkAll);
   socket.cork();
   corked.push(socket);
 }

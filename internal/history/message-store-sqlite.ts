@@ -1,6 +1,7 @@
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import type { SqliteDatabase, SqliteStatement as Stmt } from '../sqlite/sqlite-database';
 import { MAX_STORABLE_ID, assertStorableId, parseStorableId } from '../snowflake/storable-id';
+import { atEndOfTurn } from '../eventloop/end-of-turn';
 import { settle } from '../sqlite/settle';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
 import { bucketOf } from './bucket';
@@ -213,7 +214,7 @@ export class SqliteMessageStore implements MessageStore {
     }
     return new Promise((resolve, reject) => {
       this.pendingAppends.push({ message, id, participantIds, resolve, reject });
-      if (this.pendingAppends.length === 1) setImmediate(() => this.flushAppends());
+      if (this.pendingAppends.length === 1) atEndOfTurn(() => this.flushAppends());
     });
   }
 

@@ -1,0 +1,42 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { atEndOfTurn } from './end-of-turn';
+
+const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 5));
+
+describe('atEndOfTurn', () => {
+  it('runs the tasks of a turn once, in order, after its synchronous work', async () => {
+    const seen: string[] = [];
+    atEndOfTurn(() => seen.push('a'));
+    atEndOfTurn(() => seen.push('b'));
+    seen.push('sync');
+    await nextTurn();
+    assert.deepEqual(seen, ['sync', 'a', 'b']);
+  });
+
+  it('runs what a task asks for in its microtasks in the same check phase, before an immediate queued by the task', async () => {
+    const seen: string[] = [];
+    atEndOfTurn(() => {
+      seen.push('commit');
+      setImmediate(() => seen.push('a plain immediate, next turn'));
+      void Promise.resolve().then(() => atEndOfTurn(() => seen.push('flush the deliveries')));
+    });
+    await nextTurn();
+    assert.deepEqual(seen, ['commit', 'flush the deliveries', 'a plain immediate, next turn']);
+  });
+
+  it('defers what the trailing pass asks for to the next turn', async () => {
+    const seen: string[] = [];
+    atEndOfTurn(() => {
+      void Promise.resolve().then(() =>
+        atEndOfTurn(() => {
+          seen.push('late');
+          setImmediate(() => seen.push('an immediate queued before it'));
+          atEndOfTurn(() => seen.push('next turn'));
+        }),
+      );
+    });
+    await nextTurn();
+    assert.deepEqual(seen, ['late', 'an immediate queued before it', 'next turn']);
+  });
+});
