@@ -27,6 +27,12 @@ const CURSOR_FLUSH_MS = 1000;
 /** Where each connection's frame chains start: shared, so an idle connection allocates none. */
 const SETTLED: Promise<void> = Promise.resolve();
 const NOTHING_WATCHED: ReadonlySet<string> = new Set();
+/**
+ * Unacked deliveries a connection remembers (to map an ack's ids to conversations). Clients ack
+ * within about a second; one that does not costs at most this many entries (about 100 KB), not
+ * memory growing with every message of its groups.
+ */
+const DELIVERED_IDS_KEPT = 2048;
 
 /**
  * One device connection, transport-free (WebSocket and gRPC share it). Frames are handled one at a
@@ -95,7 +101,7 @@ export class ClientConnection implements RegisteredConnection {
   }
 
   private get delivered(): DeliveredIds {
-    return (this.deliveredIds ??= new DeliveredIds(10_000));
+    return (this.deliveredIds ??= new DeliveredIds(DELIVERED_IDS_KEPT));
   }
 
   get isOpen(): boolean {
@@ -258,7 +264,7 @@ export class ClientConnection implements RegisteredConnection {
 
   private ack(messageIds: readonly string[]): void {
     for (const id of messageIds) {
-      const conversationId = this.deliveredIds?.conversationOf(id);
+      const conversationId = this.deliveredIds?.take(id);
       if (conversationId === undefined) continue; // not delivered on this connection: nothing to advance
       const n = BigInt(id);
       const pending = (this.pendingCursors ??= new Map());

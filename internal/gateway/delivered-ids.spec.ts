@@ -6,7 +6,7 @@ describe('DeliveredIds', () => {
   it('forgets the oldest ids first, past its capacity', () => {
     const ids = new DeliveredIds(3);
     for (const id of ['1', '2', '3', '4', '5']) ids.remember(id, `c${id}`);
-    assert.deepEqual(['1', '2', '3', '4', '5'].map((id) => ids.conversationOf(id)), [undefined, undefined, 'c3', 'c4', 'c5']);
+    assert.deepEqual(['1', '2', '3', '4', '5'].map((id) => ids.take(id)), [undefined, undefined, 'c3', 'c4', 'c5']);
   });
 
   it('keeps an id pushed twice (live and replayed) in its first place', () => {
@@ -16,15 +16,22 @@ describe('DeliveredIds', () => {
     ids.remember('1', 'c');
     ids.remember('3', 'c');
     ids.remember('4', 'c');
-    assert.equal(ids.conversationOf('1'), undefined, 'evicted as the oldest');
-    assert.deepEqual(['2', '3', '4'].map((id) => ids.conversationOf(id)), ['c', 'c', 'c']);
+    assert.equal(ids.take('1'), undefined, 'evicted as the oldest');
+    assert.deepEqual(['2', '3', '4'].map((id) => ids.take(id)), ['c', 'c', 'c']);
   });
 
   it('stays bounded over many rounds of its capacity', () => {
     const ids = new DeliveredIds(100);
     for (let i = 0; i < 10_000; i++) ids.remember(String(i), 'c');
-    assert.equal(ids.conversationOf('9899'), undefined);
-    assert.equal(ids.conversationOf('9900'), 'c');
-    assert.equal(ids.conversationOf('9999'), 'c');
+    assert.equal(ids.take('9899'), undefined);
+    assert.equal(ids.take('9900'), 'c');
+    assert.equal(ids.take('9999'), 'c');
+  });
+
+  it('forgets an id once it is taken (acked)', () => {
+    const ids = new DeliveredIds(3);
+    ids.remember('1', 'c');
+    assert.equal(ids.take('1'), 'c');
+    assert.equal(ids.take('1'), undefined);
   });
 });

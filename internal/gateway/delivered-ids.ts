@@ -2,6 +2,7 @@
  * The conversation of each message recently pushed to one connection, so that an `ack` (which
  * names only message ids) can advance the right per-conversation resume position. Bounded: the
  * oldest entries are forgotten first, and an ack of a forgotten id only means more replay later.
+ * Acked ids are dropped at once, so a client that acks keeps the map small.
  *
  * The order of arrival is kept in a ring of ids, not read back from the Map: evicting with
  * `map.keys().next()` walks over every entry deleted before it, which made each delivery to a
@@ -25,7 +26,10 @@ export class DeliveredIds {
     this.map.set(messageId, conversationId);
   }
 
-  conversationOf(messageId: string): string | undefined {
-    return this.map.get(messageId);
+  /** The conversation of a delivered message, forgotten once asked for: an ack is needed once. */
+  take(messageId: string): string | undefined {
+    const conversationId = this.map.get(messageId);
+    if (conversationId !== undefined) this.map.delete(messageId);
+    return conversationId;
   }
 }
