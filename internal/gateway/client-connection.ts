@@ -364,7 +364,6 @@ export class ClientConnection implements RegisteredConnection {
     }
     return Promise.resolve();
   }
-
 }
 
 /** One frame object per delivered message, shared by all its recipients (so it is encoded once). */

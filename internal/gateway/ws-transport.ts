@@ -3,11 +3,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { ErrorCode } from '../../gen/chat/v1/errors';
 import { ChatError } from '../errors/chat-error';
+import { atEndOfTurn } from '../eventloop/end-of-turn';
 import type { CloseCause, FrameSink } from './client-connection';
 import { decodeClientFrame, encodeServerFrame, type FrameFormat } from './frame-codec';
 import type { Gateway } from './gateway';
 import { originAllowed } from './origin-policy';
-import { atEndOfTurn } from '../eventloop/end-of-turn';
 
 export interface WsTransportOptions {
   path: string;

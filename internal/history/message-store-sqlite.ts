@@ -104,9 +104,10 @@ interface PendingAppend {
 /**
  * MessageStore on SQLite, for `chatd`. Creates its tables (schema owner "history") on
  * construction. Appends are group-committed: those arriving within one event-loop turn share one
- * IMMEDIATE transaction, each in a savepoint of its own (one failing append fails alone), and all
- * resolve only after the commit, durable per the connection's `synchronous` pragma ('full' keeps
- * the port's promise across power loss). Under load that is one fsync per turn, not per message.
+ * IMMEDIATE transaction (one failing append still fails alone: that batch is run again with a
+ * savepoint per append), and all resolve only after the commit, durable per the connection's
+ * `synchronous` pragma ('full' keeps the port's promise across power loss). Under load that is one
+ * fsync per turn, not per message.
  */
 export class SqliteMessageStore implements MessageStore {
   private readonly db: SqliteDatabase;
