@@ -1,4 +1,4 @@
-import { Server, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerInterceptingCall, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
@@ -27,6 +27,8 @@ export interface GrpcServerOptions {
   keepalive?: { timeMs: number; timeoutMs: number };
   /** mTLS: only clients with a certificate of the internal CA get in. Plaintext without it. */
   tls?: GrpcTls;
+  /** Called once per call as it starts, with its path (/chat.v1.SessionService/Heartbeat): for counting. */
+  onCall?: (path: string) => void;
 }
 
 export interface RunningGrpcServer {
@@ -45,6 +47,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     'grpc.keepalive_time_ms': opts.keepalive?.timeMs ?? 30_000,
     'grpc.keepalive_timeout_ms': opts.keepalive?.timeoutMs ?? 10_000,
     'grpc.keepalive_permit_without_calls': 1,
+    interceptors: opts.onCall ? [counting(opts.onCall)] : [],
   });
   for (const s of opts.services) server.addService(s.definition, s.implementation);
   const names = ['', ...opts.services.map((s) => s.name)];
@@ -68,6 +71,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
           resolve();
         });
       }),
+  };
+}
+
+/** A server interceptor that reports each call's path as it starts and otherwise stays out of the way. */
+function counting(onCall: (path: string) => void): ServerInterceptor {
+  return (method, call) => {
+    onCall(method.path);
+    return new ServerInterceptingCall(call);
   };
 }
 
