@@ -9,6 +9,7 @@ export const MAX_CONNS_PER_WORKER = 18_000;
 /** A merged phase report of every worker. */
 export interface PhaseReport {
   sent: number;
+  sentInWindow: number;
   acked: number;
   delivered: number;
   pages: number;
@@ -163,7 +164,7 @@ function mergeReports(reports: WorkerReport[]): PhaseReport {
     latency.add(hdr.decodeFromCompressedBase64(r.latency));
     mergeCounts(errors, r.errors);
   }
-  return { sent: sum(reports.map((r) => r.sent)), acked: sum(reports.map((r) => r.acked)), delivered: sum(reports.map((r) => r.delivered)), pages: sum(reports.map((r) => r.pages)), open: sum(reports.map((r) => r.open)), errors, latency };
+  return { sent: sum(reports.map((r) => r.sent)), sentInWindow: sum(reports.map((r) => r.sentInWindow)), acked: sum(reports.map((r) => r.acked)), delivered: sum(reports.map((r) => r.delivered)), pages: sum(reports.map((r) => r.pages)), open: sum(reports.map((r) => r.open)), errors, latency };
 }
 
 function mergeCounts(into: Record<string, number>, from: Record<string, number>): void {

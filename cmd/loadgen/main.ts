@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { ClusterProbe } from './cluster-probe';
 import { MARKDOWN_HEADER, markdownRow } from './report';
 import { runScenario, type RunOptions, type ScenarioName } from './scenarios';
 import { PARTS, renderSuite, runSuite } from './suite';
@@ -33,6 +34,7 @@ function runOptions(scenario: ScenarioName, o: Record<string, unknown>): RunOpti
     window: n('window'),
     durationS: n('duration'),
     warmupS: n('warmup'),
+    drainS: n('drain'),
     textBytes: n('textBytes'),
     groups: n('groups'),
     groupSize: n('groupSize'),
@@ -52,6 +54,8 @@ program
   .argument('<scenario>', 'connections | dm | group | history')
   .addOption(new Option('--server <kind>', 'server to start').choices(['chatd', 'naive', 'coalesced']).default('chatd'))
   .option('--target <url>', 'drive a running server instead (ws://host:port/ws); repeat for several servers', collect, [])
+  .option('--cluster-dir <dir>', 'drive a running deploy/local/cluster (its run dir): every chat server, per-process CPU and work counters (engines from CHAT_REDIS_URL, CHAT_CASSANDRA_CONTACT_POINTS)')
+  .option('--drain <s>', 'seconds to wait after the window for messages sent in it (dm: what has not arrived then is lost)', '3')
   .option('--secret <secret>', 'HS256 secret of the external target (CHAT_JWT_SECRET)', process.env.CHAT_JWT_SECRET)
   .addOption(new Option('--from <where>', 'run chatd and the baselines from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
   .addOption(new Option('--sqlite <mode>', 'CHAT_SQLITE_SYNCHRONOUS of the started chatd').choices(['full', 'normal']).default('normal'))
@@ -76,8 +80,14 @@ program
   .action(async (scenario: string, o: Record<string, unknown>) => {
     if (!['connections', 'dm', 'group', 'history'].includes(scenario)) program.error(`unknown scenario '${scenario}'`);
     const opts = runOptions(scenario as ScenarioName, o);
+    const probe = o.clusterDir ? new ClusterProbe(resolve(o.clusterDir as string), process.env) : undefined;
+    if (probe) {
+      if (opts.urls.length === 0) opts.urls = probe.wsUrls();
+      opts.measured = probe.measured('mesh');
+      opts.targetLabel = 'mesh';
+    }
     if (opts.urls.length && !o.secret) program.error('--target needs --secret (or CHAT_JWT_SECRET): the loadgen signs user tokens');
-    const result = await runScenario(opts);
+    const result = await runScenario(opts).finally(() => probe?.close());
     const json = JSON.stringify(result, null, 2);
     if (o.json) writeFileSync(o.json as string, `${json}\n`);
     process.stdout.write(`${json}\n\n${MARKDOWN_HEADER}\n${markdownRow(result)}\n`);

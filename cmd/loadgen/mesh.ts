@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { parseMetrics } from '../../internal/telemetry/metrics-parse';
-import { readCpuSeconds, readRssBytes, type Measured } from './target';
+import { alive, ClusterProbe } from './cluster-probe';
+import type { Measured } from './target';
 
 /**
  * The distributed mesh for the benchmark: its own engines (deploy/local/up, free ports) and one
@@ -21,9 +21,6 @@ export interface MeshOptions {
   chatServers: number;
 }
 
-/** The mesh's processes, grouped as the report counts them. */
-export const SERVICE_NAMES = ['session-service', 'group-service', 'history-service', 'sync-worker', 'api-server'] as const;
-export const ENGINE_NAMES = ['kafka', 'cassandra', 'redis'] as const;
 
 export type DeliveryPaths = Record<string, number>;
 
@@ -33,6 +30,7 @@ export class Mesh {
   private env: Record<string, string> = {};
   private relay: boolean | undefined;
   private chatHttp: string[] = [];
+  private probe?: ClusterProbe;
   private enginesUp = false;
 
   private constructor(readonly o: MeshOptions) {}
@@ -106,31 +104,13 @@ export class Mesh {
     return this.chatHttp.map((h) => `${h.replace(/^http/, 'ws')}/ws`);
   }
 
-  /** What a run reads: CPU of the chat servers (the headline figure) and of the rest, RSS, heap, delivery paths. */
+  /** What a run reads, through the run dir's {@link ClusterProbe}: per-process CPU, paths, work counters. */
   measured(kind: string): Measured {
-    const chats = () => this.chatNames().map((n) => this.pidOf(n));
-    return {
-      kind,
-      heapAfterGc: false,
-      cpuSeconds: () => sum(chats().map(readCpuSeconds)),
-      rssBytes: () => sum(chats().map(readRssBytes)),
-      cpuParts: () => ({
-        'chat servers': sum(chats().map(readCpuSeconds)),
-        services: sum(SERVICE_NAMES.map((n) => readCpuSeconds(this.pidOf(n)))),
-        ...Object.fromEntries(ENGINE_NAMES.map((e) => [e, readCpuSeconds(this.enginePid(e))])),
-      }),
-      heapUsed: async () => sum((await this.scrape()).map((s) => s.get('nodejs_heap_size_used_bytes') ?? 0)),
-      counters: async () => {
-        const out: DeliveryPaths = {};
-        for (const s of await this.scrape()) {
-          for (const [k, v] of s) {
-            const m = /^chat_deliveries_total\{path="(\w+)"\}$/.exec(k);
-            if (m) out[m[1]] = (out[m[1]] ?? 0) + v;
-          }
-        }
-        return out;
-      },
-    };
+    return this.measuredProbe().measured(kind);
+  }
+
+  private measuredProbe(): ClusterProbe {
+    return (this.probe ??= new ClusterProbe(this.o.runDir, this.engineEnv));
   }
 
   private stopping?: Promise<void>;
@@ -143,6 +123,7 @@ export class Mesh {
 
   private async teardown(keep: boolean): Promise<void> {
     const problems: string[] = [];
+    await this.probe?.close().catch(() => undefined);
     if (existsSync(join(this.o.runDir, 'pids'))) await this.script(['cluster', 'down'], this.env).catch((e: unknown) => problems.push(String(e)));
     if (this.enginesUp) await this.script(['down', '--purge', 'all'], this.env).catch((e: unknown) => problems.push(String(e)));
     if (!keep && problems.length === 0) rmSync(this.o.runDir, { recursive: true, force: true });
@@ -153,31 +134,9 @@ export class Mesh {
     return Array.from({ length: this.o.chatServers }, (_, i) => `chat-${i + 1}`);
   }
 
-  private pidOf(name: string): number {
-    const pid = Number(readFileSync(join(this.o.runDir, 'pids', `${name}.pid`), 'utf8').trim());
-    if (!alive(pid)) throw new Error(`mesh process ${name} (pid ${pid}) is not running; see ${join(this.o.runDir, 'logs', `${name}.log`)}`);
-    return pid;
-  }
-
-  private enginePid(engine: string): number {
-    const pid = Number(readFileSync(join(this.o.runDir, engine, `${engine}.pid`), 'utf8').trim());
-    if (!alive(pid)) throw new Error(`${engine} (pid ${pid}) is not running; see ${join(this.o.runDir, engine, 'logs')}`);
-    return pid;
-  }
-
-  private async scrape(): Promise<Map<string, number>[]> {
-    return Promise.all(
-      this.chatHttp.map(async (h) => {
-        const res = await fetch(`${h}/metrics`, { signal: AbortSignal.timeout(5000) });
-        if (!res.ok) throw new Error(`GET ${h}/metrics: HTTP ${res.status}`);
-        return parseMetrics(await res.text());
-      }),
-    );
-  }
-
   /** SIGTERM to the chat servers (by their pid files), SIGKILL after 20 s; waits until they are gone. */
   private async stopChatServers(): Promise<void> {
-    const pids = this.chatNames().map((n) => this.pidOf(n));
+    const pids = this.chatNames().map((n) => this.measuredProbe().pidOf(n));
     for (const p of pids) process.kill(p, 'SIGTERM');
     const deadline = Date.now() + 20_000;
     while (pids.some(alive)) {
@@ -199,20 +158,6 @@ export class Mesh {
   }
 }
 
-/** A pid that runs and is not a zombie (orphans are not reaped in some sandboxes). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function sum(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
-}
 
 /** n free loopback ports, asked of the kernel (as deploy/local/with-test-engines does). */
 async function freePorts(n: number): Promise<number[]> {

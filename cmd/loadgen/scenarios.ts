@@ -28,6 +28,11 @@ export interface RunOptions {
   window: number;
   durationS: number;
   warmupS: number;
+  /**
+   * After the window, how long to wait for messages sent in it to arrive before counting what is
+   * missing as lost (dm; each message has one recipient device). Default 3 s.
+   */
+  drainS?: number;
   textBytes: number;
   groups: number;
   groupSize: number;
@@ -62,6 +67,10 @@ export interface RunResult {
   rssPerConnBytes?: number;
   offeredRate?: number;
   sent: number;
+  /** Sends stamped inside the measured window. */
+  sentInWindow?: number;
+  /** dm: messages sent in the window that no recipient device had received when the drain ended. */
+  lost?: number;
   delivered: number;
   deliveredPerSec: number;
   latencyMs?: { p50: number; p90: number; p99: number; p999: number; max: number; count: number };
@@ -72,6 +81,8 @@ export interface RunResult {
   cpuParts?: Record<string, number>;
   /** Mesh: deliveries handed to each path (local, relay, fallback) over the measured window. */
   paths?: Record<string, number>;
+  /** Mesh: RPCs, Kafka requests, Cassandra statements, Redis commands over the measured window (EngineCounters). */
+  engineCounts?: Record<string, number>;
   /** connections: whether heapPerConnBytes was taken after a forced GC (false: the servers' own heap gauge). */
   heapAfterGc?: boolean;
   durationS: number;
@@ -192,9 +203,11 @@ async function load(o: RunOptions, workers: Workers, target: Measured | undefine
     return { op: 'load', mode: o.mode, runId, senders: mine, ratePerSec: (o.rate * mine.length) / total, window: o.window, textBytes: o.textBytes, startUs, measureFromUs, measureToUs };
   });
   const cpu = await measureCpu(target, measureFromUs, measureToUs, workers, o.label);
-  await drain(workers);
+  const expected = o.scenario === 'dm' ? (await workers.report()).sentInWindow : undefined;
+  await drain(workers, (o.drainS ?? 3) * 1000, expected);
   const rep = await workers.report();
-  return { ...base(o, target), ...figures(rep, o.durationS, cpu.cpu), cpuParts: cpu.cpuParts, paths: cpu.paths, mode: o.mode, offeredRate: o.mode === 'open' ? o.rate : undefined, connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
+  const lost = expected === undefined ? undefined : Math.max(0, rep.sentInWindow - rep.delivered);
+  return { ...base(o, target), ...figures(rep, o.durationS, cpu.cpu), sentInWindow: rep.sentInWindow, lost, engineCounts: cpu.engineCounts, cpuParts: cpu.cpuParts, paths: cpu.paths, mode: o.mode, offeredRate: o.mode === 'open' ? o.rate : undefined, connections: c.count, connectFailed: c.failed, errors: { ...c.errors, ...rep.errors } };
 }
 
 async function history(o: RunOptions, urls: string[], workers: Workers, target?: Measured): Promise<RunResult> {
@@ -248,6 +261,7 @@ interface Window {
   cpu?: number;
   cpuParts?: Record<string, number>;
   paths?: Record<string, number>;
+  engineCounts?: Record<string, number>;
 }
 
 /** Server CPU-seconds between two instants (from /proc), and on the mesh the CPU of each process group and the delivery paths. */
@@ -256,13 +270,13 @@ async function measureCpu(target: Measured | undefined, fromUs: number, toUs: nu
   await sleepUntil(fromUs);
   const a = target?.cpuSeconds();
   const partsA = target?.cpuParts?.();
-  const pathsA = await target?.counters?.();
+  const [pathsA, countsA] = await Promise.all([target?.counters?.(), target?.engineCounts?.()]);
   await sleepUntil(toUs);
   const b = target?.cpuSeconds();
   const partsB = target?.cpuParts?.();
-  const pathsB = await target?.counters?.();
+  const [pathsB, countsB] = await Promise.all([target?.counters?.(), target?.engineCounts?.()]);
   workers.hideProgress();
-  return { cpu: a !== undefined && b !== undefined ? b - a : undefined, cpuParts: diff(partsA, partsB), paths: diff(pathsA, pathsB) };
+  return { cpu: a !== undefined && b !== undefined ? b - a : undefined, cpuParts: diff(partsA, partsB), paths: diff(pathsA, pathsB), engineCounts: diff(countsA, countsB) };
 }
 
 function diff(a: Record<string, number> | undefined, b: Record<string, number> | undefined): Record<string, number> | undefined {
@@ -270,14 +284,18 @@ function diff(a: Record<string, number> | undefined, b: Record<string, number> |
   return Object.fromEntries(Object.entries(b).map(([k, v]) => [k, Math.round((v - (a[k] ?? 0)) * 1000) / 1000]));
 }
 
-/** Waits until deliveries stop growing (in-flight messages landed), at most 3 s. */
-async function drain(workers: Workers): Promise<void> {
-  const deadline = Date.now() + 3000;
+/**
+ * Waits for in-flight messages to land, at most `maxMs`: until `expected` deliveries arrived when
+ * it is known (a message on a slow path still counts, a lost one never does), else until
+ * deliveries stop growing.
+ */
+async function drain(workers: Workers, maxMs: number, expected?: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
   let last = -1;
   while (Date.now() < deadline) {
-    await sleepUntil(nowUs() + 300_000);
+    await sleepUntil(nowUs() + (expected === undefined ? 300_000 : 100_000));
     const d = workers.totals().delivered;
-    if (d === last) return;
+    if (expected !== undefined ? d >= expected : d === last) return;
     last = d;
   }
 }

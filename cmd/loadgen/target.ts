@@ -42,6 +42,8 @@ export interface Measured {
   cpuParts?(): Record<string, number>;
   /** Deliveries by path so far (mesh: chat_deliveries_total{path} summed over chat servers). */
   counters?(): Promise<Record<string, number>>;
+  /** Work done so far (mesh: RPCs, Kafka requests, Cassandra statements, Redis commands; see EngineCounters). */
+  engineCounts?(): Promise<Record<string, number>>;
 }
 
 /** A server process the loadgen started: its URLs, and its CPU and memory as the kernel and V8 see them. */

@@ -59,6 +59,8 @@ export type ToWorker = ConnectCommand | LoadCommand | SeedCommand | HistoryComma
 export interface WorkerReport {
   op: 'report';
   sent: number;
+  /** Sends stamped inside the measured window. */
+  sentInWindow: number;
   acked: number;
   delivered: number;
   pages: number;

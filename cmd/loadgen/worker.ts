@@ -32,6 +32,8 @@ interface Phase {
   fromUs: number;
   toUs: number;
   sent: number;
+  /** Sends stamped inside the measured window: what `delivered` should reach (one device per DM recipient). */
+  sentInWindow: number;
   acked: number;
   delivered: number;
   pages: number;
@@ -44,7 +46,7 @@ interface Phase {
 }
 
 function newPhase(fromUs: number, toUs: number): Phase {
-  return { fromUs, toUs, sent: 0, acked: 0, delivered: 0, pages: 0, errors: {}, latency: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }) };
+  return { fromUs, toUs, sent: 0, sentInWindow: 0, acked: 0, delivered: 0, pages: 0, errors: {}, latency: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }) };
 }
 
 function send(msg: ToParent): void {
@@ -181,6 +183,7 @@ function sendOne(conn: Conn, atUs: number): void {
   conn.ws.send(conn.template.next(atUs));
   conn.inFlight++;
   phase.sent++;
+  if (atUs >= phase.fromUs && atUs < phase.toUs) phase.sentInWindow++;
 }
 
 function runLoad(cmd: LoadCommand): void {
@@ -276,6 +279,7 @@ function report(): WorkerReport {
   return {
     op: 'report',
     sent: phase.sent,
+    sentInWindow: phase.sentInWindow,
     acked: phase.acked,
     delivered: phase.delivered,
     pages: phase.pages,
