@@ -183,7 +183,9 @@ function sendOne(conn: Conn, atUs: number): void {
   conn.ws.send(conn.template.next(atUs));
   conn.inFlight++;
   phase.sent++;
-  if (atUs >= phase.fromUs && atUs < phase.toUs) phase.sentInWindow++;
+  // The frame carries floor(atUs): count it by the stamp the receiver will read.
+  const stamp = Math.floor(atUs);
+  if (stamp >= phase.fromUs && stamp < phase.toUs) phase.sentInWindow++;
 }
 
 function runLoad(cmd: LoadCommand): void {
