@@ -29,6 +29,18 @@ describe('TokenVerifier', () => {
     assert.equal(p.kind, 'service');
   });
 
+  it('checks a service token once while it is valid, a user token every time', async () => {
+    const v = await TokenVerifier.create({ algorithms: ['HS256'], secret, clockToleranceSec: 30 });
+    const issuer = new TokenIssuer(secret, { ttlSec: 60 });
+    const service = await issuer.serviceToken('chat-server-1');
+    assert.equal(await v.verify(service), await v.verify(service));
+    const user = await issuer.userToken('alice');
+    assert.notEqual(await v.verify(user), await v.verify(user));
+    // Past its exp but inside the clock tolerance: accepted, yet never served from memory.
+    const late = await hs({ chat_role: 'service' }).setSubject('chat-server-2').setExpirationTime(Math.floor(Date.now() / 1000) - 5).sign(new TextEncoder().encode(secret));
+    assert.notEqual(await v.verify(late), await v.verify(late));
+  });
+
   it('rejects bad signatures, expiry, alg none, wrong iss/aud and missing sub', async () => {
     const v = await TokenVerifier.create({ algorithms: ['HS256'], secret, issuer: 'me', audience: 'chat', clockToleranceSec: 5 });
     const key = new TextEncoder().encode(secret);

@@ -24,8 +24,17 @@ export interface TokenVerifierOptions {
   clockToleranceSec: number;
 }
 
+/**
+ * Verified service tokens remembered, so a service does not check the same HMAC or signature on
+ * every RPC: a chat server reuses one token for minutes across thousands of calls.
+ */
+const VERIFIED_SERVICE_TOKENS = 256;
+
 /** Verifies JWTs with jose against pinned algorithms; the `sub` is the user id. */
 export class TokenVerifier {
+  /** Service tokens already verified, oldest first; an entry is used only before its `exp`. */
+  private readonly verifiedServices = new Map<string, Principal>();
+
   private constructor(
     private readonly opts: TokenVerifierOptions,
     private readonly hmacKey: Uint8Array | undefined,
@@ -44,6 +53,19 @@ export class TokenVerifier {
   /** Verifies a token; throws UNAUTHENTICATED with a reason that is safe to show. */
   async verify(token: string): Promise<Principal> {
     if (!token) throw ChatError.unauthenticated('missing token');
+    const known = this.verifiedServices.get(token);
+    if (known && known.expiresAtMs !== undefined && Date.now() < known.expiresAtMs) return known;
+    const principal = await this.verifyAnew(token);
+    if (principal.kind === 'service') this.remember(principal);
+    return principal;
+  }
+
+  private remember(principal: Principal & { token: string }): void {
+    if (this.verifiedServices.size >= VERIFIED_SERVICE_TOKENS) this.verifiedServices.delete(this.verifiedServices.keys().next().value!);
+    this.verifiedServices.set(principal.token, principal);
+  }
+
+  private async verifyAnew(token: string): Promise<Principal & { token: string }> {
     let payload: JWTPayload;
     try {
       const result = await jwtVerify(token, (header, jws) => this.keyFor(header, jws), {
