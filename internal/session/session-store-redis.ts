@@ -27,7 +27,10 @@ export interface RedisSessionStoreOptions {
  * with `await redis.connect()` before the first call.
  */
 export function sessionRedisOptions(commandTimeoutMs: number): RedisOptions {
-  return { lazyConnect: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout: commandTimeoutMs };
+  // Auto-pipelining: the commands of one event-loop turn (a turn's send claims, its session
+  // scripts) leave in one socket write instead of one write each, the chat servers' largest
+  // syscall cost under load (profiled: 40 % of their socket writes were single claims).
+  return { lazyConnect: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout: commandTimeoutMs, enableAutoPipelining: true };
 }
 
 /*
