@@ -87,6 +87,8 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     flushMs: config.relayFlushMs,
     maxBatch: config.relayMaxBatch,
     ackTimeoutMs: config.relayAckTimeoutMs,
+    maxInFlight: config.relayMaxInFlight,
+    maxQueued: config.relayMaxQueued,
     retryBackoffMs: config.relayRetryBackoffMs,
   });
   const messages = new MessageService({

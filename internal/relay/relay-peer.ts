@@ -6,6 +6,7 @@ import { grpcChannelCredentials, type GrpcTls } from '../rpc/grpc-tls';
 import type { ServiceCredentials } from '../rpc/service-token';
 import type { ChatMetrics, FallbackReason } from '../telemetry/metrics';
 import type { DeliveryFallback } from './delivery-fallback';
+import { FallbackBatcher } from './fallback-batcher';
 
 export interface RelayTuning {
   /** A batch leaves after this long even when not full. */
@@ -13,9 +14,24 @@ export interface RelayTuning {
   /** Deliveries per batch at most; a full batch leaves at once. */
   maxBatch: number;
   /**
-   * A stream that acknowledges nothing for this long while batches wait (or leaves one batch
-   * unacknowledged for {@link MAX_ACK_WAIT_FACTOR} times this long) is failed: its batches go to
-   * the fallback, and the stream is reopened after the backoff.
+   * Batches written to the peer and not yet acknowledged, at most (the window). While the window
+   * is full, or the stream's write buffer is, deliveries wait in the peer's queue and leave as
+   * acknowledgements come back, in batches of up to `maxBatch`: a peer that is behind gets fewer,
+   * bigger batches (cheaper per message on both ends) instead of a backlog it cannot see the end of.
+   */
+  maxInFlight: number;
+  /**
+   * Deliveries waiting in the peer's queue, at most. A delivery that finds the queue full goes to
+   * the fallback (reason `queue_full`): the peer is alive but further behind than the queue holds.
+   */
+  maxQueued: number;
+  /**
+   * Liveness: a stream with unacknowledged batches that gets no acknowledgement for this long
+   * (counted from the later of the last acknowledgement and the oldest batch's write), or that
+   * leaves its oldest batch unacknowledged this long after a later one was acknowledged (a peer
+   * acknowledges in order, so that batch was skipped), is failed: its unacknowledged and queued
+   * deliveries go to the fallback, and the stream is reopened after the backoff. A peer that
+   * acknowledges slowly keeps its stream however long its backlog takes.
    */
   ackTimeoutMs: number;
   /** After a failed stream, deliveries go straight to the fallback for this long (doubling to 10x). */
@@ -34,46 +50,63 @@ export interface RelayPeerOptions extends RelayTuning {
   log: Logger;
 }
 
-interface InFlight {
-  deliveries: RelayDelivery[];
-  sentAtMs: number;
+/** What a peer holds, for the queued-deliveries gauge and for tests. */
+export interface RelayPeerStats {
+  /** Deliveries in the queue, not yet written. */
+  queued: number;
+  /** Batches written and not yet acknowledged. */
+  inFlight: number;
+  /** The stream's write buffer is full: nothing more is written until it drains. */
+  writeBlocked: boolean;
 }
 
-/**
- * A peer that is behind but still acknowledging keeps its stream up to this many ack timeouts per
- * batch. Failing it sooner would not deliver sooner: the fallback lands on the same busy peer,
- * through Kafka, at about three times the CPU, and a relay that fails on lateness alone turns a
- * busy mesh into one that runs on the fallback (94 % of DM deliveries at half load, measured).
- */
-export const MAX_ACK_WAIT_FACTOR = 10;
+interface InFlight {
+  seq: number;
+  deliveries: RelayDelivery[];
+  sentAtMs: number;
+  /** When a later batch was first acknowledged while this one was not. */
+  overtakenAtMs?: number;
+}
 
 const RELAY_PATH = `/${RelayServiceDefinition.fullName}/${RelayServiceDefinition.methods.relay.name}`;
 
 /**
  * The relay to one peer chat server: one long-lived bidi stream, opened on first use, carrying
- * batches that fill for at most `flushMs` or up to `maxBatch` deliveries. Every batch is either
- * acknowledged by the peer or handed to the Kafka fallback (ack timeout, stream error, stream
- * down), never dropped; after a failure the stream is reopened on demand after a backoff.
+ * batches that fill for at most `flushMs` or up to `maxBatch` deliveries, at most `maxInFlight` of
+ * them unacknowledged. Deliveries beyond the window wait in a bounded queue and leave as acks come
+ * back; a full queue overflows to the Kafka fallback. Every delivery is either acknowledged by the
+ * peer or handed to the fallback (queue full, peer silent, stream error, stream down), never
+ * dropped. Order is kept on the stream (the queue and the window are FIFO, the peer acknowledges
+ * in order) and within the fallback, not between the two; after a failure the stream is reopened
+ * on demand after a backoff.
  */
 export class RelayPeer {
   private readonly client: Client;
+  private readonly spill: FallbackBatcher;
   private stream?: ClientDuplexStream<RelayRequest, RelayResponse>;
   private queue: RelayDelivery[] = [];
   private flushTimer?: NodeJS.Timeout;
+  /** The queue waits for the window, the write buffer or the token, not for the flush timer. */
+  private blocked = false;
+  private writeBlocked = false;
   /** Unacknowledged batches in send order (a Map iterates in insertion order). */
   private readonly inFlight = new Map<string, InFlight>();
   private lastAckAtMs = 0;
   private watchdog?: NodeJS.Timeout;
-  private nextBatchId = 0n;
+  private nextSeq = 0;
   private downUntilMs = 0;
   private failures = 0;
   private closed = false;
+  /** Called when nothing is queued or unacknowledged any more, or the stream failed (close waits). */
+  private onSettled?: () => void;
   /** The service token for the next stream; renewed whenever a stream opens. */
   private token?: string;
   private tokenReady: Promise<unknown>;
+  private awaitingToken = false;
 
   constructor(private readonly opts: RelayPeerOptions) {
     this.client = new Client(opts.address, grpcChannelCredentials(opts.tls), channelOptions(RelayServiceDefinition.fullName, { maxAttempts: 1 }));
+    this.spill = new FallbackBatcher({ targetServerId: opts.targetServerId, fallback: opts.fallback, flushMs: opts.flushMs, maxBatch: opts.maxBatch });
     this.tokenReady = this.renewToken();
   }
 
@@ -81,41 +114,86 @@ export class RelayPeer {
     return this.opts.address;
   }
 
-  send(delivery: RelayDelivery): void {
-    if (this.closed || Date.now() < this.downUntilMs) {
-      void this.opts.fallback.send(this.opts.targetServerId, [delivery], 'stream_down');
-      return;
-    }
-    this.queue.push(delivery);
-    if (this.queue.length >= this.opts.maxBatch) this.flush();
-    else this.flushTimer ??= setTimeout(() => this.flush(), this.opts.flushMs);
+  get stats(): RelayPeerStats {
+    return { queued: this.queue.length, inFlight: this.inFlight.size, writeBlocked: this.writeBlocked };
   }
 
-  /** Sends what is queued, waits (bounded by the ack timeout) for acks, then closes the stream. */
+  send(delivery: RelayDelivery): void {
+    if (this.closed || Date.now() < this.downUntilMs) return this.spill.add(delivery, 'stream_down');
+    if (this.queue.length >= this.opts.maxQueued) return this.spill.add(delivery, 'queue_full');
+    this.queue.push(delivery);
+    if (this.blocked) return; // an ack, 'drain' or the token pumps the queue
+    if (this.queue.length >= this.opts.maxBatch) this.pump();
+    else this.flushTimer ??= setTimeout(() => this.pump(), this.opts.flushMs);
+  }
+
+  /**
+   * Sends what is queued, waits (bounded by the ack timeout) for the acks, then closes the stream;
+   * whatever is still unacknowledged or queued goes to the fallback.
+   */
   async close(): Promise<void> {
-    this.flush();
+    if (this.closed) return;
     this.closed = true;
-    const deadline = Date.now() + this.opts.ackTimeoutMs;
-    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    this.pump();
+    if (this.inFlight.size > 0 || this.queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => this.onSettled?.(), this.opts.ackTimeoutMs);
+        this.onSettled = () => {
+          clearTimeout(timer);
+          this.onSettled = undefined;
+          resolve();
+        };
+      });
+    }
     this.fail('stream_down', 'closing');
+    this.spill.flush();
     this.client.close();
   }
 
-  private flush(): void {
+  /** Writes queued deliveries in batches while the window and the stream's write buffer allow. */
+  private pump(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.queue.length === 0) return;
-    if (this.token === undefined) {
-      void this.tokenReady.then(() => this.flush());
-      return;
+    if (!this.stream && this.token === undefined) return this.waitForToken();
+    const { maxBatch, maxInFlight } = this.opts;
+    while (this.queue.length > 0 && this.inFlight.size < maxInFlight && !this.writeBlocked) {
+      let deliveries = this.queue;
+      if (deliveries.length > maxBatch) deliveries = this.queue.splice(0, maxBatch);
+      else this.queue = [];
+      this.write(deliveries);
     }
-    const deliveries = this.queue;
-    this.queue = [];
-    const batchId = (++this.nextBatchId).toString();
-    this.inFlight.set(batchId, { deliveries, sentAtMs: Date.now() });
-    this.watchdog ??= setTimeout(() => this.checkAcks(), this.opts.ackTimeoutMs);
+    this.blocked = this.queue.length > 0;
+  }
+
+  private write(deliveries: RelayDelivery[]): void {
+    const stream = this.openStream();
+    const seq = ++this.nextSeq;
+    const batchId = String(seq);
+    this.inFlight.set(batchId, { seq, deliveries, sentAtMs: Date.now() });
+    this.watchdog ??= setTimeout(() => this.checkLiveness(), this.opts.ackTimeoutMs);
     this.opts.metrics.relayBatchMessages.observe(deliveries.length);
-    this.openStream().write({ frame: { $case: 'batch', value: { batchId, deliveries } } });
+    // false: grpc-js buffered the batch but holds as many as it should (the peer or the network
+    // is not taking them); nothing more is written until 'drain'.
+    if (!stream.write({ frame: { $case: 'batch', value: { batchId, deliveries } } })) {
+      this.writeBlocked = true;
+      stream.once('drain', () => {
+        if (stream !== this.stream) return;
+        this.writeBlocked = false;
+        this.pump();
+      });
+    }
+  }
+
+  private waitForToken(): void {
+    this.blocked = true;
+    if (this.awaitingToken) return;
+    this.awaitingToken = true;
+    void this.tokenReady.then(() => {
+      this.awaitingToken = false;
+      if (this.token !== undefined) return this.pump();
+      this.tokenReady = this.renewToken(); // for the next attempt, after the backoff
+      this.fail('stream_down', 'no service token for the relay');
+    });
   }
 
   private openStream(): ClientDuplexStream<RelayRequest, RelayResponse> {
@@ -130,6 +208,7 @@ export class RelayPeer {
       metadata,
     );
     this.stream = stream;
+    this.writeBlocked = false;
     stream.write({ frame: { $case: 'open', value: { sourceServerId: this.opts.sourceServerId, targetServerId: this.opts.targetServerId } } });
     stream.on('data', (res: RelayResponse) => this.acked(res.batchId));
     stream.on('error', (err: Error) => this.fail('stream_down', err.message, stream));
@@ -145,64 +224,77 @@ export class RelayPeer {
   }
 
   /**
-   * Fails the stream when the peer has acknowledged nothing for the ack timeout while the oldest
-   * batch waited at least that long (dead, stopped, or cut off), or when the oldest batch waited
-   * MAX_ACK_WAIT_FACTOR ack timeouts; otherwise looks again when either could first be true.
+   * Fails the stream when the peer answers nothing for the ack timeout while batches wait (dead,
+   * stopped, or cut off), or when its oldest batch was overtaken by an ack of a later one an ack
+   * timeout ago; otherwise looks again when either could first be true. A slow ack is no verdict:
+   * any ack shows the peer alive, and the window keeps what it has to get through bounded.
    * A verdict is confirmed a tenth of the timeout later: timers run before an event-loop turn
    * reads its sockets, so a sender whose own loop was stalled (2 cores shared by a whole mesh)
    * would otherwise blame the peer for acks already waiting unread.
    */
-  private checkAcks(confirming = false): void {
+  private checkLiveness(confirming = false): void {
     this.watchdog = undefined;
     const oldest = this.inFlight.values().next().value;
     if (!oldest) return;
     const now = Date.now();
     const timeout = this.opts.ackTimeoutMs;
     const silentMs = now - Math.max(this.lastAckAtMs, oldest.sentAtMs);
-    const waitedMs = now - oldest.sentAtMs;
-    const overdue = silentMs >= timeout || waitedMs >= timeout * MAX_ACK_WAIT_FACTOR;
-    if (overdue && !confirming) {
-      this.watchdog = setTimeout(() => this.checkAcks(true), Math.ceil(timeout / 10));
-      return;
+    const skippedMs = oldest.overtakenAtMs === undefined ? 0 : now - oldest.overtakenAtMs;
+    if (silentMs >= timeout || skippedMs >= timeout) {
+      if (!confirming) {
+        this.watchdog = setTimeout(() => this.checkLiveness(true), Math.ceil(timeout / 10));
+        return;
+      }
+      if (silentMs >= timeout) return this.fail('ack_timeout', `no acknowledgement in ${silentMs} ms`);
+      return this.fail('ack_timeout', `batch ${oldest.seq} unacknowledged ${skippedMs} ms after a later one was`);
     }
-    if (silentMs >= timeout) return this.fail('ack_timeout', `no acknowledgement in ${silentMs} ms`);
-    if (waitedMs >= timeout * MAX_ACK_WAIT_FACTOR) return this.fail('ack_timeout', `a batch waited ${waitedMs} ms while the peer acknowledged others`);
-    this.watchdog = setTimeout(() => this.checkAcks(), Math.max(1, Math.min(timeout - silentMs, timeout * MAX_ACK_WAIT_FACTOR - waitedMs)));
+    const next = oldest.overtakenAtMs === undefined ? timeout - silentMs : Math.min(timeout - silentMs, timeout - skippedMs);
+    this.watchdog = setTimeout(() => this.checkLiveness(), Math.max(1, next));
   }
 
   private acked(batchId: string): void {
     const f = this.inFlight.get(batchId);
     if (!f) return;
-    this.lastAckAtMs = Date.now();
+    const now = Date.now();
+    this.lastAckAtMs = now;
     this.inFlight.delete(batchId);
+    // Batches still unacknowledged ahead of this one were overtaken (usually there are none).
+    for (const older of this.inFlight.values()) {
+      if (older.seq > f.seq) break;
+      older.overtakenAtMs ??= now;
+    }
     this.failures = 0;
     this.opts.metrics.relayBatches.inc({ result: 'acked' });
     this.opts.metrics.deliveries.inc({ path: 'relay' }, f.deliveries.reduce((n, d) => n + d.recipientUserIds.length, 0));
+    if (this.blocked) this.pump();
+    if (this.inFlight.size === 0 && this.queue.length === 0) this.onSettled?.();
   }
 
-  /** The stream is unusable: everything unacknowledged or queued goes to the fallback. */
+  /** The stream is unusable: everything unacknowledged or queued goes to the fallback, in order. */
   private fail(reason: FallbackReason, why: string, stream = this.stream): void {
     if (stream !== this.stream) return; // an older stream's late event
     clearTimeout(this.watchdog);
     this.watchdog = undefined;
-    const pending = [...this.inFlight.values()].flatMap((f) => f.deliveries);
-    if (this.inFlight.size > 0) this.opts.metrics.relayBatches.inc({ result: 'failed' }, this.inFlight.size);
-    this.inFlight.clear();
-    pending.push(...this.queue);
-    this.queue = [];
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    const pending = [...this.inFlight.values()].flatMap((f) => f.deliveries).concat(this.queue);
+    if (this.inFlight.size > 0) this.opts.metrics.relayBatches.inc({ result: 'failed' }, this.inFlight.size);
+    this.inFlight.clear();
+    this.queue = [];
+    this.blocked = false;
+    this.writeBlocked = false;
     if (this.stream) {
       this.stream = undefined;
       stream?.removeAllListeners('data');
       stream?.on('error', () => undefined);
       stream?.cancel();
-      if (!this.closed) {
-        this.failures++;
-        this.downUntilMs = Date.now() + Math.min(this.opts.retryBackoffMs * 2 ** (this.failures - 1), this.opts.retryBackoffMs * 10);
-        this.opts.log.warn({ peer: this.opts.targetServerId, address: this.opts.address, reason, why, fallback: pending.length }, 'relay stream failed; using the Kafka fallback');
-      }
     }
-    if (pending.length > 0) void this.opts.fallback.send(this.opts.targetServerId, pending, reason);
+    if (!this.closed && (stream || pending.length > 0)) {
+      this.failures++;
+      this.downUntilMs = Date.now() + Math.min(this.opts.retryBackoffMs * 2 ** (this.failures - 1), this.opts.retryBackoffMs * 10);
+      this.opts.log.warn({ peer: this.opts.targetServerId, address: this.opts.address, reason, why, fallback: pending.length }, 'relay stream failed; using the Kafka fallback');
+    }
+    this.spill.sendNow(pending, reason);
+    this.onSettled?.();
   }
 }

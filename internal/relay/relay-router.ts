@@ -21,13 +21,21 @@ export interface RelayRouterOptions extends RelayTuning {
 /**
  * Routes deliveries to peer chat servers: one RelayPeer (one stream) per peer, created on first
  * use and replaced when the peer's advertised address changes. A peer without an address (it
- * never registered one) is reached through the fallback only.
+ * never registered one) is reached through the fallback only. The deliveries queued in its peers
+ * show as `chat_relay_queued_deliveries`.
  */
 export class RelayRouter {
   private readonly peers = new Map<string, RelayPeer>();
   private closed = false;
+  private readonly untrackQueue: () => void;
 
-  constructor(private readonly opts: RelayRouterOptions) {}
+  constructor(private readonly opts: RelayRouterOptions) {
+    this.untrackQueue = opts.metrics.trackRelayQueue(() => {
+      let n = 0;
+      for (const peer of this.peers.values()) n += peer.stats.queued;
+      return n;
+    });
+  }
 
   send(serverId: string, address: string, delivery: RelayDelivery): void {
     if (!this.opts.enabled) {
@@ -55,5 +63,6 @@ export class RelayRouter {
     this.closed = true;
     await Promise.all([...this.peers.values()].map((p) => p.close()));
     this.peers.clear();
+    this.untrackQueue();
   }
 }

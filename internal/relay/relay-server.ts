@@ -7,7 +7,7 @@ import type { ConnectionRegistry } from '../gateway/connection-registry';
 import { authenticate } from '../rpc/authenticate';
 import { bearerOf, toServiceError } from '../rpc/grpc-unary';
 import type { ChatMetrics } from '../telemetry/metrics';
-import { pushDelivery } from './local-push';
+import { pushDeliveries } from './local-push';
 
 export interface RelayServerOptions {
   serverId: string;
@@ -19,8 +19,11 @@ export interface RelayServerOptions {
 
 /**
  * RelayService.Relay: the receiving end of a peer's stream. Each batch is pushed to this server's
- * connections and then acknowledged (the ack means "handed to the local connections", which is
- * all the relay promises; durability is the message log's).
+ * connections and then acknowledged, in arrival order, in the same turn (the ack means "handed to
+ * the local connections", which is all the relay promises; durability is the message log's).
+ * The sender's flow control rests on this: it writes more only as acks come back, and takes a
+ * peer that acknowledges nothing for its ack timeout for dead. Work here is per batch where it
+ * can be (one clock read, one ack); what remains per delivery is the push itself.
  */
 export function relayServiceImplementation(opts: RelayServerOptions): UntypedServiceImplementation {
   return {
@@ -37,7 +40,7 @@ export function relayServiceImplementation(opts: RelayServerOptions): UntypedSer
           return;
         }
         if (frame?.$case !== 'batch') return refuse(ChatError.invalidArgument('expected a batch'));
-        for (const d of frame.value.deliveries) pushDelivery(opts.registry, opts.metrics, 'relay', d);
+        pushDeliveries(opts.registry, opts.metrics, 'relay', frame.value.deliveries);
         call.write({ batchId: frame.value.batchId });
       };
       // Frames that arrive while the token is checked wait; none is handled unauthenticated.

@@ -2,11 +2,16 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 /** How a message reached a recipient's chat server. */
 export type DeliveryPath = 'local' | 'relay' | 'fallback';
-/** Why a relay batch went to the Kafka delivery topic instead. */
-export type FallbackReason = 'unknown_peer' | 'stream_down' | 'ack_timeout' | 'relay_off';
+/**
+ * Why deliveries went to the Kafka delivery topic instead of a relay stream: the peer has no relay
+ * address, its stream is down (or backing off after a failure), it stopped answering (ack
+ * timeout), its relay queue was full (a live peer further behind than the queue holds), or the
+ * relay is switched off.
+ */
+export type FallbackReason = 'unknown_peer' | 'stream_down' | 'ack_timeout' | 'queue_full' | 'relay_off';
 
 export const DELIVERY_PATHS: readonly DeliveryPath[] = ['local', 'relay', 'fallback'];
-export const FALLBACK_REASONS: readonly FallbackReason[] = ['unknown_peer', 'stream_down', 'ack_timeout', 'relay_off'];
+export const FALLBACK_REASONS: readonly FallbackReason[] = ['unknown_peer', 'stream_down', 'ack_timeout', 'queue_full', 'relay_off'];
 export const SEND_RESULTS = ['ok', 'error'] as const;
 export const RELAY_BATCH_RESULTS = ['acked', 'failed'] as const;
 export const SYNC_WRITE_RESULTS = ['created', 'duplicate', 'error'] as const;
@@ -48,6 +53,11 @@ export class ChatMetrics {
   readonly relayBatches: Counter<'result'>;
   /** Messages per relay batch sent. */
   readonly relayBatchMessages: Histogram;
+  /**
+   * Deliveries waiting in relay queues (every peer of this server) for a free window slot, a
+   * writable stream or the flush timer; read at scrape time from {@link trackRelayQueue}.
+   */
+  readonly relayQueued: Gauge;
   /** Batches published to a peer's Kafka delivery topic, by why the relay was not used. */
   readonly fallbackBatches: Counter<'reason'>;
   /** Seconds from a message's created_at to its push to a recipient's connection, by path. */
@@ -56,6 +66,8 @@ export class ChatMetrics {
   readonly syncWrites: Counter<'result'>;
   /** Seconds from a message's created_at to its write by the sync worker. */
   readonly syncLag: Histogram;
+
+  private readonly relayQueues = new Set<() => number>();
   /** gRPC calls this process served, by method (a stream counts once, when it opens). */
   readonly rpcCalls: Counter<'method'>;
 
@@ -69,6 +81,18 @@ export class ChatMetrics {
     this.deliveries = new Counter({ name: 'chat_deliveries_total', help: 'Messages handed to a delivery path, one per recipient user.', labelNames: ['path'], registers });
     this.relayBatches = new Counter({ name: 'chat_relay_batches_total', help: 'Relay batches sent to peer chat servers, by result.', labelNames: ['result'], registers });
     this.relayBatchMessages = new Histogram({ name: 'chat_relay_batch_messages', help: 'Messages per relay batch.', buckets: RELAY_BATCH_MESSAGES_BUCKETS, registers });
+    const relayQueues = this.relayQueues;
+    this.relayQueued = new Gauge({
+      name: 'chat_relay_queued_deliveries',
+      help: 'Deliveries waiting in relay queues to peer chat servers.',
+      registers,
+      // Summed at scrape time: the send path pays nothing for this gauge.
+      collect() {
+        let n = 0;
+        for (const queued of relayQueues) n += queued();
+        this.set(n);
+      },
+    });
     this.fallbackBatches = new Counter({ name: 'chat_fallback_batches_total', help: 'Batches sent through Kafka instead of the relay, by reason.', labelNames: ['reason'], registers });
     this.deliveryLatency = new Histogram({ name: 'chat_delivery_latency_seconds', help: 'Message created_at to push to a connection, seconds.', labelNames: ['path'], buckets: DELIVERY_LATENCY_BUCKETS, registers });
     this.syncWrites = new Counter({ name: 'chat_sync_writes_total', help: 'Sync worker writes to the history store, by result.', labelNames: ['result'], registers });
@@ -83,6 +107,12 @@ export class ChatMetrics {
     for (const result of RELAY_BATCH_RESULTS) this.relayBatches.inc({ result }, 0);
     for (const reason of FALLBACK_REASONS) this.fallbackBatches.inc({ reason }, 0);
     for (const result of SYNC_WRITE_RESULTS) this.syncWrites.inc({ result }, 0);
+  }
+
+  /** Counts `queued()` into {@link relayQueued} at every scrape, until the returned function is called. */
+  trackRelayQueue(queued: () => number): () => void {
+    this.relayQueues.add(queued);
+    return () => this.relayQueues.delete(queued);
   }
 
   /** The Prometheus text exposition of every metric. */

@@ -71,7 +71,10 @@ export interface RelayDelivery_TraceContextEntry {
   value: string;
 }
 
-/** RelayResponse acknowledges a batch. */
+/**
+ * RelayResponse acknowledges a batch. Acks come in the order the batches came; a batch left
+ * unacknowledged while later ones are acknowledged counts as lost.
+ */
 export interface RelayResponse {
   /** The acknowledged batch. */
   batchId: string;
@@ -610,9 +613,14 @@ export const RelayResponse: MessageFns<RelayResponse> = {
 /**
  * RelayService carries messages between chat servers: one long-lived bidirectional stream per
  * peer. The sender batches (message, recipients on the target server) and the target acknowledges
- * each batch once it has handed the messages to its local connections. A batch that is not
- * acknowledged in time is published to the target's Kafka delivery topic instead (at-least-once;
- * clients dedupe by message id). Service credentials only.
+ * each batch, in the order the batches came, as soon as it has handed the messages to its local
+ * connections. The acks are the flow control: the sender keeps a bounded number of batches
+ * unacknowledged and writes more only as acks come back, so a target that is behind gets fewer,
+ * bigger batches rather than a growing backlog. The acks are also the liveness signal: a target
+ * that acknowledges nothing for the sender's ack timeout while batches wait is taken for dead, and
+ * its unacknowledged and queued deliveries are published to its Kafka delivery topic instead
+ * (at-least-once; clients dedupe by message id), as are deliveries beyond the sender's queue
+ * bound. A slow acknowledgement is not a failure. Service credentials only.
  */
 export type RelayServiceDefinition = typeof RelayServiceDefinition;
 export const RelayServiceDefinition = {
@@ -637,9 +645,14 @@ export const RelayServiceDefinition = {
 /**
  * RelayService carries messages between chat servers: one long-lived bidirectional stream per
  * peer. The sender batches (message, recipients on the target server) and the target acknowledges
- * each batch once it has handed the messages to its local connections. A batch that is not
- * acknowledged in time is published to the target's Kafka delivery topic instead (at-least-once;
- * clients dedupe by message id). Service credentials only.
+ * each batch, in the order the batches came, as soon as it has handed the messages to its local
+ * connections. The acks are the flow control: the sender keeps a bounded number of batches
+ * unacknowledged and writes more only as acks come back, so a target that is behind gets fewer,
+ * bigger batches rather than a growing backlog. The acks are also the liveness signal: a target
+ * that acknowledges nothing for the sender's ack timeout while batches wait is taken for dead, and
+ * its unacknowledged and queued deliveries are published to its Kafka delivery topic instead
+ * (at-least-once; clients dedupe by message id), as are deliveries beyond the sender's queue
+ * bound. A slow acknowledgement is not a failure. Service credentials only.
  */
 export type RelayServiceService = typeof RelayServiceService;
 export const RelayServiceService = {
