@@ -1,15 +1,23 @@
-import { HistoryServiceDefinition, type Watermarks } from '../../gen/chat/v1/history';
+import { HistoryServiceDefinition, type AdvanceReceiptRequest, type DeviceCursor, type Watermarks } from '../../gen/chat/v1/history';
 import { ReceiptKind } from '../../gen/chat/v1/message';
+import { mapConcurrent } from '../cassandra/map-concurrent';
 import { ChatError } from '../errors/chat-error';
 import type { MessageStore } from '../history/message-store';
-import type { ReceiptStore, Watermarks as StoredWatermarks } from '../receipts/receipt-store';
+import type { ReceiptAdvance, ReceiptStore, Watermarks as StoredWatermarks } from '../receipts/receipt-store';
 import { actingUser, required } from '../rpc/acting-user';
 import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
+import { MAX_STORABLE_ID } from '../snowflake/storable-id';
 import type { HistoryQueries } from './history-queries';
 import { parseCursor } from './page-query';
 
 /** The store calls behind the internal HistoryService RPCs. */
 export type HistoryBackend = Pick<MessageStore, 'append' | 'hasConversation' | 'saveDeviceCursors' | 'loadDeviceCursors'>;
+
+/**
+ * Devices a batch call reads or writes in parallel: one store call each (a partition per device in
+ * Cassandra), bounded so one chat server's flush does not take every connection's request slots.
+ */
+const DEVICES_IN_FLIGHT = 32;
 
 /** HistoryService RPCs: public reads through the access rules, internal calls for services. */
 export function historyRpc(queries: HistoryQueries, store: HistoryBackend, receipts: ReceiptStore): UnaryMethod[] {
@@ -33,26 +41,41 @@ export function historyRpc(queries: HistoryQueries, store: HistoryBackend, recei
     saveDeviceCursors: {
       access: 'internal',
       handle: async (req) => {
-        const cursors = new Map<string, bigint>();
-        for (const c of req.cursors) cursors.set(required(c.conversationId, 'conversation_id'), parseCursor(c.messageId, 'message_id') ?? 0n);
-        await store.saveDeviceCursors(required(req.userId, 'user_id'), required(req.deviceId, 'device_id'), cursors);
+        await store.saveDeviceCursors(required(req.userId, 'user_id'), required(req.deviceId, 'device_id'), fromWireCursors(req.cursors));
+        return {};
+      },
+    },
+    saveDeviceCursorsBatch: {
+      access: 'internal',
+      handle: async (req) => {
+        // Every entry is validated before any is written.
+        const devices = req.devices.map((d) => ({ userId: required(d.userId, 'user_id'), deviceId: required(d.deviceId, 'device_id'), cursors: fromWireCursors(d.cursors) }));
+        await mapConcurrent(devices, DEVICES_IN_FLIGHT, (d) => store.saveDeviceCursors(d.userId, d.deviceId, d.cursors));
         return {};
       },
     },
     getDeviceCursors: {
       access: 'internal',
+      handle: async (req) => ({ cursors: toWireCursors(await store.loadDeviceCursors(required(req.userId, 'user_id'), required(req.deviceId, 'device_id'))) }),
+    },
+    getDeviceCursorsBatch: {
+      access: 'internal',
       handle: async (req) => {
-        const saved = await store.loadDeviceCursors(required(req.userId, 'user_id'), required(req.deviceId, 'device_id'));
-        return { cursors: [...saved].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() })) };
+        const devices = req.devices.map((d) => ({ userId: required(d.userId, 'user_id'), deviceId: required(d.deviceId, 'device_id') }));
+        const saved = await mapConcurrent(devices, DEVICES_IN_FLIGHT, (d) => store.loadDeviceCursors(d.userId, d.deviceId));
+        return { devices: saved.map((cursors) => ({ cursors: toWireCursors(cursors) })) };
       },
     },
     advanceReceipt: {
       access: 'internal',
       handle: async (req) => {
-        if (req.kind !== ReceiptKind.RECEIPT_KIND_DELIVERED && req.kind !== ReceiptKind.RECEIPT_KIND_READ) throw ChatError.invalidArgument('kind must be DELIVERED or READ');
-        const id = parseCursor(req.messageId, 'message_id') ?? 0n;
-        return { advanced: await receipts.advance(required(req.conversationId, 'conversation_id'), required(req.userId, 'user_id'), req.kind, id) };
+        const e = fromWireAdvance(req);
+        return { advanced: await receipts.advance(e.conversationId, e.userId, e.kind, e.messageId) };
       },
+    },
+    advanceReceipts: {
+      access: 'internal',
+      handle: async (req) => ({ advanced: await receipts.advanceMany(req.receipts.map(fromWireAdvance)) }),
     },
     getConversationReceipts: {
       access: 'internal',
@@ -63,6 +86,33 @@ export function historyRpc(queries: HistoryQueries, store: HistoryBackend, recei
       handle: async (req) => ({ watermarks: toWatermarks(await receipts.ofUser(required(req.userId, 'user_id'), req.conversationIds), 'conversationId') }),
     },
   });
+}
+
+/** A stored position or watermark: 0..2^63-1 (what Cassandra's bigint holds), else INVALID_ARGUMENT. */
+function storableId(value: string, field: string): bigint {
+  const id = parseCursor(value, field) ?? 0n;
+  if (id > MAX_STORABLE_ID) throw ChatError.invalidArgument(`${field} must be at most ${MAX_STORABLE_ID}, got ${value}`);
+  return id;
+}
+
+/** A device's positions; a conversation named twice keeps the larger one. */
+function fromWireCursors(cursors: readonly DeviceCursor[]): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const c of cursors) {
+    const conversationId = required(c.conversationId, 'conversation_id');
+    const id = storableId(c.messageId, 'message_id');
+    if ((out.get(conversationId) ?? -1n) < id) out.set(conversationId, id);
+  }
+  return out;
+}
+
+function toWireCursors(cursors: ReadonlyMap<string, bigint>): DeviceCursor[] {
+  return [...cursors].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() }));
+}
+
+function fromWireAdvance(req: AdvanceReceiptRequest): ReceiptAdvance {
+  if (req.kind !== ReceiptKind.RECEIPT_KIND_DELIVERED && req.kind !== ReceiptKind.RECEIPT_KIND_READ) throw ChatError.invalidArgument('kind must be DELIVERED or READ');
+  return { conversationId: required(req.conversationId, 'conversation_id'), userId: required(req.userId, 'user_id'), kind: req.kind, messageId: storableId(req.messageId, 'message_id') };
 }
 
 function toWatermarks(marks: ReadonlyMap<string, StoredWatermarks>, keyField: 'userId' | 'conversationId'): Watermarks[] {

@@ -1,14 +1,41 @@
-import type { HistoryServiceDefinition } from '../../gen/chat/v1/history';
+import type { DeviceCursor, HistoryServiceDefinition } from '../../gen/chat/v1/history';
+import { CallBatcher } from '../rpc/call-batcher';
 import type { RpcClient } from '../rpc/grpc-client';
 import type { ConversationIndex, ConversationPage, DeviceCursorStore, MessagePage, MessageReader, PageQuery } from './message-store';
+
+/** Options of {@link HistoryClient}. */
+export interface HistoryClientOptions {
+  /** Devices per GetDeviceCursorsBatch call at most: CHAT_ACK_MAX_BATCH (its default if unset). */
+  maxDevicesPerCall?: number;
+}
+
+const DEFAULT_MAX_DEVICES_PER_CALL = 500;
 
 /**
  * What a chat server reads from history, through the HistoryService (service credentials): pages
  * for the `history` frame and resume, the presence rule's conversation check, device cursors.
  * Access is checked by the caller (the chat server) before it reads.
+ *
+ * Device cursors cost per call, not per device: the loads of one event-loop turn (the hellos of a
+ * reconnect storm) travel in one GetDeviceCursorsBatch, and the gateway's AckBatcher saves every
+ * device of a flush with one SaveDeviceCursorsBatch.
  */
 export class HistoryClient implements MessageReader, ConversationIndex, DeviceCursorStore {
-  constructor(private readonly rpc: RpcClient<typeof HistoryServiceDefinition>) {}
+  private readonly loads: CallBatcher<{ userId: string; deviceId: string }, Map<string, bigint>>;
+
+  constructor(
+    private readonly rpc: RpcClient<typeof HistoryServiceDefinition>,
+    opts: HistoryClientOptions = {},
+  ) {
+    this.loads = new CallBatcher(
+      async (devices) => {
+        const answer = await rpc.call('getDeviceCursorsBatch', { devices });
+        if (answer.devices.length !== devices.length) throw new Error(`GetDeviceCursorsBatch answered ${answer.devices.length} devices for ${devices.length}`);
+        return answer.devices.map((d) => new Map(d.cursors.map((c) => [c.conversationId, BigInt(c.messageId)])));
+      },
+      { windowMs: 0, maxBatch: opts.maxDevicesPerCall ?? DEFAULT_MAX_DEVICES_PER_CALL },
+    );
+  }
 
   listMessages(q: PageQuery): Promise<MessagePage> {
     return this.rpc.call('listMessages', { conversationId: q.conversationId, beforeId: (q.beforeId ?? 0n).toString(), afterId: (q.afterId ?? 0n).toString(), limit: q.limit });
@@ -23,11 +50,22 @@ export class HistoryClient implements MessageReader, ConversationIndex, DeviceCu
   }
 
   async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void> {
-    await this.rpc.call('saveDeviceCursors', { userId, deviceId, cursors: [...cursors].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() })) });
+    await this.rpc.call('saveDeviceCursors', { userId, deviceId, cursors: toWire(cursors) });
   }
 
-  async loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>> {
-    const { cursors } = await this.rpc.call('getDeviceCursors', { userId, deviceId });
-    return new Map(cursors.map((c) => [c.conversationId, BigInt(c.messageId)]));
+  /** One SaveDeviceCursorsBatch call; the caller bounds the batch (CHAT_ACK_MAX_BATCH). */
+  async saveDeviceCursorsBatch(devices: readonly { userId: string; deviceId: string; cursors: ReadonlyMap<string, bigint> }[]): Promise<void> {
+    if (devices.length === 0) return;
+    await this.rpc.call('saveDeviceCursorsBatch', {
+      devices: devices.map(({ userId, deviceId, cursors }) => ({ userId, deviceId, cursors: toWire(cursors) })),
+    });
   }
+
+  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>> {
+    return this.loads.call({ userId, deviceId });
+  }
+}
+
+function toWire(cursors: ReadonlyMap<string, bigint>): DeviceCursor[] {
+  return [...cursors].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() }));
 }

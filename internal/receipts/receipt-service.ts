@@ -12,6 +12,13 @@ import type { ReceiptStore } from './receipt-store';
 /** The message reads receipts need: the store in `chatd`, the HistoryService client in the mesh. */
 export type ReceiptMessageReader = Pick<MessageStore, 'listMessages'>;
 
+/** A user's DELIVERED watermark in one conversation: the newest id any of its devices acknowledged. */
+export interface DeliveredUpTo {
+  conversationId: string;
+  userId: string;
+  messageId: bigint;
+}
+
 export interface ReceiptServiceOptions {
   store: ReceiptStore;
   messages: ReceiptMessageReader;
@@ -57,21 +64,30 @@ export class ReceiptService {
   }
 
   /**
-   * Advances the user's DELIVERED watermarks to what one of its devices acknowledged (the gateway
-   * passes only messages it delivered to that device, so no access check is repeated here), and
-   * pushes a `receipt` to both parties of each DM whose watermark moved.
+   * Advances DELIVERED watermarks to what devices acknowledged (the gateway passes only messages
+   * it delivered to them, so no access check is repeated here): every entry in one store call, then
+   * a `receipt` to both parties of each DM whose watermark moved. That is one bus record per moved
+   * watermark (an EphemeralEvent carries one event), all published together, so a Kafka bus sends
+   * them in one produce request. In a group DELIVERED is only stored. Rejects when the store call
+   * fails (nothing is published) or when a publish fails (the others still go out).
    */
-  async delivered(userId: string, upTo: ReadonlyMap<string, bigint>): Promise<void> {
-    for (const [conversationId, id] of upTo) {
-      if (!(await this.opts.store.advance(conversationId, userId, ReceiptKind.RECEIPT_KIND_DELIVERED, id))) continue;
+  async deliveredBatch(upTo: readonly DeliveredUpTo[]): Promise<void> {
+    if (upTo.length === 0) return;
+    const moved = await this.opts.store.advanceMany(upTo.map(({ conversationId, userId, messageId }) => ({ conversationId, userId, kind: ReceiptKind.RECEIPT_KIND_DELIVERED, messageId })));
+    const publishes: Promise<void>[] = [];
+    upTo.forEach(({ conversationId, userId, messageId }, i) => {
+      if (!moved[i]) return;
       const ref = parseConversationId(conversationId);
-      if (ref.kind !== 'dm') continue;
-      await publishEphemeral(this.opts.bus, conversationId, {
-        recipientIds: [...ref.members],
-        excludeSessionId: '',
-        event: { $case: 'receipt', value: { conversationId, userId, kind: ReceiptKind.RECEIPT_KIND_DELIVERED, upToMessageId: id.toString() } },
-      });
-    }
+      if (ref.kind !== 'dm') return;
+      publishes.push(
+        publishEphemeral(this.opts.bus, conversationId, {
+          recipientIds: [...ref.members],
+          excludeSessionId: '',
+          event: { $case: 'receipt', value: { conversationId, userId, kind: ReceiptKind.RECEIPT_KIND_DELIVERED, upToMessageId: messageId.toString() } },
+        }),
+      );
+    });
+    await Promise.all(publishes);
   }
 }
 

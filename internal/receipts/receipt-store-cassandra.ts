@@ -5,7 +5,8 @@ import { isNullColumn, bigintColumn, textColumn } from '../cassandra/cassandra-r
 import type { CassandraSession } from '../cassandra/cassandra-session';
 import { mapConcurrent } from '../cassandra/map-concurrent';
 import { assertStorableId } from '../snowflake/storable-id';
-import type { ReceiptStore, StoredReceiptKind, Watermarks } from './receipt-store';
+import type { ReceiptAdvance, ReceiptStore, StoredReceiptKind, Watermarks } from './receipt-store';
+import { WatermarkCache, watermarkKey } from './watermark-cache';
 
 /**
  * receipts: one partition per conversation, one row per user who has a watermark in it. Each
@@ -25,6 +26,14 @@ const MIGRATIONS: CqlMigrations = [
 
 /** Point reads in flight for `ofUser`. */
 const READS_IN_FLIGHT = 32;
+/** Watermarks in flight for one `advanceMany` (a flush of up to CHAT_ACK_MAX_BATCH). */
+const ADVANCES_IN_FLIGHT = 32;
+/**
+ * Watermarks a store remembers by default (about 20 MB): more than the (conversation, user) pairs
+ * a history service replica sees acknowledged within a few flushes at the case study's load per
+ * replica; a forgotten pair costs one read again, nothing else.
+ */
+const WATERMARKS_REMEMBERED = 100_000;
 
 /** Options of {@link CassandraReceiptStore}. */
 export interface CassandraReceiptStoreOptions {
@@ -32,22 +41,33 @@ export interface CassandraReceiptStoreOptions {
   session: CassandraSession;
   /** Whether `close()` closes the session (false, the default, for a shared one). */
   ownsSession?: boolean;
+  /** How many watermarks it remembers to skip reads and no-op writes (0: none). */
+  watermarksRemembered?: number;
 }
 
 /**
- * ReceiptStore on Cassandra, for the mesh. An advance costs one point read (to answer whether it
- * moved, and to skip a write that would not) and one write; correctness of the maximum does not
- * depend on the read (see MIGRATIONS).
+ * ReceiptStore on Cassandra, for the mesh. The maximum never depends on a read (see MIGRATIONS):
+ * reads only answer whether a watermark moved. The store remembers what it read and wrote
+ * ({@link WatermarkCache}), so:
+ * - an advance to an id at or below a remembered value is answered `false` with no statement;
+ * - `advance` (READ, whose `true` sends a group its summary) otherwise reads, then writes only when
+ *   lower: exact answers, two statements;
+ * - `advanceMany` (a chat server's DELIVERED flush) writes without reading a watermark it
+ *   remembers: one statement per watermark that moves. Another process may have raised it since
+ *   (a user's devices on several chat servers, several history service replicas), so its `true`
+ *   may repeat a receipt, as the port allows. A watermark it does not remember is read first.
  */
 export class CassandraReceiptStore implements ReceiptStore {
   private readonly session: CassandraSession;
   private readonly ownsSession: boolean;
   private readonly q: ReturnType<typeof statements>;
+  private readonly seen: WatermarkCache;
 
   private constructor(options: CassandraReceiptStoreOptions) {
     this.session = options.session;
     this.ownsSession = options.ownsSession ?? false;
     this.q = statements((name) => this.session.table(name));
+    this.seen = new WatermarkCache(options.watermarksRemembered ?? WATERMARKS_REMEMBERED);
   }
 
   /** Migrates the receipts table (schema owner "receipts"), then returns the store. */
@@ -58,17 +78,49 @@ export class CassandraReceiptStore implements ReceiptStore {
 
   async advance(conversationId: string, userId: string, kind: StoredReceiptKind, messageId: bigint): Promise<boolean> {
     assertStorableId(messageId, 'receipt watermark');
-    const read = kind === ReceiptKind.RECEIPT_KIND_READ;
-    const row = (await this.session.execute('read receipt', this.q.one, [conversationId, userId], { idempotent: true })).first();
-    const current = row ? watermarks(row) : { delivered: 0n, read: 0n };
-    if ((read ? current.read : current.delivered) >= messageId) return false;
-    await this.session.execute(
-      'advance receipt',
-      read ? this.q.raiseRead : this.q.raiseDelivered,
-      [messageId, messageId, conversationId, userId],
-      { idempotent: true },
-    );
+    if ((this.seen.get(conversationId, userId, kind) ?? -1n) >= messageId) return false;
+    return this.readThenRaise({ conversationId, userId, kind, messageId });
+  }
+
+  async advanceMany(entries: readonly ReceiptAdvance[]): Promise<boolean[]> {
+    for (const e of entries) assertStorableId(e.messageId, 'receipt watermark');
+    // Entries of one watermark apply in order; different watermarks in parallel.
+    const byWatermark = new Map<string, number[]>();
+    entries.forEach((e, i) => {
+      const k = watermarkKey(e.conversationId, e.userId, e.kind);
+      const same = byWatermark.get(k);
+      if (same) same.push(i);
+      else byWatermark.set(k, [i]);
+    });
+    const answers = new Array<boolean>(entries.length);
+    await mapConcurrent([...byWatermark.values()], ADVANCES_IN_FLIGHT, async (indexes) => {
+      for (const i of indexes) answers[i] = await this.advanceRemembered(entries[i]);
+    });
+    return answers;
+  }
+
+  private async advanceRemembered(e: ReceiptAdvance): Promise<boolean> {
+    const known = this.seen.get(e.conversationId, e.userId, e.kind);
+    if (known === undefined) return this.readThenRaise(e);
+    if (known >= e.messageId) return false;
+    await this.raise(e);
     return true;
+  }
+
+  private async readThenRaise(e: ReceiptAdvance): Promise<boolean> {
+    const row = (await this.session.execute('read receipt', this.q.one, [e.conversationId, e.userId], { idempotent: true })).first();
+    const current = row ? watermarks(row) : { delivered: 0n, read: 0n };
+    const stored = e.kind === ReceiptKind.RECEIPT_KIND_READ ? current.read : current.delivered;
+    this.seen.raise(e.conversationId, e.userId, e.kind, stored);
+    if (stored >= e.messageId) return false;
+    await this.raise(e);
+    return true;
+  }
+
+  private async raise({ conversationId, userId, kind, messageId }: ReceiptAdvance): Promise<void> {
+    const statement = kind === ReceiptKind.RECEIPT_KIND_READ ? this.q.raiseRead : this.q.raiseDelivered;
+    await this.session.execute('advance receipt', statement, [messageId, messageId, conversationId, userId], { idempotent: true });
+    this.seen.raise(conversationId, userId, kind, messageId);
   }
 
   async conversation(conversationId: string): Promise<Map<string, Watermarks>> {

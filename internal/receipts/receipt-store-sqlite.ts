@@ -3,7 +3,7 @@ import type { SqliteDatabase, SqliteStatement as Stmt } from '../sqlite/sqlite-d
 import { settle } from '../sqlite/settle';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
 import { assertStorableId } from '../snowflake/storable-id';
-import type { ReceiptStore, StoredReceiptKind, Watermarks } from './receipt-store';
+import type { ReceiptAdvance, ReceiptStore, StoredReceiptKind, Watermarks } from './receipt-store';
 
 /** The receipts table, in the shape of the Cassandra one. Append-only: never edit a released script. */
 const MIGRATIONS: readonly string[] = [
@@ -33,7 +33,9 @@ export interface SqliteReceiptStoreOptions {
 
 /**
  * ReceiptStore on SQLite, for `chatd` (schema owner "receipts"). An advance is one IMMEDIATE
- * transaction: read the watermark, raise it with `max()` only when lower.
+ * transaction: read the watermark, raise it with `max()` only when lower; `advanceMany` does every
+ * entry in one such transaction (one commit, so one fsync, per flush). Answers are exact: this
+ * process is the only writer.
  */
 export class SqliteReceiptStore implements ReceiptStore {
   private readonly db: SqliteDatabase;
@@ -42,6 +44,7 @@ export class SqliteReceiptStore implements ReceiptStore {
   private readonly all: Stmt<[string], Row>;
   private readonly raise: Record<StoredReceiptKind, Stmt<[string, string, bigint]>>;
   private readonly advanceTx: (conversationId: string, userId: string, kind: StoredReceiptKind, messageId: bigint) => boolean;
+  private readonly advanceManyTx: (entries: readonly ReceiptAdvance[]) => boolean[];
 
   constructor(options: SqliteReceiptStoreOptions) {
     this.db = options.db;
@@ -54,18 +57,28 @@ export class SqliteReceiptStore implements ReceiptStore {
       this.db.prepare<[string, string, bigint]>(`INSERT INTO receipts (conversation_id, user_id, ${column}) VALUES (?, ?, ?)
         ON CONFLICT (conversation_id, user_id) DO UPDATE SET ${column} = max(${column}, excluded.${column})`);
     this.raise = { [ReceiptKind.RECEIPT_KIND_DELIVERED]: raise('delivered_up_to'), [ReceiptKind.RECEIPT_KIND_READ]: raise('read_up_to') };
-    const tx = this.db.transaction((conversationId: string, userId: string, kind: StoredReceiptKind, messageId: bigint): boolean => {
+    const raiseIfLower = (conversationId: string, userId: string, kind: StoredReceiptKind, messageId: bigint): boolean => {
       const row = this.one.get(conversationId, userId);
       const current = row ? (kind === ReceiptKind.RECEIPT_KIND_READ ? row.read_up_to : row.delivered_up_to) : 0n;
       if (current >= messageId) return false;
       this.raise[kind].run(conversationId, userId, messageId);
       return true;
-    });
+    };
+    const tx = this.db.transaction(raiseIfLower);
     this.advanceTx = (c, u, k, m) => tx.immediate(c, u, k, m);
+    const manyTx = this.db.transaction((entries: readonly ReceiptAdvance[]) => entries.map((e) => raiseIfLower(e.conversationId, e.userId, e.kind, e.messageId)));
+    this.advanceManyTx = (entries) => manyTx.immediate(entries);
   }
 
   advance(conversationId: string, userId: string, kind: StoredReceiptKind, messageId: bigint): Promise<boolean> {
     return settle(() => this.advanceTx(conversationId, userId, kind, assertStorableId(messageId, 'receipt watermark')));
+  }
+
+  advanceMany(entries: readonly ReceiptAdvance[]): Promise<boolean[]> {
+    return settle(() => {
+      for (const e of entries) assertStorableId(e.messageId, 'receipt watermark');
+      return entries.length === 0 ? [] : this.advanceManyTx(entries);
+    });
   }
 
   conversation(conversationId: string): Promise<Map<string, Watermarks>> {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReceiptKind } from '../../gen/chat/v1/message';
-import type { ReceiptStore } from './receipt-store';
+import type { ReceiptAdvance, ReceiptStore } from './receipt-store';
 
 /** A store under test and how to dispose of it. */
 export interface ReceiptStoreHarness {
@@ -70,6 +70,61 @@ export function receiptStoreContract(name: string, open: () => Promise<ReceiptSt
       const moved = await Promise.all(ids.map((id) => store.advance(c, carol, READ, id)));
       assert.ok(moved.some(Boolean));
       assert.equal((await store.conversation(c)).get(carol)?.read, 40n << 22n);
+    }));
+
+    it('advances many watermarks in one call, answering each entry in order', withStore(async (store) => {
+      const { user, conv } = names();
+      const [c1, c2] = [conv('m'), conv('n')];
+      const [alice, bob] = [user('alice'), user('bob')];
+      assert.deepEqual(await store.advanceMany([]), []);
+      const first = await store.advanceMany([
+        { conversationId: c1, userId: alice, kind: DELIVERED, messageId: 100n },
+        { conversationId: c2, userId: alice, kind: DELIVERED, messageId: 50n },
+        { conversationId: c1, userId: bob, kind: DELIVERED, messageId: 10n },
+        { conversationId: c1, userId: alice, kind: DELIVERED, messageId: 90n },
+        { conversationId: c1, userId: alice, kind: READ, messageId: 5n },
+        { conversationId: c1, userId: alice, kind: DELIVERED, messageId: 120n },
+      ]);
+      assert.deepEqual(first, [true, true, true, false, true, true], 'entries of one watermark apply in order');
+      assert.deepEqual(await store.conversation(c1), new Map([[alice, { delivered: 120n, read: 5n }], [bob, { delivered: 10n, read: 0n }]]));
+      assert.deepEqual(await store.ofUser(alice, [c2]), new Map([[c2, { delivered: 50n, read: 0n }]]));
+    }));
+
+    it('answers false exactly in a batch, also for watermarks moved by single advances', withStore(async (store) => {
+      const { user, conv } = names();
+      const [c, erin] = [conv('e'), user('erin')];
+      assert.equal(await store.advance(c, erin, DELIVERED, 200n), true);
+      const moved = await store.advanceMany([
+        { conversationId: c, userId: erin, kind: DELIVERED, messageId: 200n },
+        { conversationId: c, userId: erin, kind: DELIVERED, messageId: 150n },
+      ]);
+      assert.deepEqual(moved, [false, false]);
+      assert.deepEqual(await store.advanceMany([{ conversationId: c, userId: erin, kind: DELIVERED, messageId: 201n }]), [true]);
+      assert.equal(await store.advance(c, erin, DELIVERED, 201n), false, 'a single advance sees what the batch wrote');
+      assert.equal((await store.conversation(c)).get(erin)?.delivered, 201n);
+    }));
+
+    it('keeps the maximum under concurrent batches', withStore(async (store) => {
+      const { user, conv } = names();
+      const [c, frank] = [conv('f'), user('frank')];
+      const ids = Array.from({ length: 40 }, (_, i) => BigInt(1 + ((i * 17) % 40)) << 22n);
+      const batches = [0, 1, 2, 3].map((b) => ids.filter((_, i) => i % 4 === b).map((messageId): ReceiptAdvance => ({ conversationId: c, userId: frank, kind: DELIVERED, messageId })));
+      const moved = (await Promise.all(batches.map((b) => store.advanceMany(b)))).flat();
+      assert.ok(moved.some(Boolean));
+      assert.equal((await store.conversation(c)).get(frank)?.delivered, 40n << 22n);
+    }));
+
+    it('validates every entry of a batch before moving any', withStore(async (store) => {
+      const { user, conv } = names();
+      const [c, gina] = [conv('g'), user('gina')];
+      await assert.rejects(
+        store.advanceMany([
+          { conversationId: c, userId: gina, kind: DELIVERED, messageId: 7n },
+          { conversationId: c, userId: gina, kind: READ, messageId: 1n << 63n },
+        ]),
+        RangeError,
+      );
+      assert.deepEqual(await store.conversation(c), new Map());
     }));
 
     it('keeps ids up to 2^63-1 exact and rejects larger ones', withStore(async (store) => {

@@ -131,6 +131,28 @@ export interface GetDeviceCursorsResponse {
   cursors: DeviceCursor[];
 }
 
+/** SaveDeviceCursorsBatchRequest saves positions of many devices. */
+export interface SaveDeviceCursorsBatchRequest {
+  /** One entry per device, each as in SaveDeviceCursors. */
+  devices: SaveDeviceCursorsRequest[];
+}
+
+/** SaveDeviceCursorsBatchResponse answers SaveDeviceCursorsBatch. */
+export interface SaveDeviceCursorsBatchResponse {
+}
+
+/** GetDeviceCursorsBatchRequest reads the positions of many devices. */
+export interface GetDeviceCursorsBatchRequest {
+  /** One entry per device, each as in GetDeviceCursors. */
+  devices: GetDeviceCursorsRequest[];
+}
+
+/** GetDeviceCursorsBatchResponse answers GetDeviceCursorsBatch. */
+export interface GetDeviceCursorsBatchResponse {
+  /** One entry per requested device, in request order (empty cursors for a device with none). */
+  devices: GetDeviceCursorsResponse[];
+}
+
 /** Watermarks are how far a user has received and read in one conversation (0 for none). */
 export interface Watermarks {
   /** The user (in GetConversationReceipts answers) or empty. */
@@ -159,6 +181,23 @@ export interface AdvanceReceiptRequest {
 export interface AdvanceReceiptResponse {
   /** True when the watermark moved (false when it was already there or further). */
   advanced: boolean;
+}
+
+/** AdvanceReceiptsRequest moves many watermarks. */
+export interface AdvanceReceiptsRequest {
+  /** One entry per watermark, each as in AdvanceReceipt. */
+  receipts: AdvanceReceiptRequest[];
+}
+
+/** AdvanceReceiptsResponse answers AdvanceReceipts. */
+export interface AdvanceReceiptsResponse {
+  /**
+   * One flag per entry of the request, in its order. False when the watermark was already there or
+   * further (exact); true when it moved, or possibly when another writer had moved it further in
+   * the meantime (the service remembers watermarks rather than reading each one), which repeats a
+   * receipt at most: receipts are idempotent watermarks.
+   */
+  advanced: boolean[];
 }
 
 /** GetConversationReceiptsRequest reads one conversation's watermarks. */
@@ -1220,6 +1259,236 @@ export const GetDeviceCursorsResponse: MessageFns<GetDeviceCursorsResponse> = {
   },
 };
 
+function createBaseSaveDeviceCursorsBatchRequest(): SaveDeviceCursorsBatchRequest {
+  return { devices: [] };
+}
+
+export const SaveDeviceCursorsBatchRequest: MessageFns<SaveDeviceCursorsBatchRequest> = {
+  encode(message: SaveDeviceCursorsBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.devices) {
+      SaveDeviceCursorsRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveDeviceCursorsBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveDeviceCursorsBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.devices.push(SaveDeviceCursorsRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SaveDeviceCursorsBatchRequest {
+    return {
+      devices: globalThis.Array.isArray(object?.devices)
+        ? object.devices.map((e: any) => SaveDeviceCursorsRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SaveDeviceCursorsBatchRequest): unknown {
+    const obj: any = {};
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => SaveDeviceCursorsRequest.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseSaveDeviceCursorsBatchResponse(): SaveDeviceCursorsBatchResponse {
+  return {};
+}
+
+export const SaveDeviceCursorsBatchResponse: MessageFns<SaveDeviceCursorsBatchResponse> = {
+  encode(_: SaveDeviceCursorsBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveDeviceCursorsBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveDeviceCursorsBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SaveDeviceCursorsBatchResponse {
+    return {};
+  },
+
+  toJSON(_: SaveDeviceCursorsBatchResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseGetDeviceCursorsBatchRequest(): GetDeviceCursorsBatchRequest {
+  return { devices: [] };
+}
+
+export const GetDeviceCursorsBatchRequest: MessageFns<GetDeviceCursorsBatchRequest> = {
+  encode(message: GetDeviceCursorsBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.devices) {
+      GetDeviceCursorsRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDeviceCursorsBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDeviceCursorsBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.devices.push(GetDeviceCursorsRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDeviceCursorsBatchRequest {
+    return {
+      devices: globalThis.Array.isArray(object?.devices)
+        ? object.devices.map((e: any) => GetDeviceCursorsRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetDeviceCursorsBatchRequest): unknown {
+    const obj: any = {};
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => GetDeviceCursorsRequest.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseGetDeviceCursorsBatchResponse(): GetDeviceCursorsBatchResponse {
+  return { devices: [] };
+}
+
+export const GetDeviceCursorsBatchResponse: MessageFns<GetDeviceCursorsBatchResponse> = {
+  encode(message: GetDeviceCursorsBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.devices) {
+      GetDeviceCursorsResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDeviceCursorsBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDeviceCursorsBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.devices.push(GetDeviceCursorsResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDeviceCursorsBatchResponse {
+    return {
+      devices: globalThis.Array.isArray(object?.devices)
+        ? object.devices.map((e: any) => GetDeviceCursorsResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetDeviceCursorsBatchResponse): unknown {
+    const obj: any = {};
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => GetDeviceCursorsResponse.toJSON(e));
+    }
+    return obj;
+  },
+};
+
 function createBaseWatermarks(): Watermarks {
   return { userId: "", conversationId: "", deliveredUpTo: "0", readUpTo: "0" };
 }
@@ -1510,6 +1779,144 @@ export const AdvanceReceiptResponse: MessageFns<AdvanceReceiptResponse> = {
   toJSON(message: AdvanceReceiptResponse): unknown {
     const obj: any = {};
     if (message.advanced !== false) {
+      obj.advanced = message.advanced;
+    }
+    return obj;
+  },
+};
+
+function createBaseAdvanceReceiptsRequest(): AdvanceReceiptsRequest {
+  return { receipts: [] };
+}
+
+export const AdvanceReceiptsRequest: MessageFns<AdvanceReceiptsRequest> = {
+  encode(message: AdvanceReceiptsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.receipts) {
+      AdvanceReceiptRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AdvanceReceiptsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAdvanceReceiptsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.receipts.push(AdvanceReceiptRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AdvanceReceiptsRequest {
+    return {
+      receipts: globalThis.Array.isArray(object?.receipts)
+        ? object.receipts.map((e: any) => AdvanceReceiptRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AdvanceReceiptsRequest): unknown {
+    const obj: any = {};
+    if (message.receipts?.length) {
+      obj.receipts = message.receipts.map((e) => AdvanceReceiptRequest.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseAdvanceReceiptsResponse(): AdvanceReceiptsResponse {
+  return { advanced: [] };
+}
+
+export const AdvanceReceiptsResponse: MessageFns<AdvanceReceiptsResponse> = {
+  encode(message: AdvanceReceiptsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.advanced.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.advanced) {
+        writer.bool(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AdvanceReceiptsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAdvanceReceiptsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.advanced.push(reader.bool());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.advanced.push(reader.bool());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AdvanceReceiptsResponse {
+    return {
+      advanced: globalThis.Array.isArray(object?.advanced)
+        ? object.advanced.map((e: any) => globalThis.Boolean(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AdvanceReceiptsResponse): unknown {
+    const obj: any = {};
+    if (message.advanced?.length) {
       obj.advanced = message.advanced;
     }
     return obj;
@@ -1872,6 +2279,37 @@ export const HistoryServiceDefinition = {
       options: {},
     },
     /**
+     * SaveDeviceCursorsBatch is SaveDeviceCursors for many devices in one call: a chat server sends
+     * what all its connections acknowledged since its last flush (every CHAT_ACK_FLUSH_MS, at most
+     * CHAT_ACK_MAX_BATCH devices). Each device's positions only move forwards, so it is idempotent and
+     * a failed call may be retried whole; it is not atomic (after an error some devices may be saved).
+     * A device may appear more than once; the maximum wins. Service credentials. Errors:
+     * INVALID_ARGUMENT (an entry without user_id or device_id, a bad id: nothing is saved then),
+     * UNAVAILABLE.
+     */
+    saveDeviceCursorsBatch: {
+      name: "SaveDeviceCursorsBatch",
+      requestType: SaveDeviceCursorsBatchRequest as typeof SaveDeviceCursorsBatchRequest,
+      requestStream: false,
+      responseType: SaveDeviceCursorsBatchResponse as typeof SaveDeviceCursorsBatchResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * GetDeviceCursorsBatch is GetDeviceCursors for many devices in one call, answered in request
+     * order: a chat server coalesces the resumes of the hellos it handles in one event-loop turn (a
+     * reconnect storm costs a call per turn, not per device). Service credentials. Idempotent.
+     * Errors: INVALID_ARGUMENT (an entry without user_id or device_id), UNAVAILABLE.
+     */
+    getDeviceCursorsBatch: {
+      name: "GetDeviceCursorsBatch",
+      requestType: GetDeviceCursorsBatchRequest as typeof GetDeviceCursorsBatchRequest,
+      requestStream: false,
+      responseType: GetDeviceCursorsBatchResponse as typeof GetDeviceCursorsBatchResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
      * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
      * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
      * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
@@ -1881,6 +2319,23 @@ export const HistoryServiceDefinition = {
       requestType: AdvanceReceiptRequest as typeof AdvanceReceiptRequest,
       requestStream: false,
       responseType: AdvanceReceiptResponse as typeof AdvanceReceiptResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * AdvanceReceipts is AdvanceReceipt for many watermarks in one call: a chat server sends the
+     * DELIVERED watermarks of every user whose devices acknowledged something since its last flush
+     * (at most CHAT_ACK_MAX_BATCH). Entries for the same conversation, user and kind apply in request
+     * order. Watermarks never move back, so it is idempotent; it is not atomic (after an error some
+     * entries may have moved). Service credentials (chat servers check access first). Errors:
+     * INVALID_ARGUMENT (kind unspecified, a bad id, a missing conversation_id or user_id: nothing
+     * moves then), UNAVAILABLE.
+     */
+    advanceReceipts: {
+      name: "AdvanceReceipts",
+      requestType: AdvanceReceiptsRequest as typeof AdvanceReceiptsRequest,
+      requestStream: false,
+      responseType: AdvanceReceiptsResponse as typeof AdvanceReceiptsResponse,
       responseStream: false,
       options: {},
     },
@@ -2009,6 +2464,44 @@ export const HistoryServiceService = {
     responseDeserialize: (value: Buffer): GetDeviceCursorsResponse => GetDeviceCursorsResponse.decode(value),
   },
   /**
+   * SaveDeviceCursorsBatch is SaveDeviceCursors for many devices in one call: a chat server sends
+   * what all its connections acknowledged since its last flush (every CHAT_ACK_FLUSH_MS, at most
+   * CHAT_ACK_MAX_BATCH devices). Each device's positions only move forwards, so it is idempotent and
+   * a failed call may be retried whole; it is not atomic (after an error some devices may be saved).
+   * A device may appear more than once; the maximum wins. Service credentials. Errors:
+   * INVALID_ARGUMENT (an entry without user_id or device_id, a bad id: nothing is saved then),
+   * UNAVAILABLE.
+   */
+  saveDeviceCursorsBatch: {
+    path: "/chat.v1.HistoryService/SaveDeviceCursorsBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SaveDeviceCursorsBatchRequest): Buffer =>
+      Buffer.from(SaveDeviceCursorsBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SaveDeviceCursorsBatchRequest => SaveDeviceCursorsBatchRequest.decode(value),
+    responseSerialize: (value: SaveDeviceCursorsBatchResponse): Buffer =>
+      Buffer.from(SaveDeviceCursorsBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SaveDeviceCursorsBatchResponse =>
+      SaveDeviceCursorsBatchResponse.decode(value),
+  },
+  /**
+   * GetDeviceCursorsBatch is GetDeviceCursors for many devices in one call, answered in request
+   * order: a chat server coalesces the resumes of the hellos it handles in one event-loop turn (a
+   * reconnect storm costs a call per turn, not per device). Service credentials. Idempotent.
+   * Errors: INVALID_ARGUMENT (an entry without user_id or device_id), UNAVAILABLE.
+   */
+  getDeviceCursorsBatch: {
+    path: "/chat.v1.HistoryService/GetDeviceCursorsBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDeviceCursorsBatchRequest): Buffer =>
+      Buffer.from(GetDeviceCursorsBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDeviceCursorsBatchRequest => GetDeviceCursorsBatchRequest.decode(value),
+    responseSerialize: (value: GetDeviceCursorsBatchResponse): Buffer =>
+      Buffer.from(GetDeviceCursorsBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDeviceCursorsBatchResponse => GetDeviceCursorsBatchResponse.decode(value),
+  },
+  /**
    * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
    * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
    * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
@@ -2023,6 +2516,26 @@ export const HistoryServiceService = {
     responseSerialize: (value: AdvanceReceiptResponse): Buffer =>
       Buffer.from(AdvanceReceiptResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AdvanceReceiptResponse => AdvanceReceiptResponse.decode(value),
+  },
+  /**
+   * AdvanceReceipts is AdvanceReceipt for many watermarks in one call: a chat server sends the
+   * DELIVERED watermarks of every user whose devices acknowledged something since its last flush
+   * (at most CHAT_ACK_MAX_BATCH). Entries for the same conversation, user and kind apply in request
+   * order. Watermarks never move back, so it is idempotent; it is not atomic (after an error some
+   * entries may have moved). Service credentials (chat servers check access first). Errors:
+   * INVALID_ARGUMENT (kind unspecified, a bad id, a missing conversation_id or user_id: nothing
+   * moves then), UNAVAILABLE.
+   */
+  advanceReceipts: {
+    path: "/chat.v1.HistoryService/AdvanceReceipts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AdvanceReceiptsRequest): Buffer =>
+      Buffer.from(AdvanceReceiptsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AdvanceReceiptsRequest => AdvanceReceiptsRequest.decode(value),
+    responseSerialize: (value: AdvanceReceiptsResponse): Buffer =>
+      Buffer.from(AdvanceReceiptsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AdvanceReceiptsResponse => AdvanceReceiptsResponse.decode(value),
   },
   /**
    * GetConversationReceipts returns every participant's watermarks in one conversation. Service
@@ -2092,11 +2605,38 @@ export interface HistoryServiceServer extends UntypedServiceImplementation {
    */
   getDeviceCursors: handleUnaryCall<GetDeviceCursorsRequest, GetDeviceCursorsResponse>;
   /**
+   * SaveDeviceCursorsBatch is SaveDeviceCursors for many devices in one call: a chat server sends
+   * what all its connections acknowledged since its last flush (every CHAT_ACK_FLUSH_MS, at most
+   * CHAT_ACK_MAX_BATCH devices). Each device's positions only move forwards, so it is idempotent and
+   * a failed call may be retried whole; it is not atomic (after an error some devices may be saved).
+   * A device may appear more than once; the maximum wins. Service credentials. Errors:
+   * INVALID_ARGUMENT (an entry without user_id or device_id, a bad id: nothing is saved then),
+   * UNAVAILABLE.
+   */
+  saveDeviceCursorsBatch: handleUnaryCall<SaveDeviceCursorsBatchRequest, SaveDeviceCursorsBatchResponse>;
+  /**
+   * GetDeviceCursorsBatch is GetDeviceCursors for many devices in one call, answered in request
+   * order: a chat server coalesces the resumes of the hellos it handles in one event-loop turn (a
+   * reconnect storm costs a call per turn, not per device). Service credentials. Idempotent.
+   * Errors: INVALID_ARGUMENT (an entry without user_id or device_id), UNAVAILABLE.
+   */
+  getDeviceCursorsBatch: handleUnaryCall<GetDeviceCursorsBatchRequest, GetDeviceCursorsBatchResponse>;
+  /**
    * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
    * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
    * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
    */
   advanceReceipt: handleUnaryCall<AdvanceReceiptRequest, AdvanceReceiptResponse>;
+  /**
+   * AdvanceReceipts is AdvanceReceipt for many watermarks in one call: a chat server sends the
+   * DELIVERED watermarks of every user whose devices acknowledged something since its last flush
+   * (at most CHAT_ACK_MAX_BATCH). Entries for the same conversation, user and kind apply in request
+   * order. Watermarks never move back, so it is idempotent; it is not atomic (after an error some
+   * entries may have moved). Service credentials (chat servers check access first). Errors:
+   * INVALID_ARGUMENT (kind unspecified, a bad id, a missing conversation_id or user_id: nothing
+   * moves then), UNAVAILABLE.
+   */
+  advanceReceipts: handleUnaryCall<AdvanceReceiptsRequest, AdvanceReceiptsResponse>;
   /**
    * GetConversationReceipts returns every participant's watermarks in one conversation. Service
    * credentials. Idempotent.
@@ -2228,6 +2768,51 @@ export interface HistoryServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetDeviceCursorsResponse) => void,
   ): ClientUnaryCall;
   /**
+   * SaveDeviceCursorsBatch is SaveDeviceCursors for many devices in one call: a chat server sends
+   * what all its connections acknowledged since its last flush (every CHAT_ACK_FLUSH_MS, at most
+   * CHAT_ACK_MAX_BATCH devices). Each device's positions only move forwards, so it is idempotent and
+   * a failed call may be retried whole; it is not atomic (after an error some devices may be saved).
+   * A device may appear more than once; the maximum wins. Service credentials. Errors:
+   * INVALID_ARGUMENT (an entry without user_id or device_id, a bad id: nothing is saved then),
+   * UNAVAILABLE.
+   */
+  saveDeviceCursorsBatch(
+    request: SaveDeviceCursorsBatchRequest,
+    callback: (error: ServiceError | null, response: SaveDeviceCursorsBatchResponse) => void,
+  ): ClientUnaryCall;
+  saveDeviceCursorsBatch(
+    request: SaveDeviceCursorsBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SaveDeviceCursorsBatchResponse) => void,
+  ): ClientUnaryCall;
+  saveDeviceCursorsBatch(
+    request: SaveDeviceCursorsBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SaveDeviceCursorsBatchResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetDeviceCursorsBatch is GetDeviceCursors for many devices in one call, answered in request
+   * order: a chat server coalesces the resumes of the hellos it handles in one event-loop turn (a
+   * reconnect storm costs a call per turn, not per device). Service credentials. Idempotent.
+   * Errors: INVALID_ARGUMENT (an entry without user_id or device_id), UNAVAILABLE.
+   */
+  getDeviceCursorsBatch(
+    request: GetDeviceCursorsBatchRequest,
+    callback: (error: ServiceError | null, response: GetDeviceCursorsBatchResponse) => void,
+  ): ClientUnaryCall;
+  getDeviceCursorsBatch(
+    request: GetDeviceCursorsBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDeviceCursorsBatchResponse) => void,
+  ): ClientUnaryCall;
+  getDeviceCursorsBatch(
+    request: GetDeviceCursorsBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDeviceCursorsBatchResponse) => void,
+  ): ClientUnaryCall;
+  /**
    * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
    * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
    * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
@@ -2246,6 +2831,30 @@ export interface HistoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AdvanceReceiptResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * AdvanceReceipts is AdvanceReceipt for many watermarks in one call: a chat server sends the
+   * DELIVERED watermarks of every user whose devices acknowledged something since its last flush
+   * (at most CHAT_ACK_MAX_BATCH). Entries for the same conversation, user and kind apply in request
+   * order. Watermarks never move back, so it is idempotent; it is not atomic (after an error some
+   * entries may have moved). Service credentials (chat servers check access first). Errors:
+   * INVALID_ARGUMENT (kind unspecified, a bad id, a missing conversation_id or user_id: nothing
+   * moves then), UNAVAILABLE.
+   */
+  advanceReceipts(
+    request: AdvanceReceiptsRequest,
+    callback: (error: ServiceError | null, response: AdvanceReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  advanceReceipts(
+    request: AdvanceReceiptsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AdvanceReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  advanceReceipts(
+    request: AdvanceReceiptsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AdvanceReceiptsResponse) => void,
   ): ClientUnaryCall;
   /**
    * GetConversationReceipts returns every participant's watermarks in one conversation. Service
