@@ -9,6 +9,7 @@ import { HistoryQueries } from '../../internal/chat/history-queries';
 import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
 import { closeAll, leasedWorkerIds, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
+import { AckBatcher } from '../../internal/gateway/ack-batcher';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
 import { gatewayService, grpcEdgeMessageBytes, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
@@ -68,7 +69,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const sessionRpc = rpcClientFromConfig(SessionServiceDefinition, config.sessionServiceAddr!, config, credentials, closers);
   const historyRpc = rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers);
   const sessions = new SessionClient(sessionRpc, { serverId: config.serverId, heartbeatBatchMs: config.heartbeatBatchMs, maxHeartbeatBatch: 5_000, maxConnectionsPerCall: config.maxGroupSize });
-  const history = new HistoryClient(historyRpc);
+  const history = new HistoryClient(historyRpc, { maxDevicesPerCall: config.ackMaxBatch });
   const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), history);
 
   const registry = new ConnectionRegistry();
@@ -86,9 +87,9 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     log,
     flushMs: config.relayFlushMs,
     maxBatch: config.relayMaxBatch,
-    ackTimeoutMs: config.relayAckTimeoutMs,
     maxInFlight: config.relayMaxInFlight,
     maxQueued: config.relayMaxQueued,
+    ackTimeoutMs: config.relayAckTimeoutMs,
     retryBackoffMs: config.relayRetryBackoffMs,
   });
   const messages = new MessageService({
@@ -100,6 +101,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     limits: config,
     log,
   });
+  const receipts = new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, bus });
   const advertise = config.advertiseAddr ?? `${config.host}:${config.grpcPort}`;
   const gateway = new Gateway(
     {
@@ -111,10 +113,11 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
       history: new HistoryQueries(history, access, config),
       access,
       cursors: history,
+      acks: new AckBatcher({ cursors: history, receipts, flushMs: config.ackFlushMs, maxBatch: config.ackMaxBatch, log }),
       historyCatchUp: await syncWorkerProgress(config, log, closers),
       registry,
       typing: new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize }),
-      receipts: new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, bus }),
+      receipts,
       limits: config,
       log,
       now: Date.now,

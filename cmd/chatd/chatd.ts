@@ -8,7 +8,9 @@ import { HistoryQueries } from '../../internal/chat/history-queries';
 import { historyRpc } from '../../internal/chat/history-rpc';
 import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
+import { AckBatcher } from '../../internal/gateway/ack-batcher';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
+import { StoreCursorBatchWriter } from '../../internal/gateway/device-cursor-batches';
 import { Gateway } from '../../internal/gateway/gateway';
 import { gatewayService, grpcEdgeMessageBytes, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { LocalDelivery } from '../../internal/gateway/local-delivery';
@@ -76,8 +78,9 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, bus });
   const summaries = new ReceiptSummaries({ store: adapters.receipts, messages: messageStore, access, maxUnreadCount: config.maxPageSize });
   const typing = new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize });
+  const acks = new AckBatcher({ cursors: new StoreCursorBatchWriter(messageStore), receipts, flushMs: config.ackFlushMs, maxBatch: config.ackMaxBatch, log });
   const gateway = new Gateway(
-    { serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, historyCatchUp: HISTORY_WRITTEN_BEFORE_ACK, registry, typing, receipts, limits: config, log, now: Date.now },
+    { serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, acks, historyCatchUp: HISTORY_WRITTEN_BEFORE_ACK, registry, typing, receipts, limits: config, log, now: Date.now },
     bus,
   );
 

@@ -93,6 +93,8 @@ export const SETTINGS = {
   rpcTimeoutMs: setting('CHAT_RPC_TIMEOUT_MS', 'Mesh: deadline of each call to another service, retries included.', positive, '3000'),
   rpcMaxMessageBytes: setting('CHAT_RPC_MAX_MESSAGE_BYTES', 'Largest gRPC message a server accepts (chatd, services, chat servers; a larger one ends its call with RESOURCE_EXHAUSTED) and an internal client receives (batches of heartbeats, registrations, relay deliveries); client frames stay capped by CHAT_MAX_FRAME_BYTES.', positive, '4194304'),
   rpcMaxAttempts: setting('CHAT_RPC_MAX_ATTEMPTS', 'Mesh: attempts per internal call on UNAVAILABLE, with exponential backoff.', z.coerce.number().int().min(1).max(5), '3'),
+  ackFlushMs: setting('CHAT_ACK_FLUSH_MS', 'A chat server writes what its devices acknowledged (resume positions, DELIVERED watermarks and their receipts) in one batch at most this long after the first pending ack; receipts lag acks by up to this much.', positive, '1000'),
+  ackMaxBatch: setting('CHAT_ACK_MAX_BATCH', 'Devices per SaveDeviceCursorsBatch and GetDeviceCursorsBatch call, and watermarks per AdvanceReceipts call, at most; a chat server with this many devices\' acks pending writes them at once.', positive, '500'),
   heartbeatBatchMs: setting('CHAT_HEARTBEAT_BATCH_MS', 'Mesh: client heartbeats arriving within this window go to the session service in one call.', positive, '100'),
   locateCacheMs: setting('CHAT_LOCATE_CACHE_MS', 'Mesh: how long a chat server caches where a user is connected (dropped at once when the session service reports a change; 0 disables).', z.coerce.number().int().min(0), '10000'),
   locateCacheUsers: setting('CHAT_LOCATE_CACHE_USERS', 'Mesh: users whose location a chat server caches at most.', positive, '100000'),

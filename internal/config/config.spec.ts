@@ -44,6 +44,28 @@ describe('loadConfig', () => {
     assert.doesNotThrow(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_TLS_CERT_FILE: 'c.pem', CHAT_TLS_KEY_FILE: 'k.pem' }));
   });
 
+  it('takes the relay flow-control knobs: window, queue bound and liveness timeout', () => {
+    const c = loadConfig({ CHAT_DEV_MODE: 'true' });
+    assert.deepEqual([c.relayMaxBatch, c.relayMaxInFlight, c.relayMaxQueued, c.relayAckTimeoutMs], [256, 4, 4096, 3000]);
+    const tuned = loadConfig({ CHAT_DEV_MODE: 'true', CHAT_RELAY_MAX_IN_FLIGHT: '16', CHAT_RELAY_MAX_QUEUED: '100000', CHAT_RELAY_ACK_TIMEOUT_MS: '500' });
+    assert.deepEqual([tuned.relayMaxInFlight, tuned.relayMaxQueued, tuned.relayAckTimeoutMs], [16, 100000, 500]);
+    assert.throws(
+      () => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_RELAY_MAX_IN_FLIGHT: '0', CHAT_RELAY_MAX_QUEUED: 'lots' }),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 2 && /CHAT_RELAY_MAX_IN_FLIGHT/.test(err.message) && /CHAT_RELAY_MAX_QUEUED/.test(err.message),
+    );
+  });
+
+  it('takes the ack batching knobs: flush interval and batch size, both positive', () => {
+    const c = loadConfig({ CHAT_DEV_MODE: 'true' });
+    assert.deepEqual([c.ackFlushMs, c.ackMaxBatch], [1000, 500]);
+    const tuned = loadConfig({ CHAT_DEV_MODE: 'true', CHAT_ACK_FLUSH_MS: '250', CHAT_ACK_MAX_BATCH: '2000' });
+    assert.deepEqual([tuned.ackFlushMs, tuned.ackMaxBatch], [250, 2000]);
+    assert.throws(
+      () => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_ACK_FLUSH_MS: '0', CHAT_ACK_MAX_BATCH: 'many' }),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 2 && /CHAT_ACK_FLUSH_MS/.test(err.message) && /CHAT_ACK_MAX_BATCH/.test(err.message),
+    );
+  });
+
   it('lists every variable in the help text', () => {
     assert.match(describeSettings(), /CHAT_MAX_FRAME_BYTES/);
   });
@@ -54,5 +76,13 @@ describe('README', () => {
     const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
     const missing = Object.values(SETTINGS).filter((s) => !readme.includes(`| \`${s.env}\` |`)).map((s) => s.env);
     assert.deepEqual(missing, [], 'add these to the configuration table in README.md');
+  });
+
+  it('shows the default of every relay setting', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const relay = Object.values(SETTINGS).filter((s) => s.env.startsWith('CHAT_RELAY_'));
+    assert.ok(relay.length >= 7, `${relay.length} relay settings`);
+    const stale = relay.filter((s) => !readme.includes(`| \`${s.env}\` | ${s.default} |`)).map((s) => s.env);
+    assert.deepEqual(stale, [], 'the README rows of these relay settings show another default');
   });
 });

@@ -5,6 +5,9 @@ import type { ConnectResponse } from '../../gen/chat/v1/gateway';
 import { waitUntil } from '../testing/wait-until';
 import { ClientConnection } from './client-connection';
 import type { GatewayContext, GatewayLimits } from './gateway-context';
+import { embeddedAcks } from './testing/embedded-acks';
+
+const LIMITS = { heartbeatIntervalMs: 5000, presenceTtlMs: 10_000, sendRatePerSec: 10, sendBurst: 10, maxProtocolErrors: 10, maxPresenceSubscriptions: 10, resumeMaxMessages: 10, resumeMaxConversations: 10, resumeOverlapMs: 0, resumeSyncWaitMs: 0, typingRatePerSec: 1, handshakeTimeoutMs: 10_000 } as GatewayLimits;
 
 describe('ClientConnection liveness', () => {
   it('counts a heartbeat when it arrives, even while an earlier one waits on the session service', async () => {
@@ -15,12 +18,13 @@ describe('ClientConnection liveness', () => {
       serverAddress: '',
       now: () => now,
       log: pino({ level: 'silent' }),
-      limits: { heartbeatIntervalMs: 5000, presenceTtlMs: 10_000, sendRatePerSec: 10, sendBurst: 10, maxProtocolErrors: 10, maxPresenceSubscriptions: 10, resumeMaxMessages: 10, resumeMaxConversations: 10, resumeOverlapMs: 0, resumeSyncWaitMs: 0, typingRatePerSec: 1, handshakeTimeoutMs: 10_000 } as GatewayLimits,
+      limits: LIMITS,
       verifier: { verify: () => Promise.resolve({ kind: 'user', id: 'ann' }) },
       // The session service answers registrations and never answers heartbeats (it is behind).
       sessions: { register: () => Promise.resolve({ becameOnline: true }), heartbeat: () => (stuck.push(new Promise(() => undefined)), stuck[stuck.length - 1]) },
       registry: { add: () => undefined },
       cursors: { loadDeviceCursors: () => Promise.resolve(new Map()) },
+      acks: { unsaved: () => undefined },
       historyCatchUp: { waitForHistory: () => Promise.resolve(true) },
     } as unknown as GatewayContext;
     const frames: ConnectResponse[] = [];
@@ -34,5 +38,44 @@ describe('ClientConnection liveness', () => {
     conn.receive({ requestId: '3', frame: { $case: 'heartbeat', value: {} } });
     assert.equal(conn.lastBeatAtMs, now, 'the queued heartbeat kept the connection alive');
     assert.equal(stuck.length, 1, 'it is still queued behind the first');
+  });
+});
+
+describe('ClientConnection acks', () => {
+  it('hands the server\'s AckBatcher, per conversation, the newest id it delivered and the device acknowledged', async () => {
+    const h = await embeddedAcks({ flushMs: 600_000, maxBatch: 100 });
+    const ctx = {
+      serverId: 'chat-1',
+      serverAddress: '',
+      now: Date.now,
+      log: pino({ level: 'silent' }),
+      limits: LIMITS,
+      verifier: { verify: () => Promise.resolve({ kind: 'user', id: 'ann' }) },
+      sessions: { register: () => Promise.resolve({ becameOnline: true }), unregister: () => Promise.resolve({ becameOffline: true }) },
+      registry: { add: () => undefined, remove: () => undefined },
+      cursors: h.messages,
+      acks: h.acks,
+      historyCatchUp: { waitForHistory: () => Promise.resolve(true) },
+    } as unknown as GatewayContext;
+    const frames: ConnectResponse[] = [];
+    const conn = new ClientConnection(ctx, { send: (f) => frames.push(f), close: () => undefined });
+    try {
+      conn.receive({ requestId: '1', frame: { $case: 'hello', value: { token: 't', deviceId: 'phone', lastSeen: {} } } });
+      await waitUntil(() => frames.some((f) => f.frame?.$case === 'resumeComplete'), 2_000, 'the hello to be answered');
+      const message = (conversationId: string, n: bigint) => ({ messageId: n.toString(), conversationId, senderId: 'bob', clientMsgId: `c${n}`, text: 't', createdAt: new Date() });
+      const [a, b, c] = [5n << 22n, 6n << 22n, 3n << 22n];
+      conn.pushMessage(message('dm:ann:bob', a));
+      conn.pushMessage(message('dm:ann:bob', b));
+      conn.pushMessage(message('g:7', c));
+      const notDelivered = (9n << 22n).toString();
+      conn.receive({ requestId: '', frame: { $case: 'ack', value: { messageIds: [b.toString(), a.toString(), c.toString(), notDelivered] } } });
+      await waitUntil(() => h.acks.unsaved('ann', 'phone') !== undefined, 2_000, 'the ack to be handled');
+      assert.deepEqual(h.acks.unsaved('ann', 'phone'), new Map([['dm:ann:bob', b], ['g:7', c]]));
+      await conn.closed();
+      await h.acks.flush();
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), new Map([['dm:ann:bob', b], ['g:7', c]]));
+    } finally {
+      await h.close();
+    }
   });
 });

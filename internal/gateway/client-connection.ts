@@ -23,7 +23,6 @@ export interface FrameSink {
 
 const DEVICE_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const PROTOCOL_ERRORS = new Set([ErrorCode.ERROR_CODE_MALFORMED_FRAME, ErrorCode.ERROR_CODE_UNKNOWN_FRAME, ErrorCode.ERROR_CODE_PROTOCOL_VIOLATION]);
-const CURSOR_FLUSH_MS = 1000;
 /** Where each connection's frame chains start: shared, so an idle connection allocates none. */
 const SETTLED: Promise<void> = Promise.resolve();
 const NOTHING_WATCHED: ReadonlySet<string> = new Set();
@@ -53,8 +52,6 @@ export class ClientConnection implements RegisteredConnection {
   private typingBucket?: TokenBucket;
   private watchedUsers?: Set<string>;
   private deliveredIds?: DeliveredIds;
-  private pendingCursors?: Map<string, bigint>;
-  private cursorTimer?: NodeJS.Timeout;
   private logger?: Logger;
   /** Last hello or heartbeat: presence is kept by heartbeats only, so liveness is too. */
   lastBeatAtMs: number;
@@ -134,7 +131,8 @@ export class ClientConnection implements RegisteredConnection {
     this.state = 'closed';
     if (!wasOpen) return;
     this.ctx.registry.remove(this, this.watched);
-    await Promise.all([this.flushCursors(), this.ctx.sessions.unregister(this.sessionId).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'))]);
+    // Its acks are already with the server's AckBatcher, which writes them with the next flush.
+    await this.ctx.sessions.unregister(this.sessionId).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'));
   }
 
   /** Ends the connection from the server side. */
@@ -262,40 +260,21 @@ export class ClientConnection implements RegisteredConnection {
     this.push({ requestId, frame: { $case: 'sendAck', value: ack } });
   }
 
+  /**
+   * Acks go to the server's AckBatcher, which writes the device's positions and the user's
+   * DELIVERED watermarks with those of every other connection, once per CHAT_ACK_FLUSH_MS (so
+   * receipts are at most about that much behind).
+   */
   private ack(messageIds: readonly string[]): void {
+    let upTo: Map<string, bigint> | undefined;
     for (const id of messageIds) {
       const conversationId = this.deliveredIds?.take(id);
       if (conversationId === undefined) continue; // not delivered on this connection: nothing to advance
       const n = BigInt(id);
-      const pending = (this.pendingCursors ??= new Map());
-      if ((pending.get(conversationId) ?? 0n) < n) pending.set(conversationId, n);
+      upTo ??= new Map();
+      if ((upTo.get(conversationId) ?? 0n) < n) upTo.set(conversationId, n);
     }
-    if (this.pendingCursors !== undefined && this.pendingCursors.size > 0 && !this.cursorTimer) {
-      this.cursorTimer = setTimeout(() => void this.flushCursors(), CURSOR_FLUSH_MS);
-      this.cursorTimer.unref();
-    }
-  }
-
-  /**
-   * Acks are batched: one durable write per connection per second at most, then the user's
-   * DELIVERED watermarks follow (so receipts are at most about a second behind).
-   */
-  private async flushCursors(): Promise<void> {
-    clearTimeout(this.cursorTimer);
-    this.cursorTimer = undefined;
-    const batch = this.pendingCursors;
-    if (batch === undefined || batch.size === 0) return;
-    this.pendingCursors = undefined;
-    try {
-      await this.ctx.cursors.saveDeviceCursors(this.userId, this.deviceId, batch);
-    } catch (err) {
-      this.log.warn({ err }, 'saving device cursors failed; the device will get extra replay');
-    }
-    try {
-      await this.ctx.receipts.delivered(this.userId, batch);
-    } catch (err) {
-      this.log.warn({ err }, 'advancing delivered receipts failed; the next ack advances them');
-    }
+    if (upTo) this.ctx.acks.add(this.userId, this.deviceId, upTo);
   }
 
   private async typing(conversationId: string): Promise<void> {

@@ -8,6 +8,7 @@ import type { HistoryCatchUp } from '../messagelog/history-catch-up';
 import type { Sessions } from '../session/sessions';
 import type { ReceiptService } from '../receipts/receipt-service';
 import type { TypingService } from '../typing/typing-service';
+import type { AckBatcher } from './ack-batcher';
 import type { ConnectionRegistry } from './connection-registry';
 
 /** The limits a chat server enforces per connection; each is a CHAT_ setting. */
@@ -45,7 +46,13 @@ export interface GatewayContext {
   messages: MessageService;
   history: HistoryQueries;
   access: ConversationAccess;
-  cursors: DeviceCursorStore;
+  /**
+   * Where a resume reads a device's saved positions: the store in `chatd`; in the mesh the
+   * HistoryService client, which coalesces the reads of one event-loop turn into one call.
+   */
+  cursors: Pick<DeviceCursorStore, 'loadDeviceCursors'>;
+  /** This server's one writer of acknowledged positions and DELIVERED watermarks. */
+  acks: AckBatcher;
   /** Whether history holds every acknowledged message yet; a resume waits for it before reading. */
   historyCatchUp: HistoryCatchUp;
   registry: ConnectionRegistry;

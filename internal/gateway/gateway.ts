@@ -57,7 +57,10 @@ export class Gateway {
     return this.live.size;
   }
 
-  /** Tells every client to go away, then waits (bounded) for them to leave. */
+  /**
+   * Tells every client to go away, waits (bounded) for them to leave, then writes the acks not
+   * written yet (AckBatcher), before the caller closes the stores and the bus they go to.
+   */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
     clearInterval(this.sweepTimer);
@@ -66,6 +69,7 @@ export class Gateway {
     const deadline = Date.now() + graceMs;
     while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.live].map((c) => this.closed(c)));
+    await this.ctx.acks.close();
   }
 
   /** A record of `chat.ephemeral.v1`; one that does not decode is logged and dropped, not retried. */

@@ -18,6 +18,8 @@ async function run(opts: {
   history: Record<string, bigint[] | ChatError>;
   caughtUp?: boolean;
   saved?: Map<string, bigint> | ChatError;
+  /** Acknowledged on this server, not saved yet. */
+  unsaved?: Map<string, bigint>;
   maxMessages?: number;
 }) {
   const frames = { pages: [] as HistoryPage[], gaps: [] as ResumeGap[], errors: [] as ChatError[], complete: [] as ResumeComplete[] };
@@ -26,8 +28,8 @@ async function run(opts: {
     limits: { resumeMaxMessages: opts.maxMessages ?? 10, resumeMaxConversations: 10, resumeOverlapMs: OVERLAP_MS, resumeSyncWaitMs: 250 } as ResumeContext['limits'],
     cursors: {
       loadDeviceCursors: () => (opts.saved instanceof ChatError ? Promise.reject(opts.saved) : Promise.resolve(new Map(opts.saved ?? []))),
-      saveDeviceCursors: () => Promise.resolve(),
     },
+    acks: { unsaved: () => (opts.unsaved ? new Map(opts.unsaved) : undefined) },
     historyCatchUp: { waitForHistory: (ms) => (waits.push(ms), Promise.resolve(opts.caughtUp ?? true)) },
     history: {
       history: (_p: Principal, q: { conversationId: string; afterId: string; limit: number }) => {
@@ -81,6 +83,18 @@ describe('resumeConversations', () => {
     assert.match(r.errors[0].message, /saved resume positions could not be read/);
     assert.equal(r.pages.length, 1);
     assert.deepEqual(r.complete, [{ conversations: 1, gaps: 0 }]);
+  });
+
+  it('raises saved positions to the acks this server has not written yet; last_seen still wins', async () => {
+    const r = await run({
+      lastSeen: { 'dm:ann:cat': ancient.toString() },
+      saved: new Map([['dm:ann:bob', ancient]]),
+      unsaved: new Map([['dm:ann:bob', seen], ['dm:ann:cat', seen]]),
+      history: { 'dm:ann:bob': [ancient + 1n, seen + 1n], 'dm:ann:cat': [ancient + 1n, seen + 1n] },
+    });
+    const pages = new Map(r.pages.map((p) => [p.conversationId, p.messages.map((m) => BigInt(m.messageId))]));
+    assert.deepEqual(pages.get('dm:ann:bob'), [seen + 1n], 'from the unsaved ack, not the older saved position');
+    assert.deepEqual(pages.get('dm:ann:cat'), [ancient + 1n, seen + 1n], 'from last_seen');
   });
 
   it('does not wait for history when there is nothing to replay', async () => {

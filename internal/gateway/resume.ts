@@ -7,7 +7,7 @@ import { rewindSnowflake } from '../snowflake/snowflake';
 import type { GatewayContext } from './gateway-context';
 
 /** What a resume uses of the chat server. */
-export type ResumeContext = Pick<GatewayContext, 'cursors' | 'history' | 'historyCatchUp' | 'limits'>;
+export type ResumeContext = Pick<GatewayContext, 'cursors' | 'history' | 'historyCatchUp' | 'limits'> & { acks: Pick<GatewayContext['acks'], 'unsaved'> };
 
 export interface ResumeRequest {
   ctx: ResumeContext;
@@ -75,11 +75,18 @@ export async function resumeConversations(req: ResumeRequest, out: ResumeOutput)
 }
 
 /**
- * The device's saved positions, overridden by those named in `hello`. Bad entries are reported and
- * skipped; saved positions that cannot be read are reported (the client then knows to name every
- * conversation in `last_seen`), and the replay goes on with the ones it named.
+ * The device's saved positions, raised to what it acknowledged on this server and is not saved yet,
+ * then overridden by those named in `hello`. Bad entries are reported and skipped; saved positions
+ * that cannot be read are reported (the client then knows to name every conversation in
+ * `last_seen`), and the replay goes on with the ones it named.
+ *
+ * One read per hello, even when `last_seen` names conversations: the saved positions cover those
+ * it leaves out, which the server cannot know of otherwise. In the mesh the reads of the hellos of
+ * one event-loop turn share one GetDeviceCursorsBatch call (HistoryClient).
  */
 async function devicePositions(req: ResumeRequest, out: ResumeOutput): Promise<Map<string, bigint>> {
+  // Taken before the read: an ack is either still unsaved now or was saved before the read began.
+  const unsaved = req.ctx.acks.unsaved(req.principal.id, req.deviceId);
   let positions = new Map<string, bigint>();
   try {
     positions = await req.ctx.cursors.loadDeviceCursors(req.principal.id, req.deviceId);
@@ -87,6 +94,7 @@ async function devicePositions(req: ResumeRequest, out: ResumeOutput): Promise<M
     const e = ChatError.from(err);
     out.error(new ChatError(e.code, `saved resume positions could not be read (${e.message}); only those in last_seen were replayed`));
   }
+  for (const [conversationId, id] of unsaved ?? []) if ((positions.get(conversationId) ?? 0n) < id) positions.set(conversationId, id);
   for (const [conversationId, id] of Object.entries(req.lastSeen)) {
     try {
       parseConversationId(conversationId);
