@@ -124,22 +124,25 @@ async function connectAll(cmd: ConnectCommand): Promise<void> {
           resolve();
         } else if (peekCase(data) === Case.error) {
           const f = decodeResponse(data).frame;
-          countError(`hello: ${f?.$case === 'error' ? f.value.message : 'error'}`);
+          // With its code, as later errors are: a connect burst reports its failures by code.
+          countError(f?.$case === 'error' ? `hello: error ${f.value.code}: ${f.value.message.slice(0, 80)}` : 'hello: error');
         }
       });
+      // A failed handshake emits 'error' and then 'close': count the connection as failed once.
+      let gaveUp = false;
+      const fail = () => {
+        if (gaveUp) return;
+        gaveUp = true;
+        failed++;
+        resolve();
+      };
       ws.on('error', (err) => {
         countError(`socket: ${err.message.slice(0, 80)}`);
-        if (!conn.open) {
-          failed++;
-          resolve();
-        }
+        if (!conn.open) fail();
       });
       ws.on('close', (code) => {
         if (conn.open) countError(`closed ${code}`);
-        else {
-          failed++;
-          resolve();
-        }
+        else fail();
         conn.open = false;
       });
     });
