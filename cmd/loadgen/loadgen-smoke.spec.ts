@@ -68,6 +68,17 @@ describe('loadgen smoke', () => {
     assert.ok(r.heapPerConnBytes !== undefined && r.rssPerConnBytes !== undefined && r.connectPerSec! > 0);
   });
 
+  it('connections: with settleS, server CPU over a window after the last connect; with no users, the server at rest', async () => {
+    const idle = await runScenario(options({ scenario: 'connections', urls: url('chatd'), measured: targets.get('chatd'), users: 40, settleS: 0.2, durationS: 0.5 }));
+    assert.equal(idle.connections, 40);
+    assert.ok(idle.serverCpuSeconds !== undefined && idle.connectPerSec! > 0);
+    assert.deepEqual(idle.connectErrors, {});
+    const empty = await runScenario(options({ scenario: 'connections', urls: url('chatd'), measured: targets.get('chatd'), users: 0, settleS: 0, durationS: 0.3 }));
+    assert.equal(empty.connections, 0);
+    assert.equal(empty.connectPerSec, undefined);
+    assert.ok(empty.serverCpuSeconds !== undefined);
+  });
+
   it('dm: open loop on chatd, with server CPU read from /proc', async () => {
     const t = targets.get('chatd')!;
     const before = t.cpuSeconds();

@@ -35,6 +35,7 @@ function runOptions(scenario: ScenarioName, o: Record<string, unknown>): RunOpti
     durationS: n('duration'),
     warmupS: n('warmup'),
     drainS: n('drain'),
+    settleS: o.settle === undefined ? undefined : n('settle'),
     textBytes: n('textBytes'),
     groups: n('groups'),
     groupSize: n('groupSize'),
@@ -55,6 +56,7 @@ program
   .addOption(new Option('--server <kind>', 'server to start').choices(['chatd', 'naive', 'coalesced']).default('chatd'))
   .option('--target <url>', 'drive a running server instead (ws://host:port/ws); repeat for several servers', collect, [])
   .option('--cluster-dir <dir>', 'drive a running deploy/local/cluster (its run dir): every chat server, per-process CPU and work counters (engines from CHAT_REDIS_URL, CHAT_CASSANDRA_CONTACT_POINTS)')
+  .option('--settle <s>', 'connections: measure CPU and work over --duration starting this long after the last connection opened (default: from before the first connect); --users 0 measures the server at rest')
   .option('--drain <s>', 'seconds to wait after the window for messages sent in it (dm: what has not arrived then is lost)', '3')
   .option('--secret <secret>', 'HS256 secret of the external target (CHAT_JWT_SECRET)', process.env.CHAT_JWT_SECRET)
   .addOption(new Option('--from <where>', 'run chatd and the baselines from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
@@ -101,7 +103,7 @@ program
   .option('--json <file>', 'every run as JSON', join(ROOT, 'bench', 'results.json'))
   .addOption(new Option('--from <where>', 'run chatd and the baselines from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
   .option('--connections <n>', 'connections scenario size', '19500')
-  .option('--only <list>', `comma-separated parts to run: embedded (${PARTS.embedded.join(', ')}) and/or mesh (${PARTS.mesh.join(', ')}), or those parts by name`)
+  .option('--only <list>', `comma-separated parts to run: embedded (${PARTS.embedded.join(', ')}), mesh (${PARTS.mesh.join(', ')}), issue-14 (${PARTS['issue-14'].join(', ')}), or those parts by name`)
   .option('--dist <dir>', 'built tree the mesh (and the cross-server chatd baseline) runs', process.env.CHAT_CLUSTER_DIST ?? join(ROOT, 'dist'))
   .option('--connection-runs <n>', 'runs of each connections step (19,500 in one chatd; 60,000 over the mesh)', '1')
   .option('--keep-mesh', "keep the mesh's run dir (bench/run/mesh-*: logs) after a successful run")

@@ -33,6 +33,12 @@ export interface RunOptions {
    * missing as lost (dm; each message has one recipient device). Default 3 s.
    */
   drainS?: number;
+  /**
+   * connections: read CPU (the server's and each process's) and work counters over `durationS`
+   * starting this many seconds after the last connection opened, so the window holds idle
+   * connections only. Absent: CPU from before the first connect to the end of `durationS` of idle.
+   */
+  settleS?: number;
   textBytes: number;
   groups: number;
   groupSize: number;
@@ -63,6 +69,8 @@ export interface RunResult {
   connections: number;
   connectFailed: number;
   connectPerSec?: number;
+  /** connections: errors seen while connecting (the burst), apart from those seen later. */
+  connectErrors?: Record<string, number>;
   heapPerConnBytes?: number;
   rssPerConnBytes?: number;
   offeredRate?: number;
@@ -136,25 +144,38 @@ function base(o: RunOptions, target: Measured | undefined): Pick<RunResult, 'sce
   return { scenario: o.scenario, target: o.targetLabel ?? (target ? target.kind : 'external'), label: o.label, durationS: o.durationS };
 }
 
+/**
+ * Opens `users` authenticated connections and idles them with heartbeats for `durationS` (the
+ * suite idles past one heartbeat interval, so every connection is live, not just opened). With no
+ * users it only measures the server at rest over the same window (the mesh's idle cost).
+ */
 async function connections(o: RunOptions, urls: string[], workers: Workers, target?: Measured): Promise<RunResult> {
   const before = await target?.heapUsed?.();
   const rssBefore = target?.rssBytes();
-  const partsBefore = target?.cpuParts?.();
-  const c = await connect(o, urls, workers, users(o, o.users));
-  // Idle with heartbeats (the suite idles past one heartbeat interval, so every connection is live, not just opened).
-  await sleepUntil(nowUs() + o.durationS * 1e6, workers, `${o.label} idle`);
+  const partsBefore = o.settleS === undefined ? target?.cpuParts?.() : undefined;
+  const c = o.users > 0 ? await connect(o, urls, workers, users(o, o.users)) : { count: 0, failed: 0, seconds: 0, errors: {} };
+  let window: Window | undefined;
+  if (o.settleS === undefined) {
+    await sleepUntil(nowUs() + o.durationS * 1e6, workers, `${o.label} idle`);
+  } else {
+    const fromUs = nowUs() + o.settleS * 1e6;
+    window = await measureCpu(target, fromUs, fromUs + o.durationS * 1e6, workers, `${o.label} idle`);
+  }
   const after = await target?.heapUsed?.();
-  const cpuParts = diff(partsBefore, target?.cpuParts?.());
+  const cpuParts = window ? window.cpuParts : diff(partsBefore, target?.cpuParts?.());
   const rep = await workers.report();
-  const per = (a?: number, b?: number) => (a !== undefined && b !== undefined ? (a - b) / c.count : undefined);
+  const per = (a?: number, b?: number) => (a !== undefined && b !== undefined && c.count > 0 ? (a - b) / c.count : undefined);
   return {
     ...base(o, target),
     connections: rep.open,
     connectFailed: c.failed + (c.count - rep.open),
-    connectPerSec: c.count / c.seconds,
+    connectPerSec: c.count > 0 ? c.count / c.seconds : undefined,
+    connectErrors: c.errors,
     heapPerConnBytes: per(after, before),
     heapAfterGc: before === undefined ? undefined : target?.heapAfterGc,
     cpuParts,
+    serverCpuSeconds: window?.cpu,
+    engineCounts: window?.engineCounts,
     rssPerConnBytes: per(target?.rssBytes(), rssBefore),
     sent: 0,
     delivered: 0,
