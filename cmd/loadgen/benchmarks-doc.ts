@@ -2,8 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { bytes, fix, num } from './report';
-import type { RunResult } from './scenarios';
+import { errorClassesLine } from './error-classes';
+import { issue14Table, rampSection } from './issue14-doc';
+import { processTable, rowsByTarget, workTable } from './mesh-tables';
+import { bytes, errorsSeen, fix, num } from './report';
+import type { RunOptions, RunResult } from './scenarios';
 import { SUITE, median, type Step, type SuiteRecord } from './suite-plan';
 
 interface DocOptions {
@@ -45,6 +48,7 @@ function ratiosOf(step: Step): [string, string][] {
 }
 
 function stepTable(step: Step): string {
+  if (step.ramp) return rampSection(step, step.ramp);
   const ms = metricsOf(step);
   const lines = [`| target | ${ms.map((m) => m.name).join(' | ')} | errors |`, `| --- | ${ms.map(() => '---:').join(' | ')} | ---: |`];
   for (const t of step.targets) {
@@ -55,31 +59,19 @@ function stepTable(step: Step): string {
   for (const [a, b] of ratiosOf(step)) {
     lines.push(`| **${a} / ${b}** | ${ms.map((m) => (m.ratio ? ratio(med(step, a, m), med(step, b, m)) : '')).join(' | ')} | |`);
   }
-  const errs = new Map<string, number>();
-  for (const r of step.results) for (const [k, v] of Object.entries(r.errors)) errs.set(`${r.target}: ${k}`, (errs.get(`${r.target}: ${k}`) ?? 0) + v);
-  const notes = [...errs].map(([k, v]) => `${k} (×${v})`);
-  const extra = [meshTable(step), step.note, step.scenario === 'connections' && step.results.some((r) => r.heapAfterGc === false) ? "heap/conn of the mesh is the growth of the chat servers' own heap gauge without a forced GC." : undefined, notes.length ? `Errors seen: ${notes.join('; ')}.` : undefined].filter(Boolean);
+  const notes = errorsSeen(step.results, (r) => r.target);
+  const rows = rowsByTarget(step);
+  const onMesh = step.phase === 'mesh';
+  const extra = [
+    processTable(step, rows),
+    onMesh ? workTable(step, rows) : undefined,
+    step.note,
+    step.scenario === 'connections' && step.results.some((r) => r.heapAfterGc === false) ? "heap/conn of the mesh is the growth of the chat servers' own heap gauge without a forced GC." : undefined,
+    notes.length ? `Errors seen: ${notes.join('; ')}.` : undefined,
+    onMesh ? errorClassesLine(step.results) : undefined,
+    ...(step.warnings ?? []),
+  ].filter(Boolean);
   return [lines.join('\n'), ...extra].join('\n\n');
-}
-
-/** For mesh runs: the share of deliveries per path and the CPU of every process group, per 1k deliveries (medians). */
-function meshTable(step: Step): string | undefined {
-  const runs = step.results.filter((r) => r.cpuParts);
-  if (runs.length === 0) return undefined;
-  const parts = [...new Set(runs.flatMap((r) => Object.keys(r.cpuParts ?? {})))];
-  const paths = step.scenario === 'connections' || step.scenario === 'history' ? [] : ['local', 'relay', 'fallback'];
-  const per1k = step.scenario !== 'connections';
-  const head = [...paths.map((p) => `${p} %`), ...parts.map((p) => `${p} CPU-s${per1k ? ' per 1k' : ''}`), `whole mesh CPU-s${per1k ? ' per 1k' : ''}`];
-  const lines = [`| target | ${head.join(' | ')} |`, `| --- | ${head.map(() => '---:').join(' | ')} |`];
-  for (const t of [...new Set(runs.map((r) => r.target))]) {
-    const mine = runs.filter((r) => r.target === t);
-    const share = (p: string) => median(mine.map((r) => { const total = Object.values(r.paths ?? {}).reduce((a, b) => a + b, 0); return total ? (100 * (r.paths?.[p] ?? 0)) / total : undefined; }));
-    const cpu = (f: (r: (typeof mine)[number]) => number) => median(mine.map((r) => (per1k ? (r.delivered ? f(r) / (r.delivered / 1000) : undefined) : f(r))));
-    const cells = [...paths.map((p) => fix(share(p), 1)), ...parts.map((p) => fix(cpu((r) => r.cpuParts?.[p] ?? 0), 3)), fix(cpu((r) => Object.values(r.cpuParts ?? {}).reduce((a, b) => a + b, 0)), 3)];
-    lines.push(`| ${t} (median of ${mine.length}) | ${cells.join(' | ')} |`);
-  }
-  const what = `Process groups, from their pid files: chat servers = the ${SUITE.mesh.chatServers} \`chat-server\` processes (the "server CPU" above); services = session-service, group-service, history-service, sync-worker and api-server; kafka, cassandra, redis = the engines' JVMs / redis-server. ${paths.length ? "Path shares are the chat servers' `chat_deliveries_total{path}` over the measured window (one per recipient user handed to a path)." : ''}`;
-  return `Where it went, ${per1k ? 'CPU-seconds per 1k deliveries' : 'CPU-seconds from the first connect to the end of the idle window'} (medians):\n\n${lines.join('\n')}\n\n${what.trim()}`;
 }
 
 function ratio(a: number | undefined, b: number | undefined): string {
@@ -157,24 +149,36 @@ export function headCommit(root: string): string {
   return sh('git', ['rev-parse', '--short', 'HEAD'], root);
 }
 
-function commandOf(step: Step, from: string, mesh: SuiteRecord['mesh']): string[] {
-  const o = step.overrides;
+function flagsOf(step: Step, o: Partial<RunOptions>): string {
   const flags: string[] = [];
-  if (step.scenario === 'connections') flags.push(`--users ${o.users}`, `--workers ${o.workers}`, `--duration ${o.durationS ?? SUITE.connections.durationS}`);
-  if (step.scenario === 'dm') flags.push(`--users ${o.users}`, `--mode ${o.mode}`, o.mode === 'max' ? `--window ${o.window}` : `--rate ${o.rate}`);
-  if (step.scenario === 'group') flags.push(`--groups ${o.groups}`, `--group-size ${o.groupSize}`, `--senders-per-group ${o.sendersPerGroup}`, `--mode ${o.mode}`, o.mode === 'max' ? `--window ${o.window}` : `--rate ${o.rate}`);
+  const rate = step.ramp ? '<rate>' : o.rate;
+  if (step.scenario === 'connections') flags.push(`--users ${o.users}`, `--workers ${o.workers}`, ...(o.concurrency ? [`--concurrency ${o.concurrency}`] : []), ...(o.settleS !== undefined ? [`--settle ${o.settleS}`] : []), `--duration ${o.durationS ?? SUITE.connections.durationS}`);
+  if (step.scenario === 'dm') flags.push(`--users ${o.users}`, `--mode ${o.mode}`, o.mode === 'max' ? `--window ${o.window}` : `--rate ${rate}`);
+  if (step.scenario === 'group') flags.push(`--groups ${o.groups}`, `--group-size ${o.groupSize}`, `--senders-per-group ${o.sendersPerGroup}`, `--mode ${o.mode}`, o.mode === 'max' ? `--window ${o.window}` : `--rate ${rate}`);
   if (step.scenario === 'history') flags.push(`--conversations ${o.conversations}`, `--depth ${o.depth}`, `--page-size ${o.pageSize}`);
-  if (step.scenario !== 'connections') flags.push(`--duration ${o.durationS}`, `--warmup ${o.warmupS}`);
+  if (step.scenario !== 'connections') flags.push(`--duration ${o.durationS}`, `--warmup ${o.warmupS}`, ...(o.drainS !== undefined ? [`--drain ${o.drainS}`] : []));
+  return flags.join(' ');
+}
+
+function commandOf(step: Step, from: string, mesh: SuiteRecord['mesh']): string[] {
+  const flags = flagsOf(step, step.overrides);
   const run = `node --import tsx cmd/loadgen/main.ts run ${step.scenario}`;
   const started = step.targets.filter((t) => ['chatd', 'naive', 'coalesced'].includes(t));
   const lines: string[] = [];
   const onMesh = step.phase === 'mesh';
-  if (started.length) lines.push(`${run} --server <${started.join('|')}> --from ${onMesh ? 'dist' : from} ${flags.join(' ')}`);
-  if (step.targets.includes('chatd-cassandra')) lines.push(`CHAT_STORE=cassandra CHAT_CASSANDRA_CONTACT_POINTS=<the suite's Cassandra> ${run} --server chatd --from ${from} ${flags.join(' ')}`);
+  if (started.length) lines.push(`${run} --server <${started.join('|')}> --from ${onMesh ? 'dist' : from} ${flags}`);
+  if (step.targets.includes('chatd-cassandra')) lines.push(`CHAT_STORE=cassandra CHAT_CASSANDRA_CONTACT_POINTS=<the suite's Cassandra> ${run} --server chatd --from ${from} ${flags}`);
   if (step.targets.some((t) => t.startsWith('mesh-'))) {
     const off = mesh?.portOffset ?? 0;
     const targets = Array.from({ length: mesh?.chatServers ?? SUITE.mesh.chatServers }, (_, i) => `--target ws://127.0.0.1:${8081 + i + off}/ws`).join(' ');
-    lines.push(`${run} ${targets} --secret "$CHAT_JWT_SECRET" ${flags.join(' ')}   # ${step.targets.filter((t) => t.startsWith('mesh-')).join(', ')}`);
+    // One line per distinct set of flags (mesh-empty runs with --users 0).
+    const byFlags = new Map<string, string[]>();
+    for (const t of step.targets.filter((x) => x.startsWith('mesh-'))) {
+      const f = flagsOf(step, { ...step.overrides, ...step.perTarget?.[t] });
+      byFlags.set(f, [...(byFlags.get(f) ?? []), t]);
+    }
+    const rates = step.ramp ? `, <rate> = ${step.ramp.rates.join(', ')} until one is not sustained` : '';
+    for (const [f, ts] of byFlags) lines.push(`${run} ${targets} --secret "$CHAT_JWT_SECRET" ${f}   # ${ts.join(', ')}${rates}`);
   }
   return lines;
 }
@@ -203,6 +207,8 @@ export function writeBenchmarksDoc(o: DocOptions): void {
     : '';
   const failures = r.failures?.length ? `\n## What did not run\n\n${r.failures.map((f) => `- ${f}`).join('\n')}\n` : '';
   const makeArgs = [r.runs !== 3 ? `BENCH_RUNS=${r.runs}` : '', r.only ? `BENCH_ONLY=${r.only.join(',')}` : ''].filter(Boolean).join(' ');
+  const hasIssue14 = steps.some((s) => ['mesh-idle', 'mesh-ramp', 'mesh-group-15k', 'mesh-fallback-1k'].includes(s.key));
+  const meshFailed = (r.failures ?? []).some((f) => f.startsWith('mesh'));
   const section = (title: string, list: Step[]) => (list.length ? `### ${title}\n\n${list.map((s) => `#### ${s.title}\n\n${stepTable(s)}`).join('\n\n')}` : '');
   const doc = `# Benchmarks
 
@@ -213,7 +219,7 @@ measured on the same machine in the same run: each step below ran its targets ${
 medians. Embedded chatd (in-process bus, memory sessions, SQLite with \`CHAT_SQLITE_SYNCHRONOUS=normal\`)
 is compared with the bare \`ws\` relays of [\`bench/baselines\`](../bench/baselines)${
     r.mesh
-      ? `; the mesh (\`deploy/local/cluster\`, ${r.mesh.chatServers} chat servers, on Kafka, Redis and Cassandra that the suite started for itself) over its relay and with the Kafka fallback forced, with embedded chatd at the same rate beside it; history on Cassandra beside SQLite.`
+      ? `; the mesh (\`deploy/local/cluster\`, ${r.mesh.chatServers} chat servers, on Kafka, Redis and Cassandra that the suite started for itself) over its relay and with the Kafka fallback forced, with embedded chatd at the same rate beside it; history on Cassandra beside SQLite.${hasIssue14 ? " Issue #14's targets for the mesh have steps of their own (its table is at the end): an open-loop ramp of cross-server DMs to the highest rate the mesh sustains, a group of 500 at 15k deliveries/s, DMs over the forced Kafka fallback at 1,000/s, and the empty mesh against 10,000 idle users with their connect burst." : ''}`
       : `. ${r.only ? `Only ${r.only.join(', ')} ran (\`--only\`).` : 'The mesh scenarios are not in this record.'}`
   }
 
@@ -249,7 +255,8 @@ ${steps.flatMap((s) => commandOf(s, r.from, r.mesh)).join('\n')}
 (\`--server chatd\` starts \`cmd/chatd/main.ts\` with its own data dir, free ports, a random
 \`CHAT_JWT_SECRET\`, \`CHAT_SEND_RATE_PER_SEC=1000000\` so the per-connection rate limit does not cap
 the benchmark, and \`CHAT_SQLITE_SYNCHRONOUS=normal\`; \`--target ws://…/ws --secret …\` drives a
-running server instead, repeated for several: user i connects to target i mod n.)
+running server instead, repeated for several: user i connects to target i mod n; \`--cluster-dir <run dir>\`
+instead of the \`--target\`s also reads every process's CPU and the work counters, as the suite does.)
 ${
   r.mesh
     ? `
@@ -271,8 +278,21 @@ ${[section('Embedded chatd and the bare ws relays', embedded), section('The mesh
 ${failures}
 ## The targets of #6
 
-${targetsTable(steps, r.connections, (r.failures ?? []).some((f) => f.startsWith('mesh')))}
+${targetsTable(steps, r.connections, meshFailed)}
+${
+  r.mesh
+    ? `
+## The targets of #14 (the mesh)
 
+${issue14Table(steps, meshFailed)}
+
+Each row comes from a step above (mesh-ramp, mesh-group-15k, mesh-idle, mesh-connections,
+mesh-fallback-1k), on the same 2 cores as the loadgen. The CPU and relay rows are read at the ramp's
+highest sustained rate (the median over its repetitions), or where the row says when none was
+sustained. An unmet target shows **no** with its figure.
+`
+    : ''
+}
 ${notes}
 `;
   mkdirSync(dirname(o.out), { recursive: true });

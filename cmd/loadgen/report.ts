@@ -23,3 +23,10 @@ export function fix(v: number | undefined, digits = 2): string {
 export function bytes(v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? '–' : `${(v / 1024).toFixed(1)} KB`;
 }
+
+/** `<label>: <error> (×n)` for every error the runs counted, summed per label and error, in first-seen order. */
+export function errorsSeen(results: RunResult[], labelOf: (r: RunResult) => string): string[] {
+  const errs = new Map<string, number>();
+  for (const r of results) for (const [k, v] of Object.entries(r.errors)) errs.set(`${labelOf(r)}: ${k}`, (errs.get(`${labelOf(r)}: ${k}`) ?? 0) + v);
+  return [...errs].map(([k, v]) => `${k} (×${v})`);
+}

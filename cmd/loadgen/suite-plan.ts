@@ -16,6 +16,47 @@ export interface Step {
   phase?: 'embedded' | 'mesh';
   /** Said under the table (a baseline taken from another step, what a row counts). */
   note?: string;
+  /** Run options of single targets on top of `overrides` (JSON-safe; e.g. mesh-empty: users 0). */
+  perTarget?: Record<string, Partial<RunOptions>>;
+  /** Difference rows [minuend, subtrahend] of the per-process CPU table (medians of per-run differences). */
+  differences?: [string, string][];
+  /** An open-loop ramp (mesh-ramp): its results are one per run and rate, not per target. */
+  ramp?: RampRecord;
+  /** What went differently from the plan without failing the step (a run began before the mesh was at rest). */
+  warnings?: string[];
+}
+
+/** How one target's run options are made, for run `run` (0-based) of a step: start or reconfigure what it needs first. */
+export type Variant = (run: number) => Promise<Partial<RunOptions>>;
+
+/** When a ramp run counts as sustained: all three must hold. */
+export interface RampRule {
+  /** delivered/s ≥ this share of the offered rate. */
+  deliveredShare: number;
+  /** At most this many messages sent in the window not received after the drain. */
+  maxLost: number;
+  maxP99Ms: number;
+}
+
+/** One repetition of a ramp: the rates in order until the first that is not sustained. */
+export interface RampRepetition {
+  /** The last rate sustained (absent: not even the first). */
+  highestSustained?: number;
+  /** The first rate not sustained (absent: every rate was). */
+  stoppedAt?: number;
+  /** Why `stoppedAt` was not sustained, one reason per broken condition. */
+  why?: string[];
+  /** The ramp stopped below `referenceIfNone`, which then ran once anyway, for the cost figures only. */
+  referenceRun?: number;
+}
+
+export interface RampRecord {
+  /** Offered rates, ascending. */
+  rates: number[];
+  rule: RampRule;
+  /** The rate the cost figures are read at when no rate was sustained (a repetition that stops below it runs it once more). */
+  referenceIfNone: number;
+  repetitions: RampRepetition[];
 }
 
 /** The standard suite's sizes; the commands in BENCHMARKS.md are derived from them. */
@@ -32,6 +73,18 @@ export const SUITE = {
   // 50 handshakes in flight per worker, not the default 200: every hello is a RegisterConnection
   // at the session service, which timed out (4.5 s) under 800 at once on this box.
   meshConnections: { users: 60_000, workers: 4, concurrency: 50, durationS: 6, warmupS: 0 },
+  // Issue #14's mesh targets. Windows of 10 s with a 10 s drain: a message the mesh is seconds
+  // behind on is late, one it never delivers is lost, and the two are told apart.
+  /** Cross-server DMs open loop at rising rates until one is not sustained (mesh-ramp). */
+  meshRamp: { users: 1000, rates: [500, 1000, 2000, 3000, 4000], warmupS: 5, durationS: 10, drainS: 10, referenceIfNone: 1000 },
+  rampRule: { deliveredShare: 0.95, maxLost: 0, maxP99Ms: 50 },
+  /** Cross-server DMs over the Kafka fallback (chat servers with CHAT_RELAY_ENABLED=false). */
+  meshFallback: { users: 1000, mode: 'open' as const, rate: 1000, warmupS: 5, durationS: 10, drainS: 10 },
+  /** 30 msg/s to groups of 500 = 14,970 deliveries/s, 3 in 4 of them to another chat server. */
+  meshGroup: { groups: 2, groupSize: 500, sendersPerGroup: 5, mode: 'open' as const, rate: 30, warmupS: 5, durationS: 10 },
+  // The connect phase is a burst (the loadgen's default 200 handshakes in flight per worker); the
+  // idle window starts one heartbeat interval after the last connection opened.
+  meshIdle: { users: 10_000, workers: 2, concurrency: 200, settleS: 5, durationS: 10, warmupS: 0 },
 };
 
 export function median(xs: (number | undefined)[]): number | undefined {

@@ -3,9 +3,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { headCommit, machineFacts, writeBenchmarksDoc } from './benchmarks-doc';
 import { markdownRow } from './report';
+import { ISSUE14_PARTS, runIssue14Steps, type MeshSuite } from './issue14-steps';
 import { Mesh } from './mesh';
 import { runScenario, type RunOptions, type RunResult } from './scenarios';
-import { SUITE, median, type Step, type SuiteRecord } from './suite-plan';
+import { SUITE, median, type Step, type SuiteRecord, type Variant } from './suite-plan';
 import type { TargetKind } from './target';
 
 export interface SuiteOptions {
@@ -15,7 +16,7 @@ export interface SuiteOptions {
   json: string;
   from: 'dist' | 'tsx';
   connections: number;
-  /** Parts to run: embedded, mesh, or step keys (connections, dm, group, history, history-cassandra, mesh-connections, cross-server). */
+  /** Parts to run: names of PARTS (embedded, mesh, issue-14) or the parts they stand for. */
   only?: string[];
   /** The built tree the mesh runs (CHAT_CLUSTER_DIST; default <root>/dist). */
   distDir: string;
@@ -25,20 +26,21 @@ export interface SuiteOptions {
   connectionRuns: number;
 }
 
-/** The parts `--only` can name, and what `embedded` and `mesh` stand for. */
+/** The parts `--only` can name, and what `embedded`, `mesh` and `issue-14` stand for. */
 export const PARTS = {
   embedded: ['connections', 'dm', 'group', 'history'],
-  mesh: ['mesh-connections', 'cross-server', 'history-cassandra'],
+  mesh: ['mesh-connections', 'cross-server', 'history-cassandra', ...ISSUE14_PARTS],
+  'issue-14': [...ISSUE14_PARTS, 'mesh-connections'],
 } as const;
-
-type Variant = (run: number) => Promise<Partial<RunOptions>>;
 
 /**
  * Runs the standard suite. Embedded: connections (chatd vs naive relay), dm and group at max rate
  * then open loop at half of chatd's median max rate (chatd vs both relays), history on SQLite.
  * Mesh (its own engines and deploy/local/cluster, torn down at the end): history on Cassandra beside
- * SQLite, 60,000 connections over the chat servers, and dm and group with recipients on other chat
- * servers, over the relay and with the Kafka fallback forced, beside embedded chatd at the same rate.
+ * SQLite, issue #14's targets (issue14-steps.ts: idle cost and a connect burst, the open-loop DM ramp
+ * to the highest sustained rate, a group of 500 at 15k deliveries/s, DMs over the forced fallback),
+ * dm and group with recipients on other chat servers, over the relay and with the Kafka fallback
+ * forced, beside embedded chatd at the same rate, and 60,000 connections over the chat servers.
  * Each target is run `runs` times, alternated, so slow drift on a shared machine hits all alike.
  */
 export async function runSuite(o: SuiteOptions): Promise<void> {
@@ -75,7 +77,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   const selected = new Set<string>((o.only ?? ['embedded', 'mesh']).flatMap((k) => (k in PARTS ? [...PARTS[k as keyof typeof PARTS]] : [k])));
   const known = new Set<string>([...PARTS.embedded, ...PARTS.mesh]);
   const unknown = [...selected].filter((k) => !known.has(k));
-  if (unknown.length) throw new Error(`--only: unknown part(s) ${unknown.join(', ')}; known: embedded, mesh, ${[...known].join(', ')}`);
+  if (unknown.length) throw new Error(`--only: unknown part(s) ${unknown.join(', ')}; known: ${Object.keys(PARTS).join(', ')}, ${[...known].join(', ')}`);
   const want = (k: string) => selected.has(k);
   const steps: Step[] = [];
   const failures: string[] = [];
@@ -92,23 +94,27 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
     writeFileSync(o.json, `${JSON.stringify(rec, null, 2)}\n`);
     writeBenchmarksDoc({ out: o.out, root: o.root, record: rec });
   };
+  // A run that dies later (a crash, a kill) still leaves what it measured, marked unfinished.
+  const checkpoint = () => save(['the suite had not finished when this was written: the steps below are those done so far']);
+  /** One run of one target of a step; its result is added to the step. */
+  const runOne = async (step: Step, target: string, label: string, variant: Partial<RunOptions>): Promise<RunResult> => {
+    if (!variant.measured && !['chatd', 'naive', 'coalesced'].includes(variant.target ?? target)) throw new Error(`suite: no way to run target ${target}`);
+    const result = await runScenario({ ...defaults, target: target as TargetKind, ...step.overrides, ...step.perTarget?.[target], ...variant, scenario: step.scenario, label });
+    step.results.push(result);
+    process.stderr.write(`${label}: ${markdownRow(result)}\n`);
+    return result;
+  };
   const runSteps = async (group: Step[], variants: Record<string, Variant> = {}, runs = o.runs) => {
     steps.push(...group);
     const targets = [...new Set(group.flatMap((s) => s.targets))];
     for (let i = 0; i < runs; i++) {
       for (const target of targets) {
         for (const step of group.filter((s) => s.targets.includes(target))) {
-          const label = `${step.key} ${target} ${i + 1}/${runs}`;
-          const variant = await (variants[target] ?? plain)(i);
-          if (!variant.measured && !['chatd', 'naive', 'coalesced'].includes(variant.target ?? target)) throw new Error(`suite: no way to run target ${target}`);
-          const result = await runScenario({ ...defaults, target: target as TargetKind, ...step.overrides, ...variant, scenario: step.scenario, label });
-          step.results.push(result);
-          process.stderr.write(`${label}: ${markdownRow(result)}\n`);
+          await runOne(step, target, `${step.key} ${target} ${i + 1}/${runs}`, await (variants[target] ?? plain)(i));
         }
       }
     }
-    // A run that dies later (a crash, a kill) still leaves what it measured, marked unfinished.
-    save(['the suite had not finished when this was written: the steps below are those done so far']);
+    checkpoint();
   };
   const medianOf = (step: Step, target: string, f: (r: RunResult) => number | undefined) => median(step.results.filter((r) => r.target === target).map(f));
   const all = ['chatd', 'naive', 'coalesced'];
@@ -156,9 +162,8 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
       process.stderr.write(`mesh: engines and cluster under ${runDir}, CHAT_CLUSTER_PORT_OFFSET=${m.portOffset}, built tree ${o.distDir}\n`);
       await m.startEngines();
       let prefix = 0;
-      const onMesh = (relay: boolean): Variant => async () => {
+      const onMesh = (relay: boolean, kind = relay ? 'mesh-relay' : 'mesh-fallback'): Variant => async () => {
         await m.ensure(relay);
-        const kind = relay ? 'mesh-relay' : 'mesh-fallback';
         return { urls: m.wsUrls, measured: m.measured(kind), targetLabel: kind, userPrefix: `r${prefix++}-` };
       };
       const builtChatd: Variant = () => Promise.resolve({ from: 'dist', distDir: o.distDir });
@@ -170,6 +175,8 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
           'chatd-cassandra': (run) => Promise.resolve({ target: 'chatd', targetLabel: 'chatd-cassandra', targetEnv: m.cassandraEnv(`bench_history_${tag}_${run}`) }),
         });
       }
+      const meshSuite: MeshSuite = { mesh: m, runs: o.runs, want, onMesh, runSteps, addStep: (step) => steps.push(step), runOne, checkpoint };
+      await runIssue14Steps(meshSuite);
       if (want('cross-server')) {
         const n = SUITE.mesh.chatServers;
         const g = SUITE.group;
