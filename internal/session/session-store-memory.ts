@@ -1,6 +1,7 @@
 import type { Connection } from '../../gen/chat/v1/session';
 import { KeyedLists } from '../collections/keyed-lists';
 import { ChatError } from '../errors/chat-error';
+import { MemoryServerInterest } from './server-interest-memory';
 import type { OfflineTransition, PresenceRecord, RegisterResult, SessionStore } from './session-store';
 
 interface Entry {
@@ -17,6 +18,8 @@ export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
   private readonly byUser = new KeyedLists<string, string>();
   private readonly lastSeen = new Map<string, number>();
+  private readonly watchers = new MemoryServerInterest();
+  private readonly locatedBy = new MemoryServerInterest();
 
   register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<RegisterResult> {
     const existing = this.sessions.get(connection.sessionId);
@@ -67,7 +70,10 @@ export class MemorySessionStore implements SessionStore {
     return Promise.resolve({ offline: this.remove(e, at) });
   }
 
+  /** Also prunes lapsed presence watchers and locators: the sweep is this store's only timer. */
   expire(nowMs: number): Promise<OfflineTransition[]> {
+    this.watchers.prune(nowMs);
+    this.locatedBy.prune(nowMs);
     const out: OfflineTransition[] = [];
     for (const e of this.sessions.values()) {
       if (e.expiresAtMs > nowMs) continue;
@@ -85,6 +91,24 @@ export class MemorySessionStore implements SessionStore {
     return Promise.resolve(
       userIds.map((userId) => ({ userId, online: this.liveSessions(userId, nowMs).length > 0, lastSeenMs: this.lastSeen.get(userId) })),
     );
+  }
+
+  addPresenceWatches(serverId: string, userIds: readonly string[], nowMs: number, ttlMs: number): Promise<void> {
+    this.watchers.add(serverId, userIds, nowMs, ttlMs);
+    return Promise.resolve();
+  }
+
+  noteLocated(serverId: string, userIds: readonly string[], nowMs: number, ttlMs: number): Promise<void> {
+    this.locatedBy.add(serverId, userIds, nowMs, ttlMs);
+    return Promise.resolve();
+  }
+
+  presenceWatchers(userIds: readonly string[], nowMs: number): Promise<string[][]> {
+    return Promise.resolve(userIds.map((u) => this.watchers.live(u, nowMs)));
+  }
+
+  locators(userIds: readonly string[], nowMs: number): Promise<string[][]> {
+    return Promise.resolve(userIds.map((u) => this.locatedBy.live(u, nowMs)));
   }
 
   close(): Promise<void> {

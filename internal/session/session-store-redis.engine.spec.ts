@@ -87,6 +87,25 @@ describe('RedisSessionStore on a real Redis', () => {
     assert.equal(await shared.get(`${keyPrefix}seen:p`), String(T + 1));
   });
 
+  it('keeps watchers and locators in one hash-tagged sorted set per user that expires when idle', async () => {
+    const keyPrefix = `${run}:interest:`;
+    const store = new RedisSessionStore({ redis: shared, keyPrefix, commandTimeoutMs: 2000 });
+    const key = `${keyPrefix}watchers:{w}`;
+    await store.addPresenceWatches('srv-1', ['w'], T, 60_000);
+    await store.addPresenceWatches('srv-2', ['w'], T + 30_000, 60_000);
+    assert.deepEqual(await shared.zrange(key, '0', '-1', 'WITHSCORES'), ['srv-1', String(T + 60_000), 'srv-2', String(T + 90_000)]);
+    const pttl = await shared.pttl(key);
+    assert.ok(pttl > 50_000 && pttl <= 60_000, `an idle key vanishes: PTTL ${pttl}`);
+    await store.addPresenceWatches('srv-2', ['w'], T + 30_001, 1_000);
+    assert.ok((await shared.pttl(key)) > 50_000, 'a shorter TTL never shortens the key');
+    await store.addPresenceWatches('srv-3', ['w'], T + 60_000, 60_000);
+    assert.deepEqual(await shared.zrange(key, '0', '-1'), ['srv-2', 'srv-3'], 'a write trims the lapsed members');
+    await store.noteLocated('srv-1', ['w'], T, 10_000);
+    assert.deepEqual(await shared.zrange(`${keyPrefix}locators:{w}`, '0', '-1'), ['srv-1']);
+    assert.deepEqual(await store.presenceWatchers(['w'], T + 100_000), [['srv-3']]);
+    assert.deepEqual(await shared.zrange(key, '0', '-1'), ['srv-2', 'srv-3'], 'a read writes nothing');
+  });
+
   it('rejects with UNAVAILABLE within the deadline while Redis hangs or is down, and recovers after a restart', { timeout: 30_000 }, async () => {
     const server = await OwnRedis.start();
     const timeoutMs = 400;

@@ -2,6 +2,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { Connection } from '../../gen/chat/v1/session';
 import { withDeadline } from '../deadline/with-deadline';
 import { ChatError } from '../errors/chat-error';
+import { RedisServerInterest } from './server-interest-redis';
 import type { OfflineTransition, PresenceRecord, RegisterResult, SessionStore } from './session-store';
 
 /** Options for {@link RedisSessionStore}. */
@@ -43,6 +44,9 @@ export function sessionRedisOptions(commandTimeoutMs: number): RedisOptions {
  *                     transition the sweep or unregister reports, and lapses by itself if nobody sweeps)
  *   P seen:<user>     string last-seen ms (no TTL: last seen outlives the connection)
  * A session belongs to the hashes iff it is in `deadlines`: every script changes all of them.
+ * Which chat servers are interested in a user (see RedisServerInterest), one key per user and kind:
+ *   P watchers:{<user>} zset  serverId -> expiry ms   (presence watchers; PEXPIRE'd, trimmed on add)
+ *   P locators:{<user>} zset  serverId -> expiry ms   (servers caching the user's location; same)
  */
 
 /** Shared Lua helpers: max of possibly-nil numbers; presence key refresh that never shortens its TTL. */
@@ -187,18 +191,21 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
 const REFRESH_CHUNK = 500;
 
 /**
- * SessionStore on Redis, for the session service of the mesh. Each operation is one Lua script,
+ * SessionStore on Redis, for the session service of the mesh. Each connection operation is one Lua script,
  * so Redis is the serialization point: two session services sweeping at once still report each
  * transition exactly once, and register/unregister/sweep never interleave half-way. Keeps the
  * guarantees of {@link SessionStore}; see the key layout above. Needs a standalone Redis (or
- * Sentinel), not Cluster: a sweep touches many users' keys in one script. Use the `noeviction`
- * policy: an evicted key loses sessions.
+ * Sentinel), not Cluster: a sweep touches many users' keys in one script (the watcher and locator
+ * keys alone would run on Cluster: one key per command). Use the `noeviction` policy: an evicted
+ * key loses sessions.
  */
 export class RedisSessionStore implements SessionStore {
   private readonly p: string;
   private readonly timeoutMs: number;
   private readonly sweepBatch: number;
   private readonly scripts: Record<'register' | 'refresh' | 'unregister' | 'expire' | 'locate' | 'presence', Script>;
+  private readonly watchers: RedisServerInterest;
+  private readonly locatedBy: RedisServerInterest;
 
   constructor(opts: RedisSessionStoreOptions) {
     const { keyPrefix, enableOfflineQueue, autoResendUnfulfilledCommands } = opts.redis.options;
@@ -224,6 +231,9 @@ export class RedisSessionStore implements SessionStore {
       locate: define('Locate', LOCATE),
       presence: define('Presence', PRESENCE),
     };
+    const run = <T>(what: string, call: () => Promise<T>) => this.run(what, call);
+    this.watchers = new RedisServerInterest(opts.redis, (u) => `${this.p}watchers:{${u}}`, run);
+    this.locatedBy = new RedisServerInterest(opts.redis, (u) => `${this.p}locators:{${u}}`, run);
   }
 
   async register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<RegisterResult> {
@@ -283,6 +293,22 @@ export class RedisSessionStore implements SessionStore {
       const seen = Number(flat[2 * i + 1]);
       return { userId, online: flat[2 * i] === 1, lastSeenMs: seen >= 0 ? seen : undefined };
     });
+  }
+
+  addPresenceWatches(serverId: string, userIds: readonly string[], nowMs: number, ttlMs: number): Promise<void> {
+    return this.watchers.add(serverId, userIds, nowMs, ttlMs);
+  }
+
+  noteLocated(serverId: string, userIds: readonly string[], nowMs: number, ttlMs: number): Promise<void> {
+    return this.locatedBy.add(serverId, userIds, nowMs, ttlMs);
+  }
+
+  presenceWatchers(userIds: readonly string[], nowMs: number): Promise<string[][]> {
+    return this.watchers.live(userIds, nowMs);
+  }
+
+  locators(userIds: readonly string[], nowMs: number): Promise<string[][]> {
+    return this.locatedBy.live(userIds, nowMs);
   }
 
   /** The client belongs to its creator, who quits it; nothing else to release. */

@@ -88,5 +88,36 @@ export function sessionStoreContract(name: string, factory: () => Promise<Sessio
       const found = await store.locate([d.userId, e1.userId, `nobody-${uniq}`], T + 1);
       assert.deepEqual(found.map((c) => c.sessionId).sort(), [d.sessionId, e1.sessionId, e2.sessionId].sort());
     });
+
+    it('names the servers watching each user until their watch lapses; a renewal never shortens it', async () => {
+      store = await factory();
+      const [w, x, y] = [`w-${uniq}`, `x-${uniq}`, `y-${uniq}`];
+      await store.addPresenceWatches('srv-1', [w, x], T, 60_000);
+      await store.addPresenceWatches('srv-2', [w], T + 1_000, 60_000);
+      const sorted = (lists: string[][]) => lists.map((l) => [...l].sort());
+      assert.deepEqual(sorted(await store.presenceWatchers([w, x, y], T + 2_000)), [['srv-1', 'srv-2'], ['srv-1'], []]);
+      assert.deepEqual(await store.locators([w], T + 2_000), [[]], 'watching is not locating');
+      await store.addPresenceWatches('srv-1', [w], T + 2_000, 1_000);
+      assert.deepEqual(sorted(await store.presenceWatchers([w], T + 59_999)), [['srv-1', 'srv-2']], 'the shorter renewal kept the later expiry');
+      assert.deepEqual(await store.presenceWatchers([w, x], T + 60_000), [['srv-2'], []], 'lapsed at its expiry');
+      await store.addPresenceWatches('srv-1', [x], T + 60_000, 60_000);
+      assert.deepEqual(await store.presenceWatchers([w, x], T + 61_000), [[], ['srv-1']], 'a lapsed watch can be added again');
+      assert.deepEqual(await store.presenceWatchers([], T), []);
+      await store.addPresenceWatches('srv-1', [], T, 60_000);
+    });
+
+    it('names the servers that located each user until the entry lapses, apart from watchers', async () => {
+      store = await factory();
+      const [l, m] = [`l-${uniq}`, `m-${uniq}`];
+      await store.noteLocated('srv-1', [l, m], T, 10_000);
+      await store.noteLocated('srv-2', [l], T + 5_000, 10_000);
+      await store.noteLocated('srv-1', [l], T + 6_000, 10_000);
+      assert.deepEqual(await store.presenceWatchers([l], T + 7_000), [[]], 'locating is not watching');
+      assert.deepEqual((await store.locators([l, m], T + 9_999)).map((s) => [...s].sort()), [['srv-1', 'srv-2'], ['srv-1']]);
+      assert.deepEqual((await store.locators([l, m], T + 10_000)).map((s) => [...s].sort()), [['srv-1', 'srv-2'], []]);
+      assert.deepEqual(await store.locators([l], T + 15_000), [['srv-1']]);
+      assert.deepEqual(await store.locators([l], T + 16_000), [[]]);
+      assert.deepEqual(await store.expire(T + 16_000), [], 'lapsed entries are no presence transitions');
+    });
   });
 }

@@ -35,6 +35,17 @@ export interface RegisterResult {
  *   the last-seen time they stored; a connection removed by one is not reported by the other.
  * - `refresh` extends the TTL of known sessions and names the unknown ones; it never resurrects.
  * - Reads never return a connection whose TTL lapsed, even before `expire` ran.
+ *
+ * It also remembers which chat servers are interested in a user, so that the user's changes are
+ * told to those servers only: presence watchers (`addPresenceWatches`: a connection there
+ * subscribed to the user's presence) and locators (`noteLocated`: the server cached where the
+ * user's devices are). Each is an entry (user, server) that lives until its expiry:
+ * - adding an entry again keeps the later of the two expiries, never shortens it;
+ * - `presenceWatchers` and `locators` return, per user, the servers whose entry has not lapsed at
+ *   `nowMs`, in no particular order; an entry added before a read is seen by it;
+ * - a lapsed entry costs nothing for long: its storage is reclaimed by itself (Redis key expiry;
+ *   the memory store prunes them in `expire`), never by a scan over every user. Costs follow the
+ *   adds and reads, never heartbeats.
  */
 export interface SessionStore {
   register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<RegisterResult>;
@@ -44,5 +55,13 @@ export interface SessionStore {
   expire(nowMs: number): Promise<OfflineTransition[]>;
   locate(userIds: readonly string[], nowMs: number): Promise<Connection[]>;
   presence(userIds: readonly string[], nowMs: number): Promise<PresenceRecord[]>;
+  /** Chat server `serverId` watches the presence of these users until `nowMs + ttlMs`. */
+  addPresenceWatches(serverId: string, userIds: readonly string[], nowMs: number, ttlMs: number): Promise<void>;
+  /** Chat server `serverId` caches the location of these users until `nowMs + ttlMs`. */
+  noteLocated(serverId: string, userIds: readonly string[], nowMs: number, ttlMs: number): Promise<void>;
+  /** Per user (in the order of `userIds`), the servers watching its presence at `nowMs`. */
+  presenceWatchers(userIds: readonly string[], nowMs: number): Promise<string[][]>;
+  /** Per user (in the order of `userIds`), the servers caching its location at `nowMs`. */
+  locators(userIds: readonly string[], nowMs: number): Promise<string[][]>;
   close(): Promise<void>;
 }
