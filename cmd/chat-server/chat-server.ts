@@ -5,6 +5,8 @@ import { RelayServiceService } from '../../gen/chat/v1/relay';
 import { SessionServiceDefinition } from '../../gen/chat/v1/session';
 import { devIssuerFromConfig, serviceSecret, verifierFromConfig } from '../../internal/auth/auth-from-config';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
+import { pushEphemeral } from '../../internal/ephemeral/ephemeral-events';
+import { MeshEphemeralPublisher } from '../../internal/ephemeral/ephemeral-publisher-mesh';
 import { HistoryQueries } from '../../internal/chat/history-queries';
 import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
@@ -12,6 +14,7 @@ import { closeAll, leasedWorkerIds, openKafkaBus, openRedis, type Closer } from 
 import { AckBatcher } from '../../internal/gateway/ack-batcher';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { Gateway } from '../../internal/gateway/gateway';
+import { PresenceWatches } from '../../internal/gateway/presence-watches';
 import { gatewayService, grpcEdgeMessageBytes, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
 import { GroupClient } from '../../internal/group/group-client';
@@ -28,11 +31,12 @@ import { drainOnFatal, type RunningProcess } from '../../internal/process/run-ma
 import { ReceiptClient } from '../../internal/receipts/receipt-client';
 import { ReceiptService } from '../../internal/receipts/receipt-service';
 import { DeliveryFallback } from '../../internal/relay/delivery-fallback';
-import { pushDelivery } from '../../internal/relay/local-push';
+import { pushDeliveries } from '../../internal/relay/local-push';
 import { LocateCache } from '../../internal/relay/locate-cache';
 import { MeshDelivery } from '../../internal/relay/mesh-delivery';
 import { RelayRouter } from '../../internal/relay/relay-router';
 import { relayServiceImplementation } from '../../internal/relay/relay-server';
+import type { ServerInbox } from '../../internal/relay/server-inbox';
 import { httpTlsFromConfig } from '../../internal/httpapi/tls-files';
 import { grpcTlsFromConfig } from '../../internal/rpc/grpc-tls';
 import { startGrpcServer } from '../../internal/rpc/grpc-server';
@@ -73,9 +77,8 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), history);
 
   const registry = new ConnectionRegistry();
-  const locations = new LocateCache(sessions, { ttlMs: config.locateCacheMs, maxUsers: config.locateCacheUsers });
-  await locations.start(bus);
-  closers.push(() => locations.stop());
+  // Invalidated through the inbox (connectionsChanged), by the session service's notices to this server only.
+  const locations = new LocateCache(sessions, { serverId: config.serverId, ttlMs: config.locateCacheMs, maxUsers: config.locateCacheUsers });
   const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: config.engineTimeoutMs });
   const router = new RelayRouter({
     serverId: config.serverId,
@@ -101,7 +104,8 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     limits: config,
     log,
   });
-  const receipts = new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, bus });
+  const ephemeral = new MeshEphemeralPublisher({ serverId: config.serverId, registry, locations, router });
+  const receipts = new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, ephemeral });
   const advertise = config.advertiseAddr ?? `${config.host}:${config.grpcPort}`;
   const gateway = new Gateway(
     {
@@ -116,18 +120,26 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
       acks: new AckBatcher({ cursors: history, receipts, flushMs: config.ackFlushMs, maxBatch: config.ackMaxBatch, log }),
       historyCatchUp: await syncWorkerProgress(config, log, closers),
       registry,
-      typing: new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize }),
+      presenceWatches: new PresenceWatches({ sessions, serverId: config.serverId, ttlMs: config.presenceWatchTtlMs, maxPerCall: config.maxGroupSize, watched: () => registry.watchedUsers(), log, now: Date.now }),
+      typing: new TypingService({ access, ephemeral, maxGroupSize: config.typingMaxGroupSize }),
       receipts,
       limits: config,
       log,
       now: Date.now,
     },
-    bus,
   );
 
-  // Deliveries that come back through this server's Kafka topic; consuming before serving, so
-  // nothing published for it after its first connection registers is missed.
-  const fallbackSub = fallback.consume(config.serverId, (d) => pushDelivery(registry, metrics, 'fallback', d));
+  // What peers (relay streams) and the session service (delivery topic) send this server's
+  // connections: one inbox for both paths.
+  const inbox: ServerInbox = {
+    deliveries: (ds, path) => pushDeliveries(registry, metrics, path, ds),
+    events: (es) => pushEphemeral(registry, es),
+    presences: (ps) => ps.forEach((p) => registry.publishPresence(p)),
+    connectionsChanged: (userIds) => userIds.forEach((u) => locations.invalidate(u)),
+  };
+  // This server's Kafka delivery topic; consumed before serving, so nothing published for it
+  // after its first connection registers is missed.
+  const fallbackSub = fallback.consume(config.serverId, inbox);
   await fallbackSub.ready;
   await gateway.start();
 
@@ -152,7 +164,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     tls: grpcTlsFromConfig(config),
     services: [
       { definition: gatewayService(config.maxFrameBytes), name: 'chat.v1.GatewayService', implementation: grpcGatewayImplementation(gateway, config.maxBufferedBytes) },
-      { definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: relayServiceImplementation({ serverId: config.serverId, verifier, registry, metrics, log }) },
+      { definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: relayServiceImplementation({ serverId: config.serverId, verifier, inbox, log }) },
     ],
   });
   const httpPort = await listen(http, config.host, config.httpPort);

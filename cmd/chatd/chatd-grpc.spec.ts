@@ -8,7 +8,7 @@ import { ErrorCode } from '../../gen/chat/v1/errors';
 import { ConnectRequest, ConnectResponse, GatewayServiceClient } from '../../gen/chat/v1/gateway';
 import { GroupServiceClient, type CreateGroupResponse } from '../../gen/chat/v1/group';
 import { HistoryServiceClient, type AppendMessageResponse } from '../../gen/chat/v1/history';
-import { SessionServiceClient, type LocateUsersResponse, type RegisterConnectionsResponse, type UnregisterConnectionsResponse } from '../../gen/chat/v1/session';
+import { SessionServiceClient, type AddPresenceWatchesResponse, type LocateUsersResponse, type RegisterConnectionsResponse, type UnregisterConnectionsResponse, type WatchPresenceResponse } from '../../gen/chat/v1/session';
 import { dmConversationId } from '../../internal/conversation/conversation-id';
 import { waitUntil } from '../../internal/testing/wait-until';
 import { TestChatd } from './testing/chatd-harness';
@@ -126,7 +126,7 @@ describe('chatd over gRPC', () => {
     const svc = new Metadata();
     svc.set('authorization', `Bearer ${await chatd.serviceToken()}`);
     const ws = await chatd.connect('rpc-located');
-    const found = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['rpc-located'] }, svc, cb));
+    const found = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['rpc-located'], serverId: '' }, svc, cb));
     assert.deepEqual(found.connections.map((c) => [c.userId, c.serverId, c.sessionId]), [['rpc-located', 'chatd-1', ws.welcome.sessionId]]);
     await ws.close();
     history.close();
@@ -146,7 +146,7 @@ describe('chatd over gRPC', () => {
       [[true, ErrorCode.ERROR_CODE_UNSPECIFIED], [false, ErrorCode.ERROR_CODE_INVALID_ARGUMENT], ...results.slice(2).map((_, i) => (i < 10 ? [i === 0, ErrorCode.ERROR_CODE_UNSPECIFIED] : [false, ErrorCode.ERROR_CODE_LIMIT_EXCEEDED]))],
     );
     assert.match(results[12].errorMessage, /already has 10 live connections/);
-    const located = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['batch-one', 'batch-many'] }, svc, cb));
+    const located = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['batch-one', 'batch-many'], serverId: '' }, svc, cb));
     assert.equal(located.connections.length, 11);
 
     const gone = await unary<UnregisterConnectionsResponse>((cb) => sessions.unregisterConnections({ sessionIds: ['batch-batch-one-0', 'batch-batch-many-0', 'batch-batch-many-1', 'never-registered'] }, svc, cb));
@@ -156,12 +156,50 @@ describe('chatd over gRPC', () => {
     const tooMany = Array.from({ length: 501 }, (_, i) => conn(`batch-bound-${i}`, i));
     const refused = await unary((cb) => sessions.registerConnections({ connections: tooMany }, svc, cb)).catch((e: ServiceError) => e);
     assert.deepEqual((refused as ServiceError).metadata.get('chat-error-code'), ['LIMIT_EXCEEDED']);
-    const none = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['batch-bound-0'] }, svc, cb));
+    const none = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['batch-bound-0'], serverId: '' }, svc, cb));
     assert.deepEqual(none.connections, []);
 
     const user = await chatd.grpcMetadata('rpc-user');
     const denied = await unary((cb) => sessions.unregisterConnections({ sessionIds: ['batch-batch-many-2'] }, user, cb)).catch((e: ServiceError) => e);
     assert.equal((denied as ServiceError).code, status.PERMISSION_DENIED);
+    sessions.close();
+  });
+
+  it('records presence watches for service callers, validating the server id, the users and the bound', async () => {
+    const sessions = new SessionServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const svc = new Metadata();
+    svc.set('authorization', `Bearer ${await chatd.serviceToken()}`);
+    const code = (err: unknown) => (err as ServiceError).metadata.get('chat-error-code')[0];
+    await unary<AddPresenceWatchesResponse>((cb) => sessions.addPresenceWatches({ serverId: 'chat-x', userIds: ['watch-a', 'watch-b', 'watch-a'] }, svc, cb));
+    const noServer = await unary((cb) => sessions.addPresenceWatches({ serverId: '', userIds: ['watch-a'] }, svc, cb)).catch((e: unknown) => e);
+    assert.equal(code(noServer), 'INVALID_ARGUMENT');
+    const badServer = await unary((cb) => sessions.locateUsers({ userIds: ['watch-a'], serverId: 'not a topic name' }, svc, cb)).catch((e: unknown) => e);
+    assert.equal(code(badServer), 'INVALID_ARGUMENT');
+    const badUser = await unary((cb) => sessions.addPresenceWatches({ serverId: 'chat-x', userIds: ['no spaces'] }, svc, cb)).catch((e: unknown) => e);
+    assert.equal(code(badUser), 'INVALID_ARGUMENT');
+    const tooMany = await unary((cb) => sessions.addPresenceWatches({ serverId: 'chat-x', userIds: Array.from({ length: 501 }, (_, i) => `watch-${i}`) }, svc, cb)).catch((e: unknown) => e);
+    assert.equal(code(tooMany), 'LIMIT_EXCEEDED', 'CHAT_MAX_GROUP_SIZE users per call');
+    const user = await chatd.grpcMetadata('rpc-user');
+    const denied = await unary((cb) => sessions.addPresenceWatches({ serverId: 'chat-x', userIds: ['watch-a'] }, user, cb)).catch((e: unknown) => e);
+    assert.equal((denied as ServiceError).code, status.PERMISSION_DENIED);
+    sessions.close();
+  });
+
+  it('streams presence transitions to a service on WatchPresence', async () => {
+    const sessions = new SessionServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
+    const svc = new Metadata();
+    svc.set('authorization', `Bearer ${await chatd.serviceToken()}`);
+    const stream = sessions.watchPresence({}, svc);
+    const seen: string[] = [];
+    stream.on('data', (r: WatchPresenceResponse) => seen.push(`${r.presence?.userId}:${r.presence?.status}`));
+    stream.on('error', () => undefined);
+    // The stream is set up once the token is checked: reconnect until a transition shows up.
+    await waitUntil(async () => {
+      const ws = await chatd.connect('rpc-watched');
+      await ws.close();
+      return seen.some((s) => s.startsWith('rpc-watched:'));
+    }, 5_000, 'a transition on the stream');
+    stream.cancel();
     sessions.close();
   });
 

@@ -4,6 +4,7 @@ import { HistoryServiceService } from '../../gen/chat/v1/history';
 import { SessionServiceService } from '../../gen/chat/v1/session';
 import { devIssuerFromConfig, verifierFromConfig } from '../../internal/auth/auth-from-config';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
+import { LocalEphemeralPublisher } from '../../internal/ephemeral/ephemeral-publisher-local';
 import { HistoryQueries } from '../../internal/chat/history-queries';
 import { historyRpc } from '../../internal/chat/history-rpc';
 import { MessageService } from '../../internal/chat/message-service';
@@ -12,6 +13,7 @@ import { AckBatcher } from '../../internal/gateway/ack-batcher';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { StoreCursorBatchWriter } from '../../internal/gateway/device-cursor-batches';
 import { Gateway } from '../../internal/gateway/gateway';
+import { PresenceWatches } from '../../internal/gateway/presence-watches';
 import { gatewayService, grpcEdgeMessageBytes, grpcGatewayImplementation } from '../../internal/gateway/grpc-gateway';
 import { LocalDelivery } from '../../internal/gateway/local-delivery';
 import { attachWebSocket } from '../../internal/gateway/ws-transport';
@@ -55,15 +57,25 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const devTokens = devIssuerFromConfig(config);
 
   const adapters = await openAdapters(config, log);
-  const { bus, ids } = adapters;
+  const { ids } = adapters;
 
+  const registry = new ConnectionRegistry();
   const sessions = new SessionTracker({
     store: adapters.sessions,
-    bus,
+    // One process, one chat server: its notices go straight to its connections (it caches no
+    // locations, so only presences matter). Another server id, named by a caller of this
+    // SessionService, has no inbox in this process.
+    send: (serverId, notice) => {
+      if (serverId === config.serverId) for (const p of notice.presences) registry.publishPresence(p);
+      return Promise.resolve();
+    },
     log,
     ttlMs: config.presenceTtlMs,
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     sweepIntervalMs: Math.max(100, Math.floor(config.presenceTtlMs / 10)),
+    presenceWatchTtlMs: config.presenceWatchTtlMs,
+    locateCacheMs: 0,
+    maxPerNotice: config.maxGroupSize,
   });
   const messageStore = adapters.messages;
   // On SQLite this process makes every group change itself, so it may keep member lists; on
@@ -71,18 +83,16 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const groupStore = config.store === 'sqlite' ? new MemberListCache(adapters.groups, MEMBER_LISTS_CACHED) : adapters.groups;
   const groups = new GroupService({ store: groupStore, limits: config, nextId: () => ids.nextString() });
   const access = new ConversationAccess(groups, messageStore);
-  const registry = new ConnectionRegistry();
   const metrics = new ChatMetrics({ service: 'chatd', instance: config.serverId });
   const messages = new MessageService({ appender: messageStore, access, ids, metrics, delivery: new LocalDelivery(registry), limits: config, log });
   const history = new HistoryQueries(messageStore, access, config);
-  const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, bus });
+  const ephemeral = new LocalEphemeralPublisher(registry);
+  const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, ephemeral });
   const summaries = new ReceiptSummaries({ store: adapters.receipts, messages: messageStore, access, maxUnreadCount: config.maxPageSize });
-  const typing = new TypingService({ access, bus, maxGroupSize: config.typingMaxGroupSize });
+  const typing = new TypingService({ access, ephemeral, maxGroupSize: config.typingMaxGroupSize });
   const acks = new AckBatcher({ cursors: new StoreCursorBatchWriter(messageStore), receipts, flushMs: config.ackFlushMs, maxBatch: config.ackMaxBatch, log });
-  const gateway = new Gateway(
-    { serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, acks, historyCatchUp: HISTORY_WRITTEN_BEFORE_ACK, registry, typing, receipts, limits: config, log, now: Date.now },
-    bus,
-  );
+  const presenceWatches = new PresenceWatches({ sessions, serverId: config.serverId, ttlMs: config.presenceWatchTtlMs, maxPerCall: config.maxGroupSize, watched: () => registry.watchedUsers(), log, now: Date.now });
+  const gateway = new Gateway({ serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, acks, historyCatchUp: HISTORY_WRITTEN_BEFORE_ACK, registry, presenceWatches, typing, receipts, limits: config, log, now: Date.now });
 
   const unary = {
     group: groupRpc(groups),
@@ -105,7 +115,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
       {
         definition: SessionServiceService,
         name: 'chat.v1.SessionService',
-        implementation: { ...grpcUnaryImplementation(unary.session, verifier, log), ...watchPresenceImplementation(bus, verifier, log) },
+        implementation: { ...grpcUnaryImplementation(unary.session, verifier, log), ...watchPresenceImplementation(sessions, verifier, log) },
       },
     ],
   });

@@ -11,6 +11,7 @@ import { GroupClient } from '../../internal/group/group-client';
 import { HistoryClient } from '../../internal/history/history-client';
 import type { RunningProcess } from '../../internal/process/run-main';
 import { serveProcess } from '../../internal/process/service-process';
+import { InboxPublisher } from '../../internal/relay/inbox-publisher';
 import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
 import { rpcClientFromConfig } from '../../internal/rpc/rpc-client-from-config';
 import { MintedServiceToken } from '../../internal/rpc/service-token';
@@ -20,8 +21,10 @@ import { SessionTracker } from '../../internal/session/session-tracker';
 import { ChatMetrics } from '../../internal/telemetry/metrics';
 
 /**
- * The session service: connections and presence in Redis, presence transitions on Kafka, the
- * visibility rule through the group and history services. Wiring only.
+ * The session service: connections and presence in Redis; presence transitions and connection
+ * changes to the Kafka delivery topics of the chat servers that watch or located those users (no
+ * topic every chat server reads); the visibility rule through the group and history services.
+ * Wiring only.
  */
 export async function startSessionService(config: Config, log: Logger): Promise<RunningProcess> {
   const closers: Closer[] = [];
@@ -31,13 +34,17 @@ export async function startSessionService(config: Config, log: Logger): Promise<
     const bus = await openKafkaBus(config, log, 'session-service', closers);
     const redis = await openRedis(config, log, closers);
     const store = new RedisSessionStore({ redis, keyPrefix: `${config.redisKeyPrefix}sessions:`, commandTimeoutMs: config.engineTimeoutMs });
+    const inboxes = new InboxPublisher({ bus, publishTimeoutMs: config.engineTimeoutMs });
     const tracker = new SessionTracker({
       store,
-      bus,
+      send: (serverId, notice) => inboxes.publish(serverId, notice),
       log,
       ttlMs: config.presenceTtlMs,
       maxConnectionsPerUser: config.maxConnectionsPerUser,
       sweepIntervalMs: Math.max(100, Math.floor(config.presenceTtlMs / 10)),
+      presenceWatchTtlMs: config.presenceWatchTtlMs,
+      locateCacheMs: config.locateCacheMs,
+      maxPerNotice: config.maxGroupSize,
     });
     const groups = new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers));
     const history = new HistoryClient(rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers));
@@ -55,7 +62,7 @@ export async function startSessionService(config: Config, log: Logger): Promise<
         {
           definition: SessionServiceService,
           name: 'chat.v1.SessionService',
-          implementation: { ...grpcUnaryImplementation(methods, verifier, log), ...watchPresenceImplementation(bus, verifier, log) },
+          implementation: { ...grpcUnaryImplementation(methods, verifier, log), ...watchPresenceImplementation(tracker, verifier, log) },
         },
       ],
     });

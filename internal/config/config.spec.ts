@@ -66,6 +66,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes the presence watch TTL, positive, 60 s by default', () => {
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).presenceWatchTtlMs, 60_000);
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_PRESENCE_WATCH_TTL_MS: '1500' }).presenceWatchTtlMs, 1500);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_PRESENCE_WATCH_TTL_MS: '0' }), /CHAT_PRESENCE_WATCH_TTL_MS/);
+  });
+
   it('lists every variable in the help text', () => {
     assert.match(describeSettings(), /CHAT_MAX_FRAME_BYTES/);
   });

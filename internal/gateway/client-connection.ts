@@ -321,6 +321,15 @@ export class ClientConnection implements RegisteredConnection {
       (this.watchedUsers ??= new Set()).add(u);
       this.ctx.registry.watch(this, u);
     }
+    // The session service sends this server the changes of a user only once it has the server's
+    // watch: the snapshot is read after that, so no change falls between the two (one may come
+    // both ways; presence is state, a repeat changes nothing for the client).
+    if (allowed.length > 0) {
+      await this.ctx.presenceWatches.add(allowed).catch((err: unknown) => {
+        for (const u of allowed) this.unwatch(u);
+        throw err;
+      });
+    }
     for (const p of await this.ctx.sessions.presence(allowed)) {
       this.push({ requestId, frame: { $case: 'presence', value: { userId: p.userId, status: p.status, lastSeen: p.lastSeen } } });
     }

@@ -39,6 +39,11 @@ export class ConnectionRegistry {
     removeFrom(this.watchers, userId, conn);
   }
 
+  /** The users some connection here watches: those whose presence watches this server renews. */
+  watchedUsers(): IterableIterator<string> {
+    return this.watchers.keys();
+  }
+
   connectionsOf(userId: string): Iterable<RegisteredConnection> {
     return this.byUser.get(userId);
   }

@@ -10,6 +10,7 @@ import type { ReceiptService } from '../receipts/receipt-service';
 import type { TypingService } from '../typing/typing-service';
 import type { AckBatcher } from './ack-batcher';
 import type { ConnectionRegistry } from './connection-registry';
+import type { PresenceWatches } from './presence-watches';
 
 /** The limits a chat server enforces per connection; each is a CHAT_ setting. */
 export interface GatewayLimits {
@@ -56,6 +57,8 @@ export interface GatewayContext {
   /** Whether history holds every acknowledged message yet; a resume waits for it before reading. */
   historyCatchUp: HistoryCatchUp;
   registry: ConnectionRegistry;
+  /** This server's presence watches at the session service (registered on subscribe, renewed). */
+  presenceWatches: PresenceWatches;
   typing: TypingService;
   receipts: ReceiptService;
   limits: GatewayLimits;

@@ -1,43 +1,32 @@
-import type { Bus, Subscription } from '../bus/bus';
-import { EPHEMERAL_TOPIC, decodeEphemeral, ephemeralFrame } from '../ephemeral/ephemeral-events';
-import { PRESENCE_TOPIC, decodePresence } from '../session/presence-topic';
 import { ClientConnection, type FrameSink } from './client-connection';
 import type { GatewayContext } from './gateway-context';
 import { KeyedTokenBuckets } from './rate-limiter';
 
 /**
- * The edge of one chat server: creates client connections for the transports, fans presence
- * changes, typing indicators and receipts from the bus out to its own connections, closes
+ * The edge of one chat server: creates client connections for the transports, keeps this
+ * server's presence watches renewed (presence changes, typing indicators and receipts come to
+ * its connections through the server's inbox, not a bus topic every server reads), closes
  * connections past a deadline (hello, heartbeat, token expiry), and drains on shutdown.
  */
 export class Gateway {
   private readonly live = new Set<ClientConnection>();
-  private presenceSub?: Subscription;
-  private ephemeralSub?: Subscription;
   private sweepTimer?: NodeJS.Timeout;
   private draining = false;
   /** Sends per user over all its connections to this server (a user cannot multiply its rate by connecting more). */
   private readonly userSends: KeyedTokenBuckets;
 
-  constructor(
-    readonly ctx: GatewayContext,
-    private readonly bus: Bus,
-  ) {
+  constructor(readonly ctx: GatewayContext) {
     const { sendRatePerSec, sendBurst, userSendRatePerSec, userSendBurst } = ctx.limits;
     this.userSends = new KeyedTokenBuckets(userSendRatePerSec ?? 2 * sendRatePerSec, userSendBurst ?? 2 * sendBurst, ctx.now);
   }
 
-  /**
-   * Resolves once presence changes, typing indicators and receipts published from now on will
-   * reach this server's connections.
-   */
-  async start(): Promise<void> {
-    this.presenceSub = this.bus.subscribe(PRESENCE_TOPIC, (r) => this.ctx.registry.publishPresence(decodePresence(r.payload)));
-    this.ephemeralSub = this.bus.subscribe(EPHEMERAL_TOPIC, (r) => this.deliverEphemeral(r.payload));
-    await Promise.all([this.presenceSub.ready, this.ephemeralSub.ready]);
+  /** Starts the timers: deadline sweeps and presence watch renewals. */
+  start(): Promise<void> {
+    this.ctx.presenceWatches.start();
     const { heartbeatIntervalMs, handshakeTimeoutMs } = this.ctx.limits;
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(250, Math.floor(Math.min(heartbeatIntervalMs, handshakeTimeoutMs) / 5)));
     this.sweepTimer.unref();
+    return Promise.resolve();
   }
 
   /** A new transport connection; undefined while draining (the transport refuses it). */
@@ -64,25 +53,12 @@ export class Gateway {
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
     clearInterval(this.sweepTimer);
-    await Promise.all([this.presenceSub?.close(), this.ephemeralSub?.close()]);
+    this.ctx.presenceWatches.stop();
     for (const conn of this.live) conn.shutdown('going_away', 'server shutting down', true);
     const deadline = Date.now() + graceMs;
     while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.live].map((c) => this.closed(c)));
     await this.ctx.acks.close();
-  }
-
-  /** A record of `chat.ephemeral.v1`; one that does not decode is logged and dropped, not retried. */
-  private deliverEphemeral(payload: Uint8Array): void {
-    let event;
-    try {
-      event = decodeEphemeral(payload);
-    } catch (err) {
-      this.ctx.log.warn({ err }, 'undecodable ephemeral event dropped');
-      return;
-    }
-    const frame = ephemeralFrame(event);
-    if (frame) this.ctx.registry.deliverEphemeral(frame, event.recipientIds, event.excludeSessionId);
   }
 
   /** Closes the connections past a deadline (hello, heartbeat, token expiry): one timer for all. */

@@ -1,9 +1,8 @@
 import { ReceiptKind } from '../../gen/chat/v1/message';
 import type { Principal } from '../auth/principal';
-import type { Bus } from '../bus/bus';
 import type { ConversationAccess } from '../chat/conversation-access';
 import { parseConversationId } from '../conversation/conversation-id';
-import { publishEphemeral } from '../ephemeral/ephemeral-events';
+import type { EphemeralPublisher } from '../ephemeral/ephemeral-publisher';
 import { ChatError } from '../errors/chat-error';
 import type { MessageStore } from '../history/message-store';
 import { MAX_STORABLE_ID } from '../snowflake/storable-id';
@@ -23,15 +22,16 @@ export interface ReceiptServiceOptions {
   store: ReceiptStore;
   messages: ReceiptMessageReader;
   access: ConversationAccess;
-  bus: Bus;
+  ephemeral: EphemeralPublisher;
 }
 
 /**
- * Delivered and read receipts as per-user watermarks: stored in the ReceiptStore, pushed through
- * the bus (`chat.ephemeral.v1`) to the devices that should see them, and folded into the
- * conversation list as unread counts by ReceiptSummaries (receipt-summaries.ts). In a DM both participants' devices get each `receipt`; in a
- * group a member's READ goes to its own devices as a `receipt` and to every member as one
- * `receipt_summary` (how many have read that message), and DELIVERED is only stored.
+ * Delivered and read receipts as per-user watermarks: stored in the ReceiptStore, pushed to the
+ * devices that should see them wherever they are connected (EphemeralPublisher), and folded into
+ * the conversation list as unread counts by ReceiptSummaries (receipt-summaries.ts). In a DM both
+ * participants' devices get each `receipt`; in a group a member's READ goes to its own devices as
+ * a `receipt` and to every member as one `receipt_summary` (how many have read that message), and
+ * DELIVERED is only stored.
  */
 export class ReceiptService {
   constructor(private readonly opts: ReceiptServiceOptions) {}
@@ -49,14 +49,14 @@ export class ReceiptService {
 
     const receipt = { conversationId, userId: reader.id, kind: ReceiptKind.RECEIPT_KIND_READ, upToMessageId: messageId };
     if (parseConversationId(conversationId).kind === 'dm') {
-      await publishEphemeral(this.opts.bus, conversationId, { recipientIds: participants, excludeSessionId: originSessionId, event: { $case: 'receipt', value: receipt } });
+      await this.opts.ephemeral.publish(conversationId, { recipientIds: participants, excludeSessionId: originSessionId, event: { $case: 'receipt', value: receipt } });
       return;
     }
-    await publishEphemeral(this.opts.bus, conversationId, { recipientIds: [reader.id], excludeSessionId: originSessionId, event: { $case: 'receipt', value: receipt } });
+    await this.opts.ephemeral.publish(conversationId, { recipientIds: [reader.id], excludeSessionId: originSessionId, event: { $case: 'receipt', value: receipt } });
     const marks = await this.opts.store.conversation(conversationId);
     const others = participants.filter((u) => u !== found.senderId);
     const count = others.filter((u) => (marks.get(u)?.read ?? 0n) >= id).length;
-    await publishEphemeral(this.opts.bus, conversationId, {
+    await this.opts.ephemeral.publish(conversationId, {
       recipientIds: participants,
       excludeSessionId: '',
       event: { $case: 'receiptSummary', value: { conversationId, kind: ReceiptKind.RECEIPT_KIND_READ, upToMessageId: messageId, count, memberCount: others.length } },
@@ -66,10 +66,10 @@ export class ReceiptService {
   /**
    * Advances DELIVERED watermarks to what devices acknowledged (the gateway passes only messages
    * it delivered to them, so no access check is repeated here): every entry in one store call, then
-   * a `receipt` to both parties of each DM whose watermark moved. That is one bus record per moved
-   * watermark (an EphemeralEvent carries one event), all published together, so a Kafka bus sends
-   * them in one produce request. In a group DELIVERED is only stored. Rejects when the store call
-   * fails (nothing is published) or when a publish fails (the others still go out).
+   * a `receipt` to both parties of each DM whose watermark moved: one EphemeralEvent per moved
+   * watermark, all published together, so the relay batches those bound for one server. In a
+   * group DELIVERED is only stored. Rejects when the store call fails (nothing is published) or
+   * when a publish fails (the others still go out).
    */
   async deliveredBatch(upTo: readonly DeliveredUpTo[]): Promise<void> {
     if (upTo.length === 0) return;
@@ -80,7 +80,7 @@ export class ReceiptService {
       const ref = parseConversationId(conversationId);
       if (ref.kind !== 'dm') return;
       publishes.push(
-        publishEphemeral(this.opts.bus, conversationId, {
+        this.opts.ephemeral.publish(conversationId, {
           recipientIds: [...ref.members],
           excludeSessionId: '',
           event: { $case: 'receipt', value: { conversationId, userId, kind: ReceiptKind.RECEIPT_KIND_DELIVERED, upToMessageId: messageId.toString() } },

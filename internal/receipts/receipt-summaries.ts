@@ -20,7 +20,7 @@ const SUMMARIES_IN_FLIGHT = 16;
 
 /**
  * The receipt side of a conversation list: read-only, so the history service can serve it without
- * the bus that {@link ReceiptService} publishes receipts on.
+ * the EphemeralPublisher that {@link ReceiptService} pushes receipts through.
  */
 export class ReceiptSummaries {
   constructor(private readonly opts: ReceiptSummariesOptions) {}

@@ -1,27 +1,32 @@
 import type { Logger } from 'pino';
-import { RelayBatch, type RelayDelivery } from '../../gen/chat/v1/relay';
+import { RelayBatch } from '../../gen/chat/v1/relay';
 import type { Bus, Subscription } from '../bus/bus';
 import type { ChatMetrics, FallbackReason } from '../telemetry/metrics';
-
-/** The fallback topic of one chat server (message_log.proto), one RelayBatch per record. */
-export function deliveryTopic(serverId: string): string {
-  return `chat.delivery.v1.${serverId}`;
-}
+import { InboxPublisher, deliveryTopic } from './inbox-publisher';
+import { batchParts, deliveryRecipients, type RelayItem } from './relay-item';
+import { dispatchBatch, type ServerInbox } from './server-inbox';
 
 /**
- * The relay's fallback: deliveries for a server the relay cannot reach go to that server's Kafka
- * delivery topic, which the server consumes and pushes to its connections. A publish that fails
- * loses only the live push (logged and counted): the message is in the log, and its recipients
- * catch up from history when they resume.
+ * The relay's fallback: deliveries and events for a server the relay cannot reach go to that
+ * server's Kafka delivery topic, which the server consumes into its inbox. A publish that fails
+ * loses only the live push (logged and counted): a message is in the log, and its recipients
+ * catch up from history when they resume; a typing indicator or receipt is not replayed (the next
+ * one, or the conversation list, restores it).
  */
 export class DeliveryFallback {
-  constructor(private readonly opts: { bus: Bus; metrics: ChatMetrics; log: Logger; publishTimeoutMs: number }) {}
-
+  private readonly publisher: InboxPublisher;
   private readonly inFlight = new Set<Promise<void>>();
 
-  /** Hands deliveries to the fallback; {@link drain} waits for every such hand-over. */
-  send(serverId: string, deliveries: readonly RelayDelivery[], reason: FallbackReason): Promise<void> {
-    const p = this.publish(serverId, deliveries, reason).finally(() => this.inFlight.delete(p));
+  constructor(private readonly opts: { bus: Bus; metrics: ChatMetrics; log: Logger; publishTimeoutMs: number }) {
+    this.publisher = new InboxPublisher(opts);
+  }
+
+  /**
+   * Hands items to the fallback, as one record in the order given (each kind keeps it); {@link drain}
+   * waits for every such hand-over.
+   */
+  send(serverId: string, items: readonly RelayItem[], reason: FallbackReason): Promise<void> {
+    const p = this.publish(serverId, items, reason).finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
     return p;
   }
@@ -31,31 +36,25 @@ export class DeliveryFallback {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
-  private async publish(serverId: string, deliveries: readonly RelayDelivery[], reason: FallbackReason): Promise<void> {
-    const recipients = deliveries.reduce((n, d) => n + d.recipientUserIds.length, 0);
-    const payload = RelayBatch.encode({ batchId: '0', deliveries: [...deliveries] }).finish();
+  private async publish(serverId: string, items: readonly RelayItem[], reason: FallbackReason): Promise<void> {
+    const { deliveries, events } = batchParts(items);
     try {
       // One key per target: its topic keeps the order in which they were handed over.
-      await this.opts.bus.publish(deliveryTopic(serverId), serverId, payload, { timeoutMs: this.opts.publishTimeoutMs });
+      await this.publisher.publish(serverId, { deliveries, events });
       this.opts.metrics.fallbackBatches.inc({ reason });
-      this.opts.metrics.deliveries.inc({ path: 'fallback' }, recipients);
+      this.opts.metrics.deliveries.inc({ path: 'fallback' }, deliveryRecipients(deliveries));
     } catch (err) {
-      this.opts.log.error({ err, serverId, reason, messages: deliveries.length }, 'fallback publish failed; recipients catch up from history');
+      this.opts.log.error({ err, serverId, reason, messages: deliveries.length, events: events.length }, 'fallback publish failed; recipients catch up on messages from history');
     }
   }
 
   /**
-   * Consumes this server's own delivery topic. Its consumer group remembers the position across
-   * restarts, so deliveries published while the server was down reach whoever reconnected to it
-   * (duplicates of what a resume replays; clients dedupe by id).
+   * Consumes this server's own delivery topic into `inbox`. Its consumer group remembers the
+   * position across restarts, so what was published while the server was down reaches whoever
+   * reconnected to it (deliveries duplicate what a resume replays; clients dedupe by id). A record
+   * that does not decode throws, and the bus parks it.
    */
-  consume(serverId: string, push: (delivery: RelayDelivery) => void): Subscription {
-    return this.opts.bus.subscribe(
-      deliveryTopic(serverId),
-      (record) => {
-        for (const d of RelayBatch.decode(record.payload).deliveries) push(d);
-      },
-      { group: `delivery.${serverId}` },
-    );
+  consume(serverId: string, inbox: ServerInbox): Subscription {
+    return this.opts.bus.subscribe(deliveryTopic(serverId), (record) => dispatchBatch(inbox, RelayBatch.decode(record.payload), 'fallback'), { group: `delivery.${serverId}` });
   }
 }

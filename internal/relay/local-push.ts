@@ -1,22 +1,14 @@
 import type { RelayDelivery } from '../../gen/chat/v1/relay';
 import type { ConnectionRegistry } from '../gateway/connection-registry';
-import type { ChatMetrics, DeliveryPath } from '../telemetry/metrics';
+import type { ChatMetrics } from '../telemetry/metrics';
 import { secondsSince } from '../telemetry/metrics';
 import { withRemoteParent } from '../telemetry/trace-context';
-
-type RemotePath = Exclude<DeliveryPath, 'local'>;
-
-/**
- * The receiving end of both remote paths (relay stream and Kafka fallback): push a delivery to
- * this server's connections of its recipients, inside the sender's trace when the sender traced
- * the send.
- */
-export function pushDelivery(registry: ConnectionRegistry, metrics: ChatMetrics, path: RemotePath, d: RelayDelivery): void {
-  push(registry, metrics, path, d, Date.now());
-}
+import type { RemotePath } from './server-inbox';
 
 /**
- * {@link pushDelivery} for every delivery of one relay batch or fallback record, in order, with
+ * The receiving end of both remote paths (relay stream and Kafka fallback), for a chat server's
+ * inbox: pushes every delivery of one relay batch or fallback record, in order, to this server's
+ * connections of its recipients, inside the sender's trace when the sender traced the send, with
  * the clock read once for the batch.
  */
 export function pushDeliveries(registry: ConnectionRegistry, metrics: ChatMetrics, path: RemotePath, deliveries: readonly RelayDelivery[]): void {

@@ -1,17 +1,18 @@
 import { Client, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { RelayRequest, RelayResponse, RelayServiceDefinition, type RelayDelivery } from '../../gen/chat/v1/relay';
+import { RelayRequest, RelayResponse, RelayServiceDefinition } from '../../gen/chat/v1/relay';
 import { channelOptions } from '../rpc/grpc-client';
 import { grpcChannelCredentials, type GrpcTls } from '../rpc/grpc-tls';
 import type { ServiceCredentials } from '../rpc/service-token';
 import type { ChatMetrics, FallbackReason } from '../telemetry/metrics';
 import type { DeliveryFallback } from './delivery-fallback';
 import { FallbackBatcher } from './fallback-batcher';
+import { batchParts, deliveryRecipients, type RelayItem } from './relay-item';
 
 export interface RelayTuning {
   /** A batch leaves after this long even when not full. */
   flushMs: number;
-  /** Deliveries per batch at most; a full batch leaves at once. */
+  /** Deliveries and events (relay-item.ts) per batch at most; a full batch leaves at once. */
   maxBatch: number;
   /**
    * Batches written to the peer and not yet acknowledged, at most (the window). While the window
@@ -21,8 +22,8 @@ export interface RelayTuning {
    */
   maxInFlight: number;
   /**
-   * Deliveries waiting in the peer's queue, at most. A delivery that finds the queue full goes to
-   * the fallback (reason `queue_full`): the peer is alive but further behind than the queue holds.
+   * Deliveries and events waiting in the peer's queue, at most. One that finds the queue full goes
+   * to the fallback (reason `queue_full`): the peer is alive but further behind than the queue holds.
    */
   maxQueued: number;
   /**
@@ -52,7 +53,7 @@ export interface RelayPeerOptions extends RelayTuning {
 
 /** What a peer holds, for the queued-deliveries gauge and for tests. */
 export interface RelayPeerStats {
-  /** Deliveries in the queue, not yet written. */
+  /** Deliveries and events in the queue, not yet written. */
   queued: number;
   /** Batches written and not yet acknowledged. */
   inFlight: number;
@@ -62,7 +63,7 @@ export interface RelayPeerStats {
 
 interface InFlight {
   seq: number;
-  deliveries: RelayDelivery[];
+  items: RelayItem[];
   sentAtMs: number;
   /** When a later batch was first acknowledged while this one was not. */
   overtakenAtMs?: number;
@@ -72,19 +73,21 @@ const RELAY_PATH = `/${RelayServiceDefinition.fullName}/${RelayServiceDefinition
 
 /**
  * The relay to one peer chat server: one long-lived bidi stream, opened on first use, carrying
- * batches that fill for at most `flushMs` or up to `maxBatch` deliveries, at most `maxInFlight` of
- * them unacknowledged. Deliveries beyond the window wait in a bounded queue and leave as acks come
- * back; a full queue overflows to the Kafka fallback. Every delivery is either acknowledged by the
- * peer or handed to the fallback (queue full, peer silent, stream error, stream down), never
- * dropped. Order is kept on the stream (the queue and the window are FIFO, the peer acknowledges
- * in order) and within the fallback, not between the two; after a failure the stream is reopened
- * on demand after a backoff.
+ * batches that fill for at most `flushMs` or up to `maxBatch` items, at most `maxInFlight` of them
+ * unacknowledged. An item is a message delivery or an ephemeral event (typing, receipt), and the
+ * two are treated alike throughout. Items beyond the window wait in a bounded queue and leave as
+ * acks come back; a full queue overflows to the Kafka fallback. Every item is either acknowledged
+ * by the peer or handed to the fallback (queue full, peer silent, stream error, stream down),
+ * never dropped. Order is kept on the stream (the queue and the window are FIFO, the peer
+ * acknowledges in order) and within the fallback, not between the two, nor between the deliveries
+ * and the events of one batch (server-inbox.ts); after a failure the stream is reopened on demand
+ * after a backoff.
  */
 export class RelayPeer {
   private readonly client: Client;
   private readonly spill: FallbackBatcher;
   private stream?: ClientDuplexStream<RelayRequest, RelayResponse>;
-  private queue: RelayDelivery[] = [];
+  private queue: RelayItem[] = [];
   private flushTimer?: NodeJS.Timeout;
   /** The queue waits for the window, the write buffer or the token, not for the flush timer. */
   private blocked = false;
@@ -118,10 +121,11 @@ export class RelayPeer {
     return { queued: this.queue.length, inFlight: this.inFlight.size, writeBlocked: this.writeBlocked };
   }
 
-  send(delivery: RelayDelivery): void {
-    if (this.closed || Date.now() < this.downUntilMs) return this.spill.add(delivery, 'stream_down');
-    if (this.queue.length >= this.opts.maxQueued) return this.spill.add(delivery, 'queue_full');
-    this.queue.push(delivery);
+  /** Queues a delivery or an event for the peer, or hands it to the fallback (see the class). */
+  send(item: RelayItem): void {
+    if (this.closed || Date.now() < this.downUntilMs) return this.spill.add(item, 'stream_down');
+    if (this.queue.length >= this.opts.maxQueued) return this.spill.add(item, 'queue_full');
+    this.queue.push(item);
     if (this.blocked) return; // an ack, 'drain' or the token pumps the queue
     if (this.queue.length >= this.opts.maxBatch) this.pump();
     else this.flushTimer ??= setTimeout(() => this.pump(), this.opts.flushMs);
@@ -150,31 +154,32 @@ export class RelayPeer {
     this.client.close();
   }
 
-  /** Writes queued deliveries in batches while the window and the stream's write buffer allow. */
+  /** Writes queued items in batches while the window and the stream's write buffer allow. */
   private pump(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (!this.stream && this.token === undefined) return this.waitForToken();
     const { maxBatch, maxInFlight } = this.opts;
     while (this.queue.length > 0 && this.inFlight.size < maxInFlight && !this.writeBlocked) {
-      let deliveries = this.queue;
-      if (deliveries.length > maxBatch) deliveries = this.queue.splice(0, maxBatch);
+      let items = this.queue;
+      if (items.length > maxBatch) items = this.queue.splice(0, maxBatch);
       else this.queue = [];
-      this.write(deliveries);
+      this.write(items);
     }
     this.blocked = this.queue.length > 0;
   }
 
-  private write(deliveries: RelayDelivery[]): void {
+  private write(items: RelayItem[]): void {
     const stream = this.openStream();
     const seq = ++this.nextSeq;
     const batchId = String(seq);
-    this.inFlight.set(batchId, { seq, deliveries, sentAtMs: Date.now() });
+    this.inFlight.set(batchId, { seq, items, sentAtMs: Date.now() });
     this.watchdog ??= setTimeout(() => this.checkLiveness(), this.opts.ackTimeoutMs);
-    this.opts.metrics.relayBatchMessages.observe(deliveries.length);
+    this.opts.metrics.relayBatchMessages.observe(items.length);
+    const { deliveries, events } = batchParts(items);
     // false: grpc-js buffered the batch but holds as many as it should (the peer or the network
     // is not taking them); nothing more is written until 'drain'.
-    if (!stream.write({ frame: { $case: 'batch', value: { batchId, deliveries } } })) {
+    if (!stream.write({ frame: { $case: 'batch', value: { batchId, deliveries, events, presences: [], connectionsChanged: [] } } })) {
       this.writeBlocked = true;
       stream.once('drain', () => {
         if (stream !== this.stream) return;
@@ -265,7 +270,7 @@ export class RelayPeer {
     }
     this.failures = 0;
     this.opts.metrics.relayBatches.inc({ result: 'acked' });
-    this.opts.metrics.deliveries.inc({ path: 'relay' }, f.deliveries.reduce((n, d) => n + d.recipientUserIds.length, 0));
+    this.opts.metrics.deliveries.inc({ path: 'relay' }, deliveryRecipients(f.items));
     if (this.blocked) this.pump();
     if (this.inFlight.size === 0 && this.queue.length === 0) this.onSettled?.();
   }
@@ -277,7 +282,7 @@ export class RelayPeer {
     this.watchdog = undefined;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const pending = [...this.inFlight.values()].flatMap((f) => f.deliveries).concat(this.queue);
+    const pending = [...this.inFlight.values()].flatMap((f) => f.items).concat(this.queue);
     if (this.inFlight.size > 0) this.opts.metrics.relayBatches.inc({ result: 'failed' }, this.inFlight.size);
     this.inFlight.clear();
     this.queue = [];

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
-import type { RelayDelivery } from '../../gen/chat/v1/relay';
 import type { GrpcTls } from '../rpc/grpc-tls';
 import type { ServiceCredentials } from '../rpc/service-token';
 import type { ChatMetrics } from '../telemetry/metrics';
 import type { DeliveryFallback } from './delivery-fallback';
+import type { RelayItem } from './relay-item';
 import { RelayPeer, type RelayTuning } from './relay-peer';
 
 export interface RelayRouterOptions extends RelayTuning {
   serverId: string;
-  /** False: every delivery goes to the fallback (CHAT_RELAY_ENABLED). */
+  /** False: every delivery and event goes to the fallback (CHAT_RELAY_ENABLED). */
   enabled: boolean;
   credentials: ServiceCredentials;
   /** mTLS to peers with the internal CA; plaintext without it. */
@@ -19,10 +19,10 @@ export interface RelayRouterOptions extends RelayTuning {
 }
 
 /**
- * Routes deliveries to peer chat servers: one RelayPeer (one stream) per peer, created on first
- * use and replaced when the peer's advertised address changes. A peer without an address (it
- * never registered one) is reached through the fallback only. The deliveries queued in its peers
- * show as `chat_relay_queued_deliveries`.
+ * Routes deliveries and ephemeral events to peer chat servers: one RelayPeer (one stream) per
+ * peer, created on first use and replaced when the peer's advertised address changes. A peer
+ * without an address (it never registered one) is reached through the fallback only. The items
+ * queued in its peers show as `chat_relay_queued_deliveries`.
  */
 export class RelayRouter {
   private readonly peers = new Map<string, RelayPeer>();
@@ -37,13 +37,17 @@ export class RelayRouter {
     });
   }
 
-  send(serverId: string, address: string, delivery: RelayDelivery): void {
+  /**
+   * Hands a delivery or an event (its recipients connected to `serverId`, found at `address`) to
+   * that server's relay, or to its delivery topic; never throws, never drops (see RelayPeer).
+   */
+  send(serverId: string, address: string, item: RelayItem): void {
     if (!this.opts.enabled) {
-      void this.opts.fallback.send(serverId, [delivery], 'relay_off');
+      void this.opts.fallback.send(serverId, [item], 'relay_off');
       return;
     }
     if (!address || this.closed) {
-      void this.opts.fallback.send(serverId, [delivery], 'unknown_peer');
+      void this.opts.fallback.send(serverId, [item], 'unknown_peer');
       return;
     }
     let peer = this.peers.get(serverId);
@@ -55,7 +59,7 @@ export class RelayRouter {
       peer = new RelayPeer({ ...this.opts, sourceServerId: this.opts.serverId, targetServerId: serverId, address });
       this.peers.set(serverId, peer);
     }
-    peer.send(delivery);
+    peer.send(item);
   }
 
   /** Flushes every peer and waits (bounded) for their acknowledgements; later sends fall back. */

@@ -3,24 +3,23 @@ import type { Logger } from 'pino';
 import type { RelayRequest, RelayResponse } from '../../gen/chat/v1/relay';
 import type { TokenVerifier } from '../auth/token-verifier';
 import { ChatError } from '../errors/chat-error';
-import type { ConnectionRegistry } from '../gateway/connection-registry';
 import { authenticate } from '../rpc/authenticate';
 import { bearerOf, toServiceError } from '../rpc/grpc-unary';
-import type { ChatMetrics } from '../telemetry/metrics';
-import { pushDeliveries } from './local-push';
+import { dispatchBatch, type ServerInbox } from './server-inbox';
 
 export interface RelayServerOptions {
   serverId: string;
   verifier: TokenVerifier;
-  registry: ConnectionRegistry;
-  metrics: ChatMetrics;
+  /** Where each batch goes (the same inbox as the delivery topic's). */
+  inbox: ServerInbox;
   log: Logger;
 }
 
 /**
- * RelayService.Relay: the receiving end of a peer's stream. Each batch is pushed to this server's
- * connections and then acknowledged, in arrival order, in the same turn (the ack means "handed to
- * the local connections", which is all the relay promises; durability is the message log's).
+ * RelayService.Relay: the receiving end of a peer's stream. Each batch is handed to the server's
+ * inbox (which pushes it to its connections) and then acknowledged, in arrival order, in the same
+ * turn (the ack means "handed to the local connections", which is all the relay promises;
+ * durability is the message log's).
  * The sender's flow control rests on this: it writes more only as acks come back, and takes a
  * peer that acknowledges nothing for its ack timeout for dead. Work here is per batch where it
  * can be (one clock read, one ack); what remains per delivery is the push itself.
@@ -40,7 +39,7 @@ export function relayServiceImplementation(opts: RelayServerOptions): UntypedSer
           return;
         }
         if (frame?.$case !== 'batch') return refuse(ChatError.invalidArgument('expected a batch'));
-        pushDeliveries(opts.registry, opts.metrics, 'relay', frame.value.deliveries);
+        dispatchBatch(opts.inbox, frame.value, 'relay');
         call.write({ batchId: frame.value.batchId });
       };
       // Frames that arrive while the token is checked wait; none is handled unauthenticated.

@@ -1,120 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import pino from 'pino';
-import type { ConnectResponse } from '../../gen/chat/v1/gateway';
-import type { ChatMessage, UserPresence } from '../../gen/chat/v1/message';
-import { RelayServiceService, type RelayBatch, type RelayDelivery, type RelayRequest, type RelayResponse } from '../../gen/chat/v1/relay';
-import { TokenVerifier } from '../auth/token-verifier';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { RelayDelivery, RelayRequest, RelayResponse } from '../../gen/chat/v1/relay';
 import { MemoryBus } from '../bus/bus-memory';
-import { ConnectionRegistry, type RegisteredConnection } from '../gateway/connection-registry';
-import { startGrpcServer, type RunningGrpcServer } from '../rpc/grpc-server';
 import { MintedServiceToken } from '../rpc/service-token';
 import { ChatMetrics } from '../telemetry/metrics';
-import { parseMetrics, sampleValue } from '../telemetry/metrics-parse';
 import { freePorts } from '../testing/free-port';
 import { waitUntil } from '../testing/wait-until';
 import { DeliveryFallback } from './delivery-fallback';
-import { RelayPeer, type RelayTuning } from './relay-peer';
+import { RelayPeer } from './relay-peer';
 import { RelayRouter } from './relay-router';
-import { relayServiceImplementation, type RelayServerOptions } from './relay-server';
+import { relayServiceImplementation } from './relay-server';
+import { Device, TUNING, busy, closeReceivers, delivery, ids, lagging, log, receiver, recordingInbox, sender } from './testing/relay-fixtures';
 
-const SECRET = 'relay-spec-secret-0123456789abcdefghij';
-const log = pino({ level: 'silent' });
-const servers: RunningGrpcServer[] = [];
-after(async () => Promise.all(servers.map((s) => s.close())));
-
-/** A device that records what it is pushed. */
-class Device implements RegisteredConnection {
-  readonly got: string[] = [];
-  constructor(
-    readonly userId: string,
-    readonly sessionId: string,
-  ) {}
-  pushMessage(m: ChatMessage): void {
-    this.got.push(m.messageId);
-  }
-  pushPresence(_p: UserPresence): void {}
-  pushEphemeral(_f: ConnectResponse): void {}
-}
-
-let id = 1000;
-const delivery = (to: string, text = 'x'): RelayDelivery => ({
-  message: { messageId: String(++id), conversationId: 'dm:a:b', senderId: 'a', clientMsgId: `c${id}`, text, createdAt: new Date() },
-  recipientUserIds: [to],
-  excludeSessionId: '',
-  traceContext: {},
-});
-const ids = (ds: readonly RelayDelivery[]) => ds.map((d) => d.message!.messageId);
-
-const TUNING: RelayTuning = { flushMs: 5, maxBatch: 256, maxInFlight: 4, maxQueued: 4096, ackTimeoutMs: 300, retryBackoffMs: 100 };
-
-function sender(opts: { bus?: MemoryBus; enabled?: boolean; tuning?: Partial<RelayTuning> } = {}) {
-  const bus = opts.bus ?? new MemoryBus(log);
-  const metrics = new ChatMetrics({ service: 'chat-server', instance: 'a', processMetrics: false });
-  const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: 1_000 });
-  const tuning = { ...TUNING, ...opts.tuning };
-  const credentials = new MintedServiceToken(SECRET, 'chat-server-a');
-  const router = new RelayRouter({ serverId: 'a', enabled: opts.enabled ?? true, credentials, fallback, metrics, log, ...tuning });
-  const value = async (key: string) => sampleValue(parseMetrics(await metrics.text()), key);
-  /** What the fallback carried to `serverId`, in the order its topic holds it. */
-  const viaFallback = async (serverId: string) => {
-    const arrived: string[] = [];
-    const sub = fallback.consume(serverId, (d) => arrived.push(d.message!.messageId));
-    await sub.ready;
-    return { arrived, close: () => sub.close() };
-  };
-  return { bus, router, fallback, metrics, value, viaFallback, credentials, tuning };
-}
-
-async function receiver(serverId: string, implementation: (opts: RelayServerOptions) => UntypedServiceImplementation = relayServiceImplementation) {
-  const registry = new ConnectionRegistry();
-  const verifier = await TokenVerifier.create({ algorithms: ['HS256'], secret: SECRET, clockToleranceSec: 5 });
-  const metrics = new ChatMetrics({ service: 'chat-server', instance: serverId, processMetrics: false });
-  const server = await startGrpcServer({ host: '127.0.0.1', port: 0, maxMessageBytes: 4 << 20, services: [{ definition: RelayServiceService, name: 'chat.v1.RelayService', implementation: implementation({ serverId, verifier, registry, metrics, log }) }] });
-  servers.push(server);
-  return { registry, server, address: `127.0.0.1:${server.port}` };
-}
-
-/** A peer that acknowledges batch n (counted from 1) after `delayMs(n)`, or never when that is undefined. */
-const lagging = (delayMs: (n: number) => number | undefined) => () => ({
-  relay: (call: ServerDuplexStream<RelayRequest, RelayResponse>) => {
-    let n = 0;
-    call.on('data', (req: RelayRequest) => {
-      if (req.frame?.$case !== 'batch') return;
-      const batchId = req.frame.value.batchId;
-      const delay = delayMs(++n);
-      if (delay !== undefined) setTimeout(() => call.write({ batchId }), delay);
-    });
-  },
-});
-
-/**
- * A live but busy peer: it works on one batch at a time, `perBatchMs` each, records the messages
- * in `got`, then acknowledges; `onBatch` sees each batch as it arrives.
- */
-const busy = (perBatchMs: number, got: string[], onBatch?: (b: RelayBatch) => void) => () => ({
-  relay: (call: ServerDuplexStream<RelayRequest, RelayResponse>) => {
-    const backlog: RelayBatch[] = [];
-    let working = false;
-    const next = () => {
-      const batch = backlog.shift();
-      working = batch !== undefined;
-      if (!batch) return;
-      setTimeout(() => {
-        got.push(...ids(batch.deliveries));
-        call.write({ batchId: batch.batchId });
-        next();
-      }, perBatchMs);
-    };
-    call.on('data', (req: RelayRequest) => {
-      if (req.frame?.$case !== 'batch') return;
-      onBatch?.(req.frame.value);
-      backlog.push(req.frame.value);
-      if (!working) next();
-    });
-  },
-});
+after(closeReceivers);
 
 describe('the relay between chat servers', () => {
   it('batches deliveries to a peer on one stream, each batch acknowledged', async () => {
@@ -362,11 +261,11 @@ describe('the relay between chat servers', () => {
     const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: 1_000 });
     const userToken = { token: () => new MintedServiceToken('another-secret-0123456789abcdefghijkl', 'intruder').token() };
     const router = new RelayRouter({ serverId: 'x', enabled: true, credentials: userToken, fallback, metrics, log, ...TUNING, maxBatch: 10 });
-    const arrived: string[] = [];
-    const sub = fallback.consume('e2', (d) => arrived.push(d.message!.messageId));
+    const { inbox, got } = recordingInbox();
+    const sub = fallback.consume('e2', inbox);
     await sub.ready;
     router.send('e2', e.address, delivery('eve'));
-    await waitUntil(() => arrived.length === 1, 5_000, 'the refused batch to go to the fallback');
+    await waitUntil(() => got.arrived.length === 1, 5_000, 'the refused batch to go to the fallback');
     assert.equal(eve.got.length, 0, 'nothing was pushed by an unauthenticated stream');
     await sub.close();
     await router.close();

@@ -18,6 +18,7 @@ function fake() {
     unregisterConnections: (req: { sessionIds: string[] }) => ({ becameOffline: req.sessionIds.map((id) => id === 's1') }),
     locateUsers: (req: { userIds: string[] }) => ({ connections: [conn('ann', 'a1'), conn('ann', 'a2'), conn('bob', 'b1')].filter((c) => req.userIds.includes(c.userId)) }),
     heartbeat: (req: { sessionIds: string[] }) => ({ unknownSessionIds: req.sessionIds.filter((id) => id === 'gone') }),
+    addPresenceWatches: () => ({}),
   };
   const rpc = { call: (method: string, req: never) => (calls.push([method, req]), Promise.resolve(answers[method](req))) } as unknown as RpcClient<typeof SessionServiceDefinition>;
   return { calls, client: new SessionClient(rpc, { serverId: 'chat-1', heartbeatBatchMs: 5, maxHeartbeatBatch: 100, maxConnectionsPerCall: 500 }) };
@@ -33,12 +34,22 @@ describe('SessionClient', () => {
     assert.deepEqual(r[2], { status: 'fulfilled', value: { becameOnline: true } });
   });
 
-  it('locates the users of one turn in one call, each caller getting its own users', async () => {
+  it('locates the users of one turn in one call per locator, each caller getting its own users', async () => {
     const { calls, client } = fake();
-    const [first, second] = await Promise.all([client.locate(['ann', 'bob']), client.locate(['bob', 'cy'])]);
-    assert.deepEqual(calls, [['locateUsers', { userIds: ['ann', 'bob', 'cy'] }]]);
+    const [first, second, oneOff] = await Promise.all([client.locate(['ann', 'bob'], 'chat-1'), client.locate(['bob', 'cy'], 'chat-1'), client.locate(['bob'])]);
+    assert.deepEqual(calls, [
+      ['locateUsers', { userIds: ['ann', 'bob', 'cy'], serverId: 'chat-1' }],
+      ['locateUsers', { userIds: ['bob'], serverId: '' }],
+    ]);
     assert.deepEqual(first.map((c) => c.sessionId), ['a1', 'a2', 'b1']);
     assert.deepEqual(second.map((c) => c.sessionId), ['b1']);
+    assert.deepEqual(oneOff.map((c) => c.sessionId), ['b1']);
+  });
+
+  it('adds the presence watches of one turn in one call, each user once', async () => {
+    const { calls, client } = fake();
+    await Promise.all([client.addPresenceWatches('chat-1', ['ann', 'bob']), client.addPresenceWatches('chat-1', ['bob', 'cy'])]);
+    assert.deepEqual(calls, [['addPresenceWatches', { serverId: 'chat-1', userIds: ['ann', 'bob', 'cy'] }]]);
   });
 
   it('unregisters and heartbeats in batches too', async () => {

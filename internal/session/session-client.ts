@@ -18,15 +18,17 @@ export interface SessionClientOptions {
 /**
  * A chat server's view of the session service over gRPC. Calls are coalesced, so their cost is
  * per server and event-loop turn, not per connection: every heartbeat within `heartbeatBatchMs`
- * travels in one Heartbeat call, and the registrations, unregistrations and locates of one turn
- * in one RegisterConnections, UnregisterConnections and LocateUsers call each (a DM load is a
- * locate per message the cache misses).
+ * travels in one Heartbeat call, and the registrations, unregistrations, locates and presence
+ * watches of one turn in one RegisterConnections, UnregisterConnections, LocateUsers and
+ * AddPresenceWatches call each (a DM load is a locate per message the cache misses; a login burst
+ * is watches of many connections).
  */
 export class SessionClient implements Sessions {
   private readonly beats: CallBatcher<string, boolean>;
   private readonly registrations: CallBatcher<Connection, { becameOnline: boolean }>;
   private readonly unregistrations: CallBatcher<string, { becameOffline: boolean }>;
-  private readonly locations: CallBatcher<string, Connection[]>;
+  private readonly locations: CallBatcher<ServerAndUser, Connection[]>;
+  private readonly watches: CallBatcher<ServerAndUser, void>;
 
   constructor(
     private readonly rpc: RpcClient<typeof SessionServiceDefinition>,
@@ -48,10 +50,20 @@ export class SessionClient implements Sessions {
       perTurn,
     );
     this.unregistrations = new CallBatcher(async (sessionIds) => (await rpc.call('unregisterConnections', { sessionIds })).becameOffline.map((becameOffline) => ({ becameOffline })), perTurn);
-    this.locations = new CallBatcher(async (userIds) => {
-      const byUser = new Map<string, Connection[]>(userIds.map((u) => [u, []]));
-      for (const c of (await rpc.call('locateUsers', { userIds: [...byUser.keys()] })).connections) byUser.get(c.userId)?.push(c);
-      return userIds.map((u) => byUser.get(u) ?? []);
+    this.locations = new CallBatcher(async (items) => {
+      const found = new Map<string, Map<string, Connection[]>>();
+      await Promise.all(
+        [...byServer(items)].map(async ([serverId, userIds]) => {
+          const byUser = new Map<string, Connection[]>(userIds.map((u) => [u, []]));
+          found.set(serverId, byUser);
+          for (const c of (await rpc.call('locateUsers', { userIds, serverId })).connections) byUser.get(c.userId)?.push(c);
+        }),
+      );
+      return items.map((i) => found.get(i.serverId)?.get(i.userId) ?? []);
+    }, perTurn);
+    this.watches = new CallBatcher(async (items) => {
+      await Promise.all([...byServer(items)].map(([serverId, userIds]) => rpc.call('addPresenceWatches', { serverId, userIds })));
+      return items.map(() => undefined);
     }, perTurn);
   }
 
@@ -68,11 +80,32 @@ export class SessionClient implements Sessions {
     return this.unregistrations.call(sessionId);
   }
 
-  async locate(userIds: readonly string[]): Promise<Connection[]> {
-    return (await Promise.all(userIds.map((u) => this.locations.call(u)))).flat();
+  /** `locatorServerId` '' or absent: a one-off lookup the service does not remember. */
+  async locate(userIds: readonly string[], locatorServerId = ''): Promise<Connection[]> {
+    return (await Promise.all(userIds.map((userId) => this.locations.call({ serverId: locatorServerId, userId })))).flat();
+  }
+
+  async addPresenceWatches(serverId: string, userIds: readonly string[]): Promise<void> {
+    await Promise.all(userIds.map((userId) => this.watches.call({ serverId, userId })));
   }
 
   async presence(userIds: readonly string[]): Promise<UserPresence[]> {
     return (await this.rpc.call('getPresence', { userIds: [...userIds] })).presences;
   }
+}
+
+interface ServerAndUser {
+  serverId: string;
+  userId: string;
+}
+
+/** The distinct users of a batch per server id (a server's calls travel together). */
+function byServer(items: readonly ServerAndUser[]): Map<string, string[]> {
+  const users = new Map<string, Set<string>>();
+  for (const { serverId, userId } of items) {
+    let set = users.get(serverId);
+    if (!set) users.set(serverId, (set = new Set()));
+    set.add(userId);
+  }
+  return new Map([...users].map(([serverId, set]) => [serverId, [...set]]));
 }

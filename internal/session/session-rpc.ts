@@ -1,14 +1,14 @@
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../../gen/chat/v1/errors';
+import type { UserPresence } from '../../gen/chat/v1/message';
 import { SessionServiceDefinition, WatchPresenceResponse, type Connection, type RegisterConnectionResult, type WatchPresenceRequest } from '../../gen/chat/v1/session';
 import type { TokenVerifier } from '../auth/token-verifier';
-import type { Bus } from '../bus/bus';
+import { assertUserId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import { authenticate } from '../rpc/authenticate';
 import { bearerOf, toServiceError } from '../rpc/grpc-unary';
 import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
-import { PRESENCE_TOPIC, decodePresence } from './presence-topic';
 import type { Sessions } from './sessions';
 
 export interface SessionRpcOptions {
@@ -16,6 +16,14 @@ export interface SessionRpcOptions {
   /** The presence visibility rule (users who share a conversation). */
   canSeePresence: (viewer: string, target: string) => Promise<boolean>;
   maxUsersPerCall: number;
+}
+
+/** A chat server id as CHAT_SERVER_ID takes it: it names the server's Kafka delivery topic. */
+const SERVER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function serverIdOf(serverId: string): string {
+  if (!SERVER_ID.test(serverId)) throw ChatError.invalidArgument('server_id must be 1-64 characters of [A-Za-z0-9_.-]');
+  return serverId;
 }
 
 /** SessionService unary RPCs: connection bookkeeping for chat servers, presence for everyone. */
@@ -41,7 +49,18 @@ export function sessionRpc(opts: SessionRpcOptions): UnaryMethod[] {
       access: 'internal',
       handle: async (req) => ({ becameOffline: await Promise.all(bounded(req.sessionIds, 'sessions').map(async (id) => (await sessions.unregister(id)).becameOffline)) }),
     },
-    locateUsers: { access: 'internal', handle: async (req) => ({ connections: await sessions.locate(bounded(req.userIds)) }) },
+    locateUsers: {
+      access: 'internal',
+      handle: async (req) => ({ connections: await sessions.locate(bounded(req.userIds), req.serverId ? serverIdOf(req.serverId) : undefined) }),
+    },
+    addPresenceWatches: {
+      access: 'internal',
+      handle: async (req) => {
+        const serverId = serverIdOf(req.serverId);
+        await sessions.addPresenceWatches(serverId, [...new Set(bounded(req.userIds).map((u) => assertUserId(u)))]);
+        return {};
+      },
+    },
     getPresence: {
       access: 'public',
       handle: async (req, caller) => {
@@ -67,15 +86,24 @@ async function registerOneOfBatch(register: () => Promise<{ becameOnline: boolea
   }
 }
 
-/** SessionService.WatchPresence: every presence transition from the bus, for chat servers. */
-export function watchPresenceImplementation(bus: Bus, verifier: TokenVerifier, log: Logger): UntypedServiceImplementation {
+/** Where WatchPresence streams from: the transitions this process reports (SessionTracker). */
+export interface PresenceTransitions {
+  onPresence(listener: (p: UserPresence) => void): () => void;
+}
+
+/**
+ * SessionService.WatchPresence: the presence transitions this session service process reports
+ * (its own calls and sweeps; with several replicas, each stream sees its replica's). Chat servers
+ * do not use it: they get the changes of the users they watch in their inbox (AddPresenceWatches).
+ */
+export function watchPresenceImplementation(transitions: PresenceTransitions, verifier: TokenVerifier, log: Logger): UntypedServiceImplementation {
   return {
     watchPresence: (call: ServerWritableStream<WatchPresenceRequest, WatchPresenceResponse>) => {
       authenticate(verifier, bearerOf(call.metadata), 'internal').then(
         () => {
-          const sub = bus.subscribe(PRESENCE_TOPIC, (r) => void call.write({ presence: decodePresence(r.payload) }));
-          call.on('cancelled', () => void sub.close());
-          call.on('close', () => void sub.close());
+          const stop = transitions.onPresence((presence) => void call.write({ presence }));
+          call.on('cancelled', stop);
+          call.on('close', stop);
         },
         (err: unknown) => void call.emit('error', Object.assign(new Error(), toServiceError(err, log, 'SessionService/WatchPresence'))),
       );

@@ -1,34 +1,45 @@
 import type { Logger } from 'pino';
 import type { Connection } from '../../gen/chat/v1/session';
 import type { UserPresence } from '../../gen/chat/v1/message';
-import type { Bus } from '../bus/bus';
+import { SessionNotices, type NoticeSender } from './session-notices';
 import type { SessionStore } from './session-store';
-import { CONNECTIONS_TOPIC, encodeConnectionsChanged } from './connections-topic';
-import { PRESENCE_TOPIC, encodePresence, presenceOf } from './presence-topic';
+import type { Sessions } from './sessions';
+import { presenceOf } from './user-presence';
 
 export interface SessionTrackerOptions {
   store: SessionStore;
-  bus: Bus;
+  /** Where notices for one chat server go: its delivery topic in the mesh, its inbox in `chatd`. */
+  send: NoticeSender;
   log: Logger;
   ttlMs: number;
   maxConnectionsPerUser: number;
   /** How often lapsed connections are swept; a fraction of the TTL so OFFLINE is timely. */
   sweepIntervalMs: number;
+  /** How long a presence watch lasts unless renewed (CHAT_PRESENCE_WATCH_TTL_MS). */
+  presenceWatchTtlMs: number;
+  /** How long a chat server may cache a location it asked for (CHAT_LOCATE_CACHE_MS; 0: none). */
+  locateCacheMs: number;
+  /** Presences (and user ids) per notice at most (CHAT_MAX_GROUP_SIZE). */
+  maxPerNotice: number;
   now?: () => number;
 }
 
 /**
- * The session service's logic: connections in, presence transitions out. Every ONLINE/OFFLINE
- * transition the store reports is published on the presence topic. OFFLINE is found both on
- * disconnect and by a periodic sweep of lapsed TTLs (a chat server that died says nothing).
+ * The session service's logic: connections in, presence transitions and connection changes out,
+ * each told only to the chat servers that watch or located that user (SessionNotices). OFFLINE is
+ * found both on disconnect and by a periodic sweep of lapsed TTLs (a chat server that died says
+ * nothing). Transitions also go to in-process listeners ({@link onPresence}: WatchPresence).
  */
-export class SessionTracker {
+export class SessionTracker implements Sessions {
   private readonly now: () => number;
+  private readonly notices: SessionNotices;
+  private readonly listeners = new Set<(p: UserPresence) => void>();
   private sweeper?: NodeJS.Timeout;
   private sweeping = false;
 
   constructor(private readonly opts: SessionTrackerOptions) {
     this.now = opts.now ?? Date.now;
+    this.notices = new SessionNotices({ store: opts.store, send: opts.send, maxPerNotice: opts.maxPerNotice, now: this.now });
   }
 
   start(): void {
@@ -40,12 +51,26 @@ export class SessionTracker {
     clearInterval(this.sweeper);
   }
 
+  /** Calls `listener` with every presence transition of this process; returns the unsubscribe. */
+  onPresence(listener: (p: UserPresence) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /**
+   * Resolves once the transition and the connection change are told. Every new connection is a
+   * change (a missed one would hide a device from deliveries); a connection that left is only told
+   * when it was the user's last, since relaying to a server that no longer holds a device costs
+   * nothing but a no-op push.
+   */
   async register(connection: Connection): Promise<{ becameOnline: boolean }> {
     const now = this.now();
     const r = await this.opts.store.register(connection, now, this.opts.ttlMs, this.opts.maxConnectionsPerUser);
-    if (r.lapsed) await this.publish(presenceOf(r.lapsed.userId, false, r.lapsed.lastSeenMs));
-    if (r.becameOnline) await this.publish(presenceOf(connection.userId, true, now));
-    await this.changed(connection.userId);
+    const told: Promise<void>[] = [];
+    if (r.lapsed) told.push(this.transition(presenceOf(r.lapsed.userId, false, r.lapsed.lastSeenMs)));
+    if (r.becameOnline) told.push(this.transition(presenceOf(connection.userId, true, now)));
+    told.push(this.notices.connectionsChanged(connection.userId));
+    await Promise.all(told);
     return { becameOnline: r.becameOnline };
   }
 
@@ -55,13 +80,18 @@ export class SessionTracker {
 
   async unregister(sessionId: string): Promise<{ becameOffline: boolean }> {
     const { offline } = await this.opts.store.unregister(sessionId, this.now());
-    if (offline) await this.publish(presenceOf(offline.userId, false, offline.lastSeenMs));
-    if (offline) await this.changed(offline.userId);
+    if (offline) await Promise.all([this.transition(presenceOf(offline.userId, false, offline.lastSeenMs)), this.notices.connectionsChanged(offline.userId)]);
     return { becameOffline: offline !== undefined };
   }
 
-  locate(userIds: readonly string[]): Promise<Connection[]> {
-    return this.opts.store.locate(userIds, this.now());
+  /**
+   * With a locator, notes it before reading: a change that the read missed was made after the
+   * note, so its notice finds the locator.
+   */
+  async locate(userIds: readonly string[], locatorServerId?: string): Promise<Connection[]> {
+    const now = this.now();
+    if (locatorServerId && this.opts.locateCacheMs > 0) await this.opts.store.noteLocated(locatorServerId, userIds, now, this.opts.locateCacheMs);
+    return this.opts.store.locate(userIds, now);
   }
 
   async presence(userIds: readonly string[]): Promise<UserPresence[]> {
@@ -69,15 +99,20 @@ export class SessionTracker {
     return records.map((r) => presenceOf(r.userId, r.online, r.lastSeenMs));
   }
 
-  /** Reports lapsed connections as OFFLINE. Exposed for tests that drive the clock. */
+  addPresenceWatches(serverId: string, userIds: readonly string[]): Promise<void> {
+    return this.opts.store.addPresenceWatches(serverId, userIds, this.now(), this.opts.presenceWatchTtlMs);
+  }
+
+  /** Reports lapsed connections as OFFLINE, told in one notice per server. Exposed for tests that drive the clock. */
   async sweep(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
+      const told: Promise<void>[] = [];
       for (const t of await this.opts.store.expire(this.now())) {
-        await this.publish(presenceOf(t.userId, false, t.lastSeenMs));
-        await this.changed(t.userId);
+        told.push(this.transition(presenceOf(t.userId, false, t.lastSeenMs)), this.notices.connectionsChanged(t.userId));
       }
+      await Promise.all(told);
     } catch (err) {
       this.opts.log.error({ err }, 'presence sweep failed');
     } finally {
@@ -85,17 +120,8 @@ export class SessionTracker {
     }
   }
 
-  /**
-   * Tells chat servers to drop their cached location of the user. Every new connection says so
-   * (a missed one would hide a device from deliveries); a connection that left is only said when
-   * it was the user's last, since relaying to a server that no longer holds a device costs nothing
-   * but a no-op push.
-   */
-  private changed(userId: string): Promise<void> {
-    return this.opts.bus.publish(CONNECTIONS_TOPIC, userId, encodeConnectionsChanged(userId));
-  }
-
-  private publish(p: UserPresence): Promise<void> {
-    return this.opts.bus.publish(PRESENCE_TOPIC, p.userId, encodePresence(p));
+  private transition(p: UserPresence): Promise<void> {
+    for (const listener of this.listeners) listener(p);
+    return this.notices.presence(p);
   }
 }

@@ -3,12 +3,22 @@ import type { UserPresence } from '../../gen/chat/v1/message';
 
 /**
  * What a chat server needs from the session service. In `chatd` the SessionTracker itself; in the
- * mesh a gRPC client of SessionService (with deadlines and batched heartbeats).
+ * mesh a gRPC client of SessionService (with deadlines and batched calls).
  */
 export interface Sessions {
   register(connection: Connection): Promise<{ becameOnline: boolean }>;
   heartbeat(sessionIds: readonly string[]): Promise<{ unknown: string[] }>;
   unregister(sessionId: string): Promise<{ becameOffline: boolean }>;
-  locate(userIds: readonly string[]): Promise<Connection[]>;
+  /**
+   * The live connections of the users. With `locatorServerId`, that chat server is told (its
+   * inbox's `connectionsChanged`) when these users' connections change within
+   * CHAT_LOCATE_CACHE_MS, so it may cache the answer that long; without, nothing is remembered.
+   */
+  locate(userIds: readonly string[], locatorServerId?: string): Promise<Connection[]>;
   presence(userIds: readonly string[]): Promise<UserPresence[]>;
+  /**
+   * Chat server `serverId` watches the presence of these users for CHAT_PRESENCE_WATCH_TTL_MS: their
+   * presence changes from when this resolves go to its inbox (`presences`). Renew before it lapses.
+   */
+  addPresenceWatches(serverId: string, userIds: readonly string[]): Promise<void>;
 }

@@ -13,13 +13,13 @@ export const protobufPackage = "chat.v1";
 export const protobufFileName = "chat/v1/ephemeral.proto";
 
 /**
- * EphemeralEvent is the payload of the broadcast bus topic `chat.ephemeral.v1`, keyed by
- * conversation id: typing indicators and receipts on their way from the chat server that accepted
- * the client frame to every chat server holding a recipient's device. Every chat server
- * subscribes (broadcast, not a consumer group) and pushes the event to its own connections of
- * the recipients. Nothing here is stored by the bus consumers; a lost event costs one indicator
- * or one tick, which the next event or the conversation list restores. Receivers drop events with
- * no known case.
+ * EphemeralEvent is a typing indicator or receipt on its way from the chat server that accepted
+ * the client frame to its recipients' devices: pushed to that server's own connections, and
+ * carried in `RelayBatch.events` to each other chat server holding a recipient (over the relay,
+ * or that server's Kafka delivery topic), with `recipient_ids` narrowed to that server's users.
+ * No chat server hears events for devices it does not hold. Never stored; a lost event costs one
+ * indicator or one tick, which the next event or the conversation list restores. Receivers drop
+ * events with no known case.
  */
 export interface EphemeralEvent {
   /**

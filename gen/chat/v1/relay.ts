@@ -17,7 +17,8 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ChatMessage } from "./message";
+import { EphemeralEvent } from "./ephemeral";
+import { ChatMessage, UserPresence } from "./message";
 
 export const protobufPackage = "chat.v1";
 
@@ -44,12 +45,31 @@ export interface RelayOpen {
   targetServerId: string;
 }
 
-/** RelayBatch carries many deliveries in one gRPC message. */
+/**
+ * RelayBatch carries many deliveries in one gRPC message, and is the record of a chat server's
+ * Kafka delivery topic (its inbox when the relay cannot reach it). Besides messages it carries the
+ * events meant for that server's connections only, so no event has to be broadcast to every chat
+ * server: typing and receipts for recipients connected there, presence changes of users its
+ * connections watch, and which users' connections changed among those it has located. A receiver
+ * that predates a field ignores it (those events are then lost for it; messages never are).
+ */
 export interface RelayBatch {
   /** Sender-assigned, increasing per stream; echoed in the ack. */
   batchId: string;
   /** The deliveries. */
   deliveries: RelayDelivery[];
+  /** Typing indicators and receipts; `recipient_ids` names the users connected to the target. */
+  events: EphemeralEvent[];
+  /**
+   * Presence changes of users that connections of the target server watch (from the session
+   * service, which knows the watchers).
+   */
+  presences: UserPresence[];
+  /**
+   * Users whose connections changed (registered, unregistered, lapsed) and whose location the
+   * target server looked up recently: it drops them from its locate cache.
+   */
+  connectionsChanged: string[];
 }
 
 /** RelayDelivery is one message for some users connected to the target server. */
@@ -243,7 +263,7 @@ export const RelayOpen: MessageFns<RelayOpen> = {
 };
 
 function createBaseRelayBatch(): RelayBatch {
-  return { batchId: "0", deliveries: [] };
+  return { batchId: "0", deliveries: [], events: [], presences: [], connectionsChanged: [] };
 }
 
 export const RelayBatch: MessageFns<RelayBatch> = {
@@ -253,6 +273,15 @@ export const RelayBatch: MessageFns<RelayBatch> = {
     }
     for (const v of message.deliveries) {
       RelayDelivery.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.events) {
+      EphemeralEvent.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.presences) {
+      UserPresence.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.connectionsChanged) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -286,6 +315,30 @@ export const RelayBatch: MessageFns<RelayBatch> = {
             message.deliveries.push(RelayDelivery.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.events.push(EphemeralEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.presences.push(UserPresence.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.connectionsChanged.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -308,6 +361,15 @@ export const RelayBatch: MessageFns<RelayBatch> = {
       deliveries: globalThis.Array.isArray(object?.deliveries)
         ? object.deliveries.map((e: any) => RelayDelivery.fromJSON(e))
         : [],
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => EphemeralEvent.fromJSON(e)) : [],
+      presences: globalThis.Array.isArray(object?.presences)
+        ? object.presences.map((e: any) => UserPresence.fromJSON(e))
+        : [],
+      connectionsChanged: globalThis.Array.isArray(object?.connectionsChanged)
+        ? object.connectionsChanged.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.connections_changed)
+        ? object.connections_changed.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -318,6 +380,15 @@ export const RelayBatch: MessageFns<RelayBatch> = {
     }
     if (message.deliveries?.length) {
       obj.deliveries = message.deliveries.map((e) => RelayDelivery.toJSON(e));
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => EphemeralEvent.toJSON(e));
+    }
+    if (message.presences?.length) {
+      obj.presences = message.presences.map((e) => UserPresence.toJSON(e));
+    }
+    if (message.connectionsChanged?.length) {
+      obj.connectionsChanged = message.connectionsChanged;
     }
     return obj;
   },

@@ -123,6 +123,11 @@ export interface UnregisterConnectionsResponse {
 export interface LocateUsersRequest {
   /** The users, at most CHAT_MAX_GROUP_SIZE. */
   userIds: string[];
+  /**
+   * The asking chat server, to be told when these users' connections change; empty for a one-off
+   * lookup that caches nothing.
+   */
+  serverId: string;
 }
 
 /** LocateUsersResponse answers LocateUsers. */
@@ -151,6 +156,18 @@ export interface WatchPresenceRequest {
 export interface WatchPresenceResponse {
   /** The new presence of one user. */
   presence: UserPresence | undefined;
+}
+
+/** AddPresenceWatchesRequest names users whose presence changes a chat server wants. */
+export interface AddPresenceWatchesRequest {
+  /** The watching chat server (its delivery topic receives the changes). */
+  serverId: string;
+  /** The watched users, at most CHAT_MAX_GROUP_SIZE. */
+  userIds: string[];
+}
+
+/** AddPresenceWatchesResponse answers AddPresenceWatches. */
+export interface AddPresenceWatchesResponse {
 }
 
 function createBaseConnection(): Connection {
@@ -1059,13 +1076,16 @@ export const UnregisterConnectionsResponse: MessageFns<UnregisterConnectionsResp
 };
 
 function createBaseLocateUsersRequest(): LocateUsersRequest {
-  return { userIds: [] };
+  return { userIds: [], serverId: "" };
 }
 
 export const LocateUsersRequest: MessageFns<LocateUsersRequest> = {
   encode(message: LocateUsersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.userIds) {
       writer.uint32(10).string(v!);
+    }
+    if (message.serverId !== "") {
+      writer.uint32(18).string(message.serverId);
     }
     return writer;
   },
@@ -1091,6 +1111,14 @@ export const LocateUsersRequest: MessageFns<LocateUsersRequest> = {
             message.userIds.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.serverId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1110,6 +1138,11 @@ export const LocateUsersRequest: MessageFns<LocateUsersRequest> = {
         : globalThis.Array.isArray(object?.user_ids)
         ? object.user_ids.map((e: any) => globalThis.String(e))
         : [],
+      serverId: isSet(object.serverId)
+        ? globalThis.String(object.serverId)
+        : isSet(object.server_id)
+        ? globalThis.String(object.server_id)
+        : "",
     };
   },
 
@@ -1117,6 +1150,9 @@ export const LocateUsersRequest: MessageFns<LocateUsersRequest> = {
     const obj: any = {};
     if (message.userIds?.length) {
       obj.userIds = message.userIds;
+    }
+    if (message.serverId !== "") {
+      obj.serverId = message.serverId;
     }
     return obj;
   },
@@ -1412,6 +1448,133 @@ export const WatchPresenceResponse: MessageFns<WatchPresenceResponse> = {
   },
 };
 
+function createBaseAddPresenceWatchesRequest(): AddPresenceWatchesRequest {
+  return { serverId: "", userIds: [] };
+}
+
+export const AddPresenceWatchesRequest: MessageFns<AddPresenceWatchesRequest> = {
+  encode(message: AddPresenceWatchesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.serverId !== "") {
+      writer.uint32(10).string(message.serverId);
+    }
+    for (const v of message.userIds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddPresenceWatchesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddPresenceWatchesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.serverId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddPresenceWatchesRequest {
+    return {
+      serverId: isSet(object.serverId)
+        ? globalThis.String(object.serverId)
+        : isSet(object.server_id)
+        ? globalThis.String(object.server_id)
+        : "",
+      userIds: globalThis.Array.isArray(object?.userIds)
+        ? object.userIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.user_ids)
+        ? object.user_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AddPresenceWatchesRequest): unknown {
+    const obj: any = {};
+    if (message.serverId !== "") {
+      obj.serverId = message.serverId;
+    }
+    if (message.userIds?.length) {
+      obj.userIds = message.userIds;
+    }
+    return obj;
+  },
+};
+
+function createBaseAddPresenceWatchesResponse(): AddPresenceWatchesResponse {
+  return {};
+}
+
+export const AddPresenceWatchesResponse: MessageFns<AddPresenceWatchesResponse> = {
+  encode(_: AddPresenceWatchesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddPresenceWatchesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddPresenceWatchesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): AddPresenceWatchesResponse {
+    return {};
+  },
+
+  toJSON(_: AddPresenceWatchesResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
 /**
  * SessionService tracks live connections (user, device, chat server) and derives presence from
  * them. Chat servers register and heartbeat their connections; anyone routing a message asks where
@@ -1491,7 +1654,12 @@ export const SessionServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
+    /**
+     * LocateUsers returns the live connections of each user, grouped by chat server. With a
+     * server_id, the service also remembers for CHAT_LOCATE_CACHE_MS that this server located these
+     * users, and tells it (connections_changed on its delivery topic) when their connections change,
+     * so it can cache locations without every server hearing every change. Idempotent.
+     */
     locateUsers: {
       name: "LocateUsers",
       requestType: LocateUsersRequest as typeof LocateUsersRequest,
@@ -1522,6 +1690,22 @@ export const SessionServiceDefinition = {
       requestStream: false,
       responseType: WatchPresenceResponse as typeof WatchPresenceResponse,
       responseStream: true,
+      options: {},
+    },
+    /**
+     * AddPresenceWatches records that connections of a chat server watch the presence of some users,
+     * for CHAT_PRESENCE_WATCH_TTL_MS: their presence changes are then published to that server's
+     * delivery topic (`presences`), and to no server that does not watch them. A chat server renews
+     * its watches before they lapse while a connection still watches the user. Idempotent.
+     * Errors: INVALID_ARGUMENT (no server_id, a bad user id), LIMIT_EXCEEDED (more users than
+     * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+     */
+    addPresenceWatches: {
+      name: "AddPresenceWatches",
+      requestType: AddPresenceWatchesRequest as typeof AddPresenceWatchesRequest,
+      requestStream: false,
+      responseType: AddPresenceWatchesResponse as typeof AddPresenceWatchesResponse,
+      responseStream: false,
       options: {},
     },
   },
@@ -1616,7 +1800,12 @@ export const SessionServiceService = {
       Buffer.from(UnregisterConnectionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnregisterConnectionsResponse => UnregisterConnectionsResponse.decode(value),
   },
-  /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
+  /**
+   * LocateUsers returns the live connections of each user, grouped by chat server. With a
+   * server_id, the service also remembers for CHAT_LOCATE_CACHE_MS that this server located these
+   * users, and tells it (connections_changed on its delivery topic) when their connections change,
+   * so it can cache locations without every server hearing every change. Idempotent.
+   */
   locateUsers: {
     path: "/chat.v1.SessionService/LocateUsers" as const,
     requestStream: false as const,
@@ -1653,6 +1842,25 @@ export const SessionServiceService = {
       Buffer.from(WatchPresenceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchPresenceResponse => WatchPresenceResponse.decode(value),
   },
+  /**
+   * AddPresenceWatches records that connections of a chat server watch the presence of some users,
+   * for CHAT_PRESENCE_WATCH_TTL_MS: their presence changes are then published to that server's
+   * delivery topic (`presences`), and to no server that does not watch them. A chat server renews
+   * its watches before they lapse while a connection still watches the user. Idempotent.
+   * Errors: INVALID_ARGUMENT (no server_id, a bad user id), LIMIT_EXCEEDED (more users than
+   * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  addPresenceWatches: {
+    path: "/chat.v1.SessionService/AddPresenceWatches" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddPresenceWatchesRequest): Buffer =>
+      Buffer.from(AddPresenceWatchesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddPresenceWatchesRequest => AddPresenceWatchesRequest.decode(value),
+    responseSerialize: (value: AddPresenceWatchesResponse): Buffer =>
+      Buffer.from(AddPresenceWatchesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AddPresenceWatchesResponse => AddPresenceWatchesResponse.decode(value),
+  },
 } as const;
 
 export interface SessionServiceServer extends UntypedServiceImplementation {
@@ -1686,7 +1894,12 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
    */
   unregisterConnections: handleUnaryCall<UnregisterConnectionsRequest, UnregisterConnectionsResponse>;
-  /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
+  /**
+   * LocateUsers returns the live connections of each user, grouped by chat server. With a
+   * server_id, the service also remembers for CHAT_LOCATE_CACHE_MS that this server located these
+   * users, and tells it (connections_changed on its delivery topic) when their connections change,
+   * so it can cache locations without every server hearing every change. Idempotent.
+   */
   locateUsers: handleUnaryCall<LocateUsersRequest, LocateUsersResponse>;
   /**
    * GetPresence returns the current presence of users. Read-only. A user caller only sees users
@@ -1698,6 +1911,15 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * chat servers to fan out to subscribers and to invalidate location caches.
    */
   watchPresence: handleServerStreamingCall<WatchPresenceRequest, WatchPresenceResponse>;
+  /**
+   * AddPresenceWatches records that connections of a chat server watch the presence of some users,
+   * for CHAT_PRESENCE_WATCH_TTL_MS: their presence changes are then published to that server's
+   * delivery topic (`presences`), and to no server that does not watch them. A chat server renews
+   * its watches before they lapse while a connection still watches the user. Idempotent.
+   * Errors: INVALID_ARGUMENT (no server_id, a bad user id), LIMIT_EXCEEDED (more users than
+   * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  addPresenceWatches: handleUnaryCall<AddPresenceWatchesRequest, AddPresenceWatchesResponse>;
 }
 
 export interface SessionServiceClient extends Client {
@@ -1801,7 +2023,12 @@ export interface SessionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnregisterConnectionsResponse) => void,
   ): ClientUnaryCall;
-  /** LocateUsers returns the live connections of each user, grouped by chat server. Read-only. */
+  /**
+   * LocateUsers returns the live connections of each user, grouped by chat server. With a
+   * server_id, the service also remembers for CHAT_LOCATE_CACHE_MS that this server located these
+   * users, and tells it (connections_changed on its delivery topic) when their connections change,
+   * so it can cache locations without every server hearing every change. Idempotent.
+   */
   locateUsers(
     request: LocateUsersRequest,
     callback: (error: ServiceError | null, response: LocateUsersResponse) => void,
@@ -1849,6 +2076,29 @@ export interface SessionServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchPresenceResponse>;
+  /**
+   * AddPresenceWatches records that connections of a chat server watch the presence of some users,
+   * for CHAT_PRESENCE_WATCH_TTL_MS: their presence changes are then published to that server's
+   * delivery topic (`presences`), and to no server that does not watch them. A chat server renews
+   * its watches before they lapse while a connection still watches the user. Idempotent.
+   * Errors: INVALID_ARGUMENT (no server_id, a bad user id), LIMIT_EXCEEDED (more users than
+   * CHAT_MAX_GROUP_SIZE), PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  addPresenceWatches(
+    request: AddPresenceWatchesRequest,
+    callback: (error: ServiceError | null, response: AddPresenceWatchesResponse) => void,
+  ): ClientUnaryCall;
+  addPresenceWatches(
+    request: AddPresenceWatchesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AddPresenceWatchesResponse) => void,
+  ): ClientUnaryCall;
+  addPresenceWatches(
+    request: AddPresenceWatchesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AddPresenceWatchesResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const SessionServiceClient = makeGenericClientConstructor(
