@@ -80,7 +80,7 @@ export class ChatMetrics {
     this.sends = new Counter({ name: 'chat_sends_total', help: 'Client sends answered, by result.', labelNames: ['result'], registers });
     this.deliveries = new Counter({ name: 'chat_deliveries_total', help: 'Messages handed to a delivery path, one per recipient user.', labelNames: ['path'], registers });
     this.relayBatches = new Counter({ name: 'chat_relay_batches_total', help: 'Relay batches sent to peer chat servers, by result.', labelNames: ['result'], registers });
-    this.relayBatchMessages = new Histogram({ name: 'chat_relay_batch_messages', help: 'Messages per relay batch.', buckets: RELAY_BATCH_MESSAGES_BUCKETS, registers });
+    this.relayBatchMessages = new Histogram({ name: 'chat_relay_batch_messages', help: 'Deliveries and typing/receipt events per relay batch.', buckets: RELAY_BATCH_MESSAGES_BUCKETS, registers });
     const relayQueues = this.relayQueues;
     this.relayQueued = new Gauge({
       name: 'chat_relay_queued_deliveries',

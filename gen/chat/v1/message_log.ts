@@ -30,9 +30,10 @@ export interface MessageLogRecord_TraceContextEntry {
 }
 
 /**
- * ConnectionsChanged says a user's set of live connections changed (a device connected, left or
- * lapsed), on topic `chat.sessions.v1` keyed by user id, published by the session service. Chat
- * servers drop their cached location of that user, so the next delivery looks it up again.
+ * ConnectionsChanged said a user's set of live connections changed, on the broadcast topic
+ * `chat.sessions.v1` that every chat server read. No longer published: the session service now
+ * names the user in `RelayBatch.connections_changed` to the servers that located it. Kept so the
+ * contract stays backward compatible.
  */
 export interface ConnectionsChanged {
   /** The user whose connections changed. */

@@ -1681,8 +1681,9 @@ export const SessionServiceDefinition = {
       options: {},
     },
     /**
-     * WatchPresence streams every presence change (ONLINE/OFFLINE transitions) as it happens, for
-     * chat servers to fan out to subscribers and to invalidate location caches.
+     * WatchPresence streams the presence changes (ONLINE/OFFLINE transitions) this session-service
+     * replica makes, as they happen: for tools and tests. With several replicas a stream sees only
+     * its replica's changes; chat servers use AddPresenceWatches instead.
      */
     watchPresence: {
       name: "WatchPresence",
@@ -1829,8 +1830,9 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): GetPresenceResponse => GetPresenceResponse.decode(value),
   },
   /**
-   * WatchPresence streams every presence change (ONLINE/OFFLINE transitions) as it happens, for
-   * chat servers to fan out to subscribers and to invalidate location caches.
+   * WatchPresence streams the presence changes (ONLINE/OFFLINE transitions) this session-service
+   * replica makes, as they happen: for tools and tests. With several replicas a stream sees only
+   * its replica's changes; chat servers use AddPresenceWatches instead.
    */
   watchPresence: {
     path: "/chat.v1.SessionService/WatchPresence" as const,
@@ -1907,8 +1909,9 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   getPresence: handleUnaryCall<GetPresenceRequest, GetPresenceResponse>;
   /**
-   * WatchPresence streams every presence change (ONLINE/OFFLINE transitions) as it happens, for
-   * chat servers to fan out to subscribers and to invalidate location caches.
+   * WatchPresence streams the presence changes (ONLINE/OFFLINE transitions) this session-service
+   * replica makes, as they happen: for tools and tests. With several replicas a stream sees only
+   * its replica's changes; chat servers use AddPresenceWatches instead.
    */
   watchPresence: handleServerStreamingCall<WatchPresenceRequest, WatchPresenceResponse>;
   /**
@@ -2064,8 +2067,9 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetPresenceResponse) => void,
   ): ClientUnaryCall;
   /**
-   * WatchPresence streams every presence change (ONLINE/OFFLINE transitions) as it happens, for
-   * chat servers to fan out to subscribers and to invalidate location caches.
+   * WatchPresence streams the presence changes (ONLINE/OFFLINE transitions) this session-service
+   * replica makes, as they happen: for tools and tests. With several replicas a stream sees only
+   * its replica's changes; chat servers use AddPresenceWatches instead.
    */
   watchPresence(
     request: WatchPresenceRequest,
