@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parseMetrics } from '../../internal/telemetry/metrics-parse';
 import { EngineCounters } from './engine-counters';
+import type { DataGrowth } from './suite-plan';
 import { readCpuSeconds, readRssBytes, type Measured } from './target';
 
 /** The engines whose pid files deploy/local/up writes under the run dir. */
@@ -107,6 +108,76 @@ export class ClusterProbe {
       }),
     );
   }
+}
+
+/**
+ * The engines' data files under a run dir (deploy/local/up's layout: <runDir>/kafka/data,
+ * <runDir>/cassandra/data), path → bytes. Read twice around a run, {@link dataGrowth} says what the
+ * run wrote; with no JMX (no `nodetool flush`) the commitlog stands for Cassandra's writes.
+ */
+export interface DataFiles {
+  /** Kafka .log segments of every topic but KRaft's own metadata: their length (appended record batches). */
+  kafkaLogs: Record<string, number>;
+  /** Cassandra commitlog segments: blocks allocated on disk (st_blocks × 512), not their preallocated length. */
+  commitlog: Record<string, number>;
+  /** Cassandra sstable components of the non-system keyspaces: their length. */
+  sstables: Record<string, number>;
+}
+
+export function readDataFiles(runDir: string): DataFiles {
+  const kafkaLogs: Record<string, number> = {};
+  for (const f of walk(join(runDir, 'kafka', 'data'), 3)) {
+    const partition = basename(dirname(f));
+    if (f.endsWith('.log') && /-\d+$/.test(partition) && !partition.startsWith('__cluster_metadata')) put(kafkaLogs, f, 'size');
+  }
+  const commitlog: Record<string, number> = {};
+  for (const f of walk(join(runDir, 'cassandra', 'data', 'commitlog'), 1)) if (f.endsWith('.log')) put(commitlog, f, 'blocks');
+  const sstables: Record<string, number> = {};
+  const data = join(runDir, 'cassandra', 'data', 'data');
+  const keyspaces = existsSync(data) ? readdirSync(data).filter((k) => !k.startsWith('system')) : [];
+  for (const k of keyspaces) for (const f of walk(join(data, k), 2)) if (f.endsWith('.db')) put(sstables, f, 'size');
+  return { kafkaLogs, commitlog, sstables };
+}
+
+/** Records a file's length or allocated bytes; a file deleted since it was listed (a rolled segment) is left out. */
+function put(into: Record<string, number>, file: string, what: 'size' | 'blocks'): void {
+  try {
+    const st = statSync(file);
+    into[file] = what === 'size' ? st.size : st.blocks * 512;
+  } catch {
+    // gone: nothing of it is the run's
+  }
+}
+
+/**
+ * What was written between two reads: per file, its growth (a file that is new counts whole; one
+ * that is gone counts nothing, as its earlier bytes are not the run's). Kafka by topic (the
+ * partition dir's name without its number).
+ */
+export function dataGrowth(before: DataFiles, after: DataFiles): Pick<DataGrowth, 'kafkaLogBytes' | 'cassandraCommitlogBytes' | 'cassandraSstableBytes'> {
+  const grown = (a: Record<string, number>, b: Record<string, number>) => Object.entries(b).map(([f, n]): [string, number] => [f, Math.max(0, n - (a[f] ?? 0))]);
+  const kafkaLogBytes: Record<string, number> = {};
+  for (const [f, n] of grown(before.kafkaLogs, after.kafkaLogs)) {
+    const topic = basename(dirname(f)).replace(/-\d+$/, '');
+    kafkaLogBytes[topic] = (kafkaLogBytes[topic] ?? 0) + n;
+  }
+  const total = (xs: [string, number][]) => xs.reduce((s, [, n]) => s + n, 0);
+  return { kafkaLogBytes, cassandraCommitlogBytes: total(grown(before.commitlog, after.commitlog)), cassandraSstableBytes: total(grown(before.sstables, after.sstables)) };
+}
+
+/** Files under `dir` at most `depth` levels down (none if it does not exist; files that vanish while listed are skipped). */
+function walk(dir: string, depth: number): string[] {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return depth > 1 ? walk(p, depth - 1) : [];
+    return e.isFile() ? [p] : [];
+  });
 }
 
 /** A pid that runs and is not a zombie (orphans are not reaped in some sandboxes). */

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { writeCapacityDoc } from './capacity-doc';
 import { ClusterProbe } from './cluster-probe';
 import { MARKDOWN_HEADER, markdownRow } from './report';
 import { runScenario, type RunOptions, type ScenarioName } from './scenarios';
 import { PARTS, renderSuite, runSuite } from './suite';
+import type { SuiteRecord } from './suite-plan';
 import type { TargetKind } from './target';
 
 /** Repository root, from dist/cmd/loadgen or cmd/loadgen. */
@@ -101,6 +103,7 @@ program
   .option('--runs <n>', 'runs per target and scenario', '3')
   .option('--out <file>', 'Markdown report', join(ROOT, 'docs', 'BENCHMARKS.md'))
   .option('--json <file>', 'every run as JSON', join(ROOT, 'bench', 'results.json'))
+  .option('--capacity-out <file>', 'capacity model rendered from the record at the end', join(ROOT, 'docs', 'CAPACITY.md'))
   .addOption(new Option('--from <where>', 'run chatd and the baselines from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
   .option('--connections <n>', 'connections scenario size', '19500')
   .option('--only <list>', `comma-separated parts to run: embedded (${PARTS.embedded.join(', ')}), mesh (${PARTS.mesh.join(', ')}), issue-14 (${PARTS['issue-14'].join(', ')}), or those parts by name`)
@@ -117,7 +120,7 @@ program
         process.exitCode = 1;
       }
     });
-    await runSuite({ root: ROOT, runs: Number(o.runs), out: o.out, json: o.json, from: o.from as 'dist' | 'tsx', connections: Number(o.connections), only: o.only?.split(',').map((s) => s.trim()).filter(Boolean), distDir: resolve(o.dist), keepMesh: Boolean(o.keepMesh), connectionRuns: Number(o.connectionRuns) });
+    await runSuite({ root: ROOT, runs: Number(o.runs), out: o.out, json: o.json, capacityOut: o.capacityOut, from: o.from as 'dist' | 'tsx', connections: Number(o.connections), only: o.only?.split(',').map((s) => s.trim()).filter(Boolean), distDir: resolve(o.dist), keepMesh: Boolean(o.keepMesh), connectionRuns: Number(o.connectionRuns) });
     settled = true;
   });
 
@@ -127,6 +130,13 @@ program
   .option('--json <file>', 'the suite record', join(ROOT, 'bench', 'results.json'))
   .option('--out <file>', 'Markdown report', join(ROOT, 'docs', 'BENCHMARKS.md'))
   .action((o: Record<string, string>) => renderSuite({ root: ROOT, json: o.json, out: o.out }));
+
+program
+  .command('capacity')
+  .description('Render docs/CAPACITY.md (the seed sized from measured per-component costs) from bench/results.json (runs nothing).')
+  .option('--json <file>', 'the suite record', join(ROOT, 'bench', 'results.json'))
+  .option('--out <file>', 'Markdown capacity model', join(ROOT, 'docs', 'CAPACITY.md'))
+  .action((o: Record<string, string>) => writeCapacityDoc({ out: o.out, record: JSON.parse(readFileSync(o.json, 'utf8')) as SuiteRecord }));
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`loadgen: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -24,6 +24,31 @@ export interface Step {
   ramp?: RampRecord;
   /** What went differently from the plan without failing the step (a run began before the mesh was at rest). */
   warnings?: string[];
+  /** Mesh load steps: what each run made Kafka and Cassandra write to disk (absent in records from before it was measured). */
+  dataGrowth?: DataGrowth[];
+}
+
+/**
+ * What one mesh run made the engines write to disk: the mesh's data dirs read before the run's
+ * users connect and again once the mesh is at rest after it (the sync worker caught up), so the
+ * run's connects and disconnects are in it too. docs/CAPACITY.md divides it by `messages`.
+ */
+export interface DataGrowth {
+  /** Index of the run in the step's `results`. */
+  result: number;
+  /** Messages the run sent (warm-up, window and drain: RunResult.sent). */
+  messages: number;
+  /** Bytes appended to Kafka's .log segment files, by topic: the record batches as stored on one replica (exact; no compression). */
+  kafkaLogBytes: Record<string, number>;
+  /**
+   * Bytes newly allocated to Cassandra's commitlog segments: sparse memory-mapped files whose
+   * blocks are allocated as mutations are written (every table, uncompressed; 4 KiB granularity).
+   */
+  cassandraCommitlogBytes: number;
+  /** Growth of the sstable files of the non-system keyspaces (0 unless a memtable was flushed during the run). */
+  cassandraSstableBytes: number;
+  /** Whether the mesh was at rest when the sizes were read after the run (false: read after the wait timed out). */
+  atRest: boolean;
 }
 
 /** How one target's run options are made, for run `run` (0-based) of a step: start or reconfigure what it needs first. */
@@ -61,6 +86,8 @@ export interface RampRecord {
 
 /** The standard suite's sizes; the commands in BENCHMARKS.md are derived from them. */
 export const SUITE = {
+  /** Text of every message the suite sends, bytes (the loadgen's --text-bytes). */
+  textBytes: 64,
   dm: { users: 1000, window: 2, durationS: 4, warmupS: 1 },
   group: { groups: 2, groupSize: 500, sendersPerGroup: 5, window: 2, durationS: 4, warmupS: 1 },
   history: { conversations: 4, depth: 5000, pageSize: 50, durationS: 4, warmupS: 1 },
@@ -112,4 +139,6 @@ export interface SuiteRecord {
   machine?: { cpu: string; ramGiB: string; kernel: string; node: string; ws: string; engines?: { kafka: string; cassandra: string; redis: string } };
   /** Parts of the suite that could not run, and why (written into the doc, never hidden). */
   failures?: string[];
+  /** Text size of the messages sent, bytes (absent in records from before it was recorded: SUITE.textBytes, unchanged since). */
+  textBytes?: number;
 }

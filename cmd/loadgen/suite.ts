@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { headCommit, machineFacts, writeBenchmarksDoc } from './benchmarks-doc';
+import { writeCapacityDoc } from './capacity-doc';
+import { dataGrowth, readDataFiles } from './cluster-probe';
 import { markdownRow } from './report';
 import { ISSUE14_PARTS, runIssue14Steps, type MeshSuite } from './issue14-steps';
 import { Mesh } from './mesh';
+import { waitAtRest } from './mesh-at-rest';
 import { runScenario, type RunOptions, type RunResult } from './scenarios';
 import { SUITE, median, type Step, type SuiteRecord, type Variant } from './suite-plan';
 import type { TargetKind } from './target';
@@ -14,6 +17,8 @@ export interface SuiteOptions {
   runs: number;
   out: string;
   json: string;
+  /** The capacity model rendered from the record at the end (default: CAPACITY.md beside `out`). */
+  capacityOut?: string;
   from: 'dist' | 'tsx';
   connections: number;
   /** Parts to run: names of PARTS (embedded, mesh, issue-14) or the parts they stand for. */
@@ -65,7 +70,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
     window: 2,
     durationS: 4,
     warmupS: 1,
-    textBytes: 64,
+    textBytes: SUITE.textBytes,
     groups: 2,
     groupSize: 500,
     sendersPerGroup: 5,
@@ -82,6 +87,8 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   const steps: Step[] = [];
   const failures: string[] = [];
   let meshInfo: SuiteRecord['mesh'];
+  /** The mesh's run dir while it runs: mesh load runs record what they made the engines write there. */
+  let meshRunDir: string | undefined;
   let interrupted = false;
 
   const plain: Variant = () => Promise.resolve({});
@@ -90,18 +97,26 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   const save = (unfinished: string[]) => {
     mkdirSync(dirname(o.json), { recursive: true });
     const all = [...failures, ...unfinished];
-    const rec: SuiteRecord = { started: started.toISOString(), finished: new Date().toISOString(), commit, runs: o.runs, from: o.from, connections: o.connections, steps, only: o.only, machine: machineFacts(o.root, meshInfo !== undefined), mesh: meshInfo, failures: all.length ? all : undefined };
+    const rec: SuiteRecord = { started: started.toISOString(), finished: new Date().toISOString(), commit, runs: o.runs, from: o.from, connections: o.connections, textBytes: SUITE.textBytes, steps, only: o.only, machine: machineFacts(o.root, meshInfo !== undefined), mesh: meshInfo, failures: all.length ? all : undefined };
     writeFileSync(o.json, `${JSON.stringify(rec, null, 2)}\n`);
     writeBenchmarksDoc({ out: o.out, root: o.root, record: rec });
+    return rec;
   };
   // A run that dies later (a crash, a kill) still leaves what it measured, marked unfinished.
   const checkpoint = () => save(['the suite had not finished when this was written: the steps below are those done so far']);
   /** One run of one target of a step; its result is added to the step. */
   const runOne = async (step: Step, target: string, label: string, variant: Partial<RunOptions>): Promise<RunResult> => {
     if (!variant.measured && !['chatd', 'naive', 'coalesced'].includes(variant.target ?? target)) throw new Error(`suite: no way to run target ${target}`);
+    const runDir = variant.measured && (step.scenario === 'dm' || step.scenario === 'group') ? meshRunDir : undefined;
+    const before = runDir ? readDataFiles(runDir) : undefined;
     const result = await runScenario({ ...defaults, target: target as TargetKind, ...step.overrides, ...step.perTarget?.[target], ...variant, scenario: step.scenario, label });
     step.results.push(result);
     process.stderr.write(`${label}: ${markdownRow(result)}\n`);
+    if (runDir && before) {
+      // Read once the sync worker has written what the run sent (its Cassandra writes lag the deliveries).
+      const rest = await waitAtRest(runDir, { timeoutMs: 30_000 }).catch(() => ({ atRest: false }));
+      (step.dataGrowth ??= []).push({ result: step.results.length - 1, messages: result.sent, ...dataGrowth(before, readDataFiles(runDir)), atRest: rest.atRest });
+    }
     return result;
   };
   const runSteps = async (group: Step[], variants: Record<string, Variant> = {}, runs = o.runs) => {
@@ -157,6 +172,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
     process.once('SIGTERM', onSignal);
     try {
       mesh = await Mesh.prepare({ root: o.root, distDir: o.distDir, runDir, secret, chatServers: SUITE.mesh.chatServers });
+      meshRunDir = runDir;
       const m = mesh;
       meshInfo = { chatServers: SUITE.mesh.chatServers, portOffset: m.portOffset, distDir: relative(o.root, o.distDir) || '.' };
       process.stderr.write(`mesh: engines and cluster under ${runDir}, CHAT_CLUSTER_PORT_OFFSET=${m.portOffset}, built tree ${o.distDir}\n`);
@@ -207,6 +223,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
       failures.push(`mesh: ${err instanceof Error ? err.message : String(err)}${existsSync(runDir) ? ` (logs kept in ${relative(o.root, runDir)})` : ''}`);
       process.stderr.write(`mesh failed: ${failures[failures.length - 1]}\n`);
     } finally {
+      meshRunDir = undefined;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       if (mesh) {
@@ -217,8 +234,10 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   }
 
   if (interrupted) return; // the signal handler exits once the mesh is down; a partial run writes no report
-  save([]);
-  process.stderr.write(`wrote ${o.out} and ${o.json}\n`);
+  const record = save([]);
+  const capacityOut = o.capacityOut ?? join(dirname(o.out), 'CAPACITY.md');
+  writeCapacityDoc({ out: capacityOut, record });
+  process.stderr.write(`wrote ${o.out}, ${capacityOut} and ${o.json}\n`);
   if (failures.length) throw new Error(`part of the suite failed (said so in ${o.out}):\n  ${failures.join('\n  ')}`);
 }
 
