@@ -11,6 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import type { BusRecord } from './bus';
 import { KafkaBus, type KafkaBusOptions } from './bus-kafka';
+import { busBatchContract } from './bus-batch.contract';
 import { busContract } from './bus.contract';
 import { requireEngineEnv, uniquePrefix } from '../testing/engines';
 import { waitUntil } from '../testing/wait-until';
@@ -50,8 +51,30 @@ after(async () => {
 });
 
 busContract('kafka', () => startBus(), { prefix: `${run}-`, timeoutMs: 20_000 });
+busBatchContract('kafka', () => startBus(), { prefix: `${run}-`, timeoutMs: 20_000 });
 
 describe('KafkaBus on a real broker', () => {
+  it('lingers: records published within lingerMs of the first come in one batch, and a lone one still comes', async () => {
+    const bus = await startBus();
+    const topic = `${run}-linger`;
+    const batches: string[][] = [];
+    const sub = bus.subscribeBatch(topic, (rs) => void batches.push(rs.map((r) => new TextDecoder().decode(r.payload))), {
+      group: `${run}-linger-g`,
+      maxBatch: 100,
+      lingerMs: 2_000,
+    });
+    await sub.ready;
+    for (const v of ['a', 'b', 'c', 'd', 'e']) await bus.publish(topic, 'k', new TextEncoder().encode(v));
+    await waitUntil(() => batches.flat().length === 5, 20_000, 'the five records');
+    assert.deepEqual(batches, [['a', 'b', 'c', 'd', 'e']], 'one batch: the first record waited for the others');
+    const t0 = Date.now();
+    await bus.publish(topic, 'k', new TextEncoder().encode('alone'));
+    await waitUntil(() => batches.length === 2, 20_000, 'the lone record');
+    assert.deepEqual(batches[1], ['alone']);
+    console.log(`a lone record came after ${Date.now() - t0} ms with lingerMs 2000`);
+    await bus.close();
+  });
+
   it('creates the configured topics at startup with their partitions, idempotently', async () => {
     const topic = `${run}-declared`;
     await startBus({ topics: [{ topic, numPartitions: 5, replicationFactor: 1 }] });

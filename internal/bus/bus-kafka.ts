@@ -3,13 +3,16 @@ import { Kafka, Partitioners, logLevel, type Admin, type Producer } from 'kafkaj
 import type { Logger } from 'pino';
 import {
   DEFAULT_DELIVERY_POLICY,
+  type BatchSubscribeOptions,
   type Bus,
+  type BusBatchHandler,
   type BusHandler,
   type DeliveryPolicy,
   type PublishOptions,
   type SubscribeOptions,
   type Subscription,
 } from './bus';
+import { inBatches, perRecord, type Dispatch } from './bus-delivery';
 import { kafkaLogCreator } from './kafka-log';
 import { KafkaSubscription, type KafkaSubscriptionDeps } from './kafka-subscription';
 import { KnownTopics, type TopicSpec } from './kafka-topics';
@@ -31,12 +34,24 @@ export interface KafkaBusTimeouts {
   closeGraceMs: number;
 }
 
-/** Consumer group timing; the defaults favour fast rebalances over broker load. */
+/**
+ * Consumer group timing. A chat server holds several consumers, most of them idle most of the
+ * time, so the defaults make an idle consumer cheap without making a busy one slower:
+ * - A fetch asks for at least 1 byte (minBytes), so the broker answers as soon as a record is
+ *   there: the long-poll bound `maxWaitTimeMs` adds no latency to a record, it only sets how often
+ *   an idle consumer asks again (one fetch, and one heartbeat, per 3 s by default).
+ * - kafkajs heartbeats between fetches (and our handlers heartbeat while they run), throttled to
+ *   `heartbeatIntervalMs`; an idle consumer thus heartbeats once per fetch.
+ * What a long poll does cost (kafkajs cannot cut one short): closing a consumer, a rebalance
+ * reaching an idle member, and the first fetch after a subscription positioned its partitions
+ * each wait up to `maxWaitTimeMs`. The session timeout stays above the longest gap between
+ * heartbeats (a poll, then one handler heartbeat interval) with room for a slow broker.
+ */
 export interface KafkaConsumerTuning {
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
-  /** Fetch long-poll; heartbeats and rebalance notices wait for it. */
+  /** Fetch long-poll bound; heartbeats, rebalance notices and `close` wait for it. */
   maxWaitTimeMs: number;
 }
 
@@ -66,9 +81,9 @@ export const DEFAULT_KAFKA_TIMEOUTS: KafkaBusTimeouts = {
 
 export const DEFAULT_KAFKA_CONSUMER: KafkaConsumerTuning = {
   sessionTimeoutMs: 10_000,
-  heartbeatIntervalMs: 1_000,
+  heartbeatIntervalMs: 3_000,
   rebalanceTimeoutMs: 30_000,
-  maxWaitTimeMs: 500,
+  maxWaitTimeMs: 3_000,
 };
 
 /**
@@ -134,6 +149,8 @@ export class KafkaBus implements Bus {
         heartbeatInterval: tuning.heartbeatIntervalMs,
         rebalanceTimeout: tuning.rebalanceTimeoutMs,
         maxWaitTimeInMs: tuning.maxWaitTimeMs,
+        // The broker answers a fetch as soon as one record is there (see KafkaConsumerTuning).
+        minBytes: 1,
         allowAutoTopicCreation: false,
         retry,
       },
@@ -174,10 +191,18 @@ export class KafkaBus implements Bus {
   }
 
   subscribe(topic: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
+    return this.attach(topic, perRecord(handler), options);
+  }
+
+  subscribeBatch(topic: string, handler: BusBatchHandler, options: BatchSubscribeOptions): Subscription {
+    return this.attach(topic, inBatches(handler, options), options);
+  }
+
+  private attach(topic: string, dispatch: Dispatch, options: SubscribeOptions): Subscription {
     if (this.closed) throw new Error(`Kafka bus closed: cannot subscribe to ${topic}`);
     const broadcast = options.group === undefined;
     const groupId = options.group ?? `${this.options.clientId}.broadcast.${randomUUID()}`;
-    const sub = new KafkaSubscription(this.deps, { topic, groupId, broadcast, fromBeginning: options.fromBeginning ?? false }, handler);
+    const sub = new KafkaSubscription(this.deps, { topic, groupId, broadcast, fromBeginning: options.fromBeginning ?? false }, dispatch);
     this.subscriptions.add(sub);
     return {
       ready: sub.ready,

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import {
   DEFAULT_DELIVERY_POLICY,
+  type BatchSubscribeOptions,
   type Bus,
+  type BusBatchHandler,
   type BusHandler,
   type BusRecord,
   type DeliveryPolicy,
@@ -9,7 +11,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './bus';
-import { deliver, type DeliveryContext } from './bus-delivery';
+import { inBatches, perRecord, type DeliveryContext, type Dispatch } from './bus-delivery';
 import { MemoryGroup } from './memory-group';
 
 export interface MemoryBusOptions {
@@ -20,14 +22,14 @@ export interface MemoryBusOptions {
   delivery?: DeliveryPolicy;
 }
 
-/** One broadcast subscription's ordered inbox: records are handled one at a time, in publish order. */
+/** One broadcast subscription's ordered inbox: records are handed over in publish order, one call at a time. */
 class Inbox {
   private queue: BusRecord[] = [];
   private running = false;
   stopped = false;
 
   constructor(
-    private readonly handler: BusHandler,
+    private readonly dispatch: Dispatch,
     private readonly ctx: DeliveryContext,
   ) {}
 
@@ -41,7 +43,8 @@ class Inbox {
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0 && !this.stopped) await deliver(this.queue.shift()!, this.handler, this.ctx);
+      // An abandoned record is dropped: that happens only when the subscription stopped.
+      while (this.queue.length > 0 && !this.stopped) await this.dispatch.run(this.queue.splice(0, this.dispatch.maxBatch), this.ctx);
     } finally {
       this.running = false;
     }
@@ -57,7 +60,8 @@ interface TopicState {
 /**
  * The in-process Bus of `chatd`, first-class: broadcast and consumer groups with the same
  * guarantees as the Kafka adapter, asynchronously, in order per key. "Accepted" means queued in
- * this process; nothing survives a restart. Groups live as long as the bus.
+ * this process; nothing survives a restart. Groups live as long as the bus. A batch subscription
+ * gets what waited, at once: in-process, handing over costs nothing, so it never lingers.
  */
 export class MemoryBus implements Bus {
   private readonly topics = new Map<string, TopicState>();
@@ -91,6 +95,14 @@ export class MemoryBus implements Bus {
   }
 
   subscribe(topic: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
+    return this.attach(topic, perRecord(handler), options);
+  }
+
+  subscribeBatch(topic: string, handler: BusBatchHandler, options: BatchSubscribeOptions): Subscription {
+    return this.attach(topic, inBatches(handler, options), options);
+  }
+
+  private attach(topic: string, dispatch: Dispatch, options: SubscribeOptions): Subscription {
     if (this.closed) throw new Error(`bus closed: cannot subscribe to ${topic}`);
     const state = this.topic(topic);
     const abort = new AbortController();
@@ -103,7 +115,7 @@ export class MemoryBus implements Bus {
     };
     let leave: () => void;
     if (options.group === undefined) {
-      const inbox = new Inbox(handler, ctx);
+      const inbox = new Inbox(dispatch, ctx);
       if (options.fromBeginning) for (const r of state.retained) inbox.push(r);
       state.inboxes.add(inbox);
       leave = () => {
@@ -113,7 +125,7 @@ export class MemoryBus implements Bus {
     } else {
       let group = state.groups.get(options.group);
       if (!group) state.groups.set(options.group, (group = new MemoryGroup(this.partitions, options.fromBeginning ? state.retained : [])));
-      const member = group.join(handler, ctx);
+      const member = group.join(dispatch, ctx);
       const g = group;
       leave = () => g.leave(member);
     }

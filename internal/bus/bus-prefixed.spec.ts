@@ -24,4 +24,16 @@ describe('prefixedBus', () => {
     assert.equal(seenB.length, 0);
     await shared.close();
   });
+
+  it('prefixes batch subscriptions the same way', async () => {
+    const shared = new MemoryBus(pino({ level: 'silent' }));
+    const a = prefixedBus(shared, 'a.');
+    const batches: BusRecord[][] = [];
+    await a.subscribeBatch('log', (rs) => void batches.push(rs), { group: 'g', maxBatch: 10 }).ready;
+    await prefixedBus(shared, 'b.').publish('log', 'k', new Uint8Array([0]));
+    await a.publish('log', 'k', new Uint8Array([1]));
+    await waitUntil(() => batches.length === 1);
+    assert.deepEqual(batches[0].map((r) => [r.topic, r.payload[0]]), [['log', 1]]);
+    await shared.close();
+  });
 });

@@ -10,6 +10,9 @@ export interface BusRecord {
 
 export type BusHandler = (record: BusRecord) => Promise<void> | void;
 
+/** Handles a run of consecutive records at once (see {@link Bus.subscribeBatch}). */
+export type BusBatchHandler = (records: BusRecord[]) => Promise<void> | void;
+
 export interface PublishOptions {
   headers?: Readonly<Record<string, string>>;
   /** Bound on this publish; the adapter's configured publish timeout when absent. */
@@ -27,6 +30,21 @@ export interface SubscribeOptions {
    * the first time the group is seen; afterwards it resumes where it left off.
    */
   fromBeginning?: boolean;
+}
+
+export interface BatchSubscribeOptions extends SubscribeOptions {
+  /**
+   * Records per handler call at most (a positive integer). A batch holds what is waiting when the
+   * handler is free, up to this many; it waits for more only as `lingerMs` allows.
+   */
+  maxBatch: number;
+  /**
+   * How long a batch that is not full may wait for more records to join it, in ms (default 0:
+   * hand over what waited, at once). Fewer, fuller batches for a consumer whose cost is per batch,
+   * at up to this much latency; a full batch never waits. A hint: an adapter may wait less (the
+   * MemoryBus, where handing over costs nothing, never waits).
+   */
+  lingerMs?: number;
 }
 
 export interface Subscription {
@@ -62,17 +80,38 @@ export interface Subscription {
  *   with backoff, up to the adapter's delivery policy ({@link DeliveryPolicy}). A record that still
  *   fails is logged and parked: published to `<topic>.parked` ({@link parkedTopic}) with the
  *   {@link PARKED_HEADERS}, then acknowledged, so the subscription moves on (no crash loop).
+ *
+ * Batch subscriptions ({@link Bus.subscribeBatch}) keep all of the above, per batch:
+ * - A batch is a run of consecutive records of the subscription, possibly of several keys; the
+ *   records of one key are in publish order within a batch and across batches. Handler calls
+ *   never overlap.
+ * - Group: the records of a batch are acknowledged only after the handler resolved for the whole
+ *   batch (a subscription that closes mid-batch leaves all of it to another subscription).
+ * - A handler that throws is called again with the same batch, in place, with backoff, up to
+ *   `maxAttempts`. A batch that still fails is split: each of its records is handed to the handler
+ *   alone (a batch of one), in order, under the per-record policy above, so only the records that
+ *   keep failing by themselves are parked and the others are handled. A record can thus reach the
+ *   handler several times (in the failed batch, then alone): handlers are idempotent anyway.
  */
 export interface Bus {
   publish(topic: string, key: string, payload: Uint8Array, options?: PublishOptions): Promise<void>;
   subscribe(topic: string, handler: BusHandler, options?: SubscribeOptions): Subscription;
+  /**
+   * Like `subscribe`, but the handler gets up to `options.maxBatch` records per call, so a
+   * consumer that writes to a store pays per batch rather than per record.
+   * @throws RangeError when `maxBatch` is not a positive integer or `lingerMs` is negative.
+   */
+  subscribeBatch(topic: string, handler: BusBatchHandler, options: BatchSubscribeOptions): Subscription;
   /** Closes every subscription and connection; the bus is unusable afterwards. */
   close(): Promise<void>;
 }
 
-/** How often a failing handler is called for one record before that record is parked. */
+/**
+ * How often a failing handler is called for one record (or one batch) before that record is
+ * parked (or that batch split into records).
+ */
 export interface DeliveryPolicy {
-  /** Handler calls per record, at least 1. */
+  /** Handler calls per record, or per batch before it is split, at least 1. */
   maxAttempts: number;
   /** Wait before the second call; doubles per further call, capped at `maxBackoffMs`. */
   backoffMs: number;

@@ -1,13 +1,18 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { KafkaJSError, type Admin, type Consumer, type ConsumerConfig, type EachMessagePayload, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
+import { KafkaJSError, type Admin, type Batch, type Consumer, type ConsumerConfig, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { BusHandler, BusRecord, DeliveryPolicy, Subscription } from './bus';
-import { deliver, type DeliveryContext, type DeliveryOutcome } from './bus-delivery';
+import type { BusRecord, DeliveryPolicy, Subscription } from './bus';
+import type { DeliveryContext, Dispatch } from './bus-delivery';
 import type { KnownTopics } from './kafka-topics';
 import { withDeadline } from '../deadline/with-deadline';
 
 /** How often a running handler heartbeats the group (kafkajs throttles to its heartbeat interval). */
 const HANDLER_HEARTBEAT_MS = 3_000;
+/**
+ * Within one fetched batch (up to kafkajs' maxBytesPerPartition, thousands of small records when
+ * catching up), what is handled is committed at least this often, so a crash replays little.
+ */
+const MID_BATCH_COMMIT_MS = 1_000;
 
 /** What a subscription needs from its KafkaBus. */
 export interface KafkaSubscriptionDeps {
@@ -35,7 +40,8 @@ export interface KafkaSubscriptionSpec {
 }
 
 /**
- * Thrown from eachMessage, only once the subscription is closing, to leave the record uncommitted.
+ * Thrown from eachBatch, only once the subscription is closing, to leave the rest of the batch
+ * uncommitted (kafkajs commits the offsets resolved before it, then rethrows).
  * A retriable KafkaJSError: kafkajs neither logs it nor crashes on it, and its retry finds the
  * consumer stopped.
  */
@@ -51,8 +57,19 @@ const RESTART_MAX_MS = 30_000;
 /**
  * One Bus subscription on a kafkajs consumer of its own.
  *
- * Offsets are committed by kafkajs (autoCommit) only for records whose eachMessage resolved, and
- * eachMessage resolves only once the record was handled or parked: the commit follows the work.
+ * Records come from kafkajs' eachBatch (one fetched batch of one partition per call, partitions
+ * one after the other) and go to the handler through the subscription's {@link Dispatch}: one at
+ * a time, or in runs of up to its `maxBatch`. An offset is resolved (eachBatchAutoResolve off)
+ * only once the records up to it were handled or parked, and kafkajs (autoCommit) commits the
+ * resolved offsets after the fetched batch, or when it fails; a long fetched batch is also
+ * committed as it goes ({@link MID_BATCH_COMMIT_MS}). The commit follows the work.
+ *
+ * Lingering (a dispatch with `lingerMs`): a fetched batch smaller than `maxBatch` is not handed
+ * over at once. The subscription waits until `lingerMs` after the fetch that brought it, then
+ * returns it unresolved, so kafkajs fetches it again from the same offset together with what
+ * came meanwhile, and that second batch is handed over whatever its size. The broker still
+ * answers a fetch as soon as one record is there: an idle subscription costs no more than
+ * without lingering, and a busy one (full batches) never waits.
  *
  * Positioning ("ready"): kafkajs keeps the position of a partition without a committed offset in
  * memory only, so records published after the consumer started but before its first commit would
@@ -69,13 +86,17 @@ export class KafkaSubscription implements Subscription {
   readonly ready: Promise<void>;
   private readonly abort = new AbortController();
   private readonly aborted: Promise<void>;
-  private readonly graceOver: Promise<DeliveryOutcome>;
+  private readonly graceOver: Promise<number>;
   private endGrace!: () => void;
   private readonly starting: Promise<void>;
   private readonly ctx: DeliveryContext;
   private readonly log: Logger;
   private consumer?: Consumer;
   private anchors = new Map<number, string>();
+  /** When the latest fetch answered; a batch lingers from there. */
+  private fetchedAt = 0;
+  /** Per partition, the first offset of the batch that lingered last: it is not held twice. */
+  private readonly lingered = new Map<number, string>();
   private generation = 0;
   private restartDelayMs = RESTART_MIN_MS;
   private closing?: Promise<void>;
@@ -83,11 +104,11 @@ export class KafkaSubscription implements Subscription {
   constructor(
     private readonly deps: KafkaSubscriptionDeps,
     private readonly spec: KafkaSubscriptionSpec,
-    private readonly handler: BusHandler,
+    private readonly dispatch: Dispatch,
   ) {
     this.log = deps.log.child({ topic: spec.topic, group: spec.broadcast ? 'broadcast' : spec.groupId });
     this.aborted = new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
-    this.graceOver = new Promise((resolve) => (this.endGrace = () => resolve('abandoned')));
+    this.graceOver = new Promise((resolve) => (this.endGrace = () => resolve(0)));
     this.ctx = {
       policy: deps.policy,
       log: deps.log, // deliver() names the topic and group itself
@@ -135,6 +156,7 @@ export class KafkaSubscription implements Subscription {
       if (mine.length > 0) consumer.pause([{ topic, partitions: mine }]);
       void this.position(consumer, mine, generation).then(positioned);
     });
+    consumer.on(consumer.events.FETCH, () => (this.fetchedAt = Date.now()));
     consumer.on(consumer.events.CRASH, (event) => {
       if (event.payload.restart || this.abort.signal.aborted || this.consumer !== consumer) return;
       this.log.error({ err: event.payload.error }, 'kafka consumer crashed and will not restart by itself; replacing it');
@@ -142,7 +164,7 @@ export class KafkaSubscription implements Subscription {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning });
-    await consumer.run({ autoCommit: true, partitionsConsumedConcurrently: 1, eachMessage: (p) => this.onMessage(p) });
+    await consumer.run({ autoCommit: true, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.onBatch(p) });
     this.restartDelayMs = RESTART_MIN_MS;
     return { joined };
   }
@@ -169,15 +191,49 @@ export class KafkaSubscription implements Subscription {
     }
   }
 
-  private async onMessage(payload: EachMessagePayload): Promise<void> {
-    const { topic, message } = payload;
+  /** Hands a fetched batch to the dispatch in runs of up to `maxBatch`, resolving offsets as they are acknowledged. */
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const { maxBatch } = this.dispatch;
     if (this.abort.signal.aborted) throw new Unacknowledged();
+    if (await this.lingerOver(batch)) return; // unresolved: fetched again, with what came meanwhile
+    let committedAt = Date.now();
+    for (let start = 0; start < batch.messages.length; start += maxBatch) {
+      if (this.abort.signal.aborted) throw new Unacknowledged();
+      // Stopped, or the partition was reassigned or sought meanwhile: kafkajs fetches it anew.
+      if (!payload.isRunning() || payload.isStale()) return;
+      const run = batch.messages.slice(start, start + maxBatch);
+      const acknowledged = await this.deliverRun(payload, run.map((m) => toRecord(batch.topic, m)));
+      if (acknowledged > 0) payload.resolveOffset(run[acknowledged - 1].offset);
+      if (acknowledged < run.length) throw new Unacknowledged();
+      if (start + maxBatch < batch.messages.length) {
+        await payload.heartbeat().catch(() => undefined); // throttled by kafkajs to heartbeatInterval
+        if (Date.now() - committedAt >= MID_BATCH_COMMIT_MS) {
+          // Not fatal: what is resolved is committed at the end of the batch anyway.
+          await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets()).catch((err: unknown) => this.log.debug({ err }, 'could not commit within a fetched batch'));
+          committedAt = Date.now();
+        }
+      }
+    }
+  }
+
+  /** Whether `batch` waited for more records instead (once per first offset): see the class comment. */
+  private async lingerOver(batch: Batch): Promise<boolean> {
+    const { lingerMs, maxBatch } = this.dispatch;
+    const first = batch.messages[0]?.offset;
+    if (lingerMs <= 0 || first === undefined || batch.messages.length >= maxBatch || this.lingered.get(batch.partition) === first) return false;
+    this.lingered.set(batch.partition, first);
+    const wait = this.fetchedAt + lingerMs - Date.now();
+    if (wait > 0) await delay(Math.min(wait, lingerMs), undefined, { signal: this.abort.signal }).catch(() => undefined);
+    return true;
+  }
+
+  private async deliverRun(payload: EachBatchPayload, records: BusRecord[]): Promise<number> {
     // A handler may take long (the sync worker waits out a store that is down): keep the group
-    // membership alive meanwhile, or the group would evict this consumer mid-record and stall.
+    // membership alive meanwhile, or the group would evict this consumer mid-batch and stall.
     const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), HANDLER_HEARTBEAT_MS);
     try {
-      const outcome = await Promise.race([deliver(toRecord(topic, message), this.handler, this.ctx), this.graceOver]);
-      if (outcome === 'abandoned') throw new Unacknowledged();
+      return await Promise.race([this.dispatch.run(records, this.ctx), this.graceOver]);
     } finally {
       clearInterval(beat);
     }

@@ -1,21 +1,22 @@
-import type { BusHandler, BusRecord } from './bus';
-import { deliver, type DeliveryContext } from './bus-delivery';
+import type { BusRecord } from './bus';
+import type { DeliveryContext, Dispatch } from './bus-delivery';
 
 /** One virtual partition: the unit of per-key order and of assignment to a member. */
 interface Partition {
   /** Unacknowledged records, oldest first; the head is the next to handle. */
   pending: BusRecord[];
   owner?: GroupMember;
-  /** The member handling the head right now; the partition waits for it even if reassigned. */
+  /** The member handling the head records right now; the partition waits for it even if reassigned. */
   inFlight?: GroupMember;
 }
 
 /**
  * A consumer group of the MemoryBus, Kafka's semantics in-process: records are spread over
  * partitions by key, each partition is owned by one member (round robin over members in join
- * order), and a record leaves its partition only once a member's handler resolved (or it was
- * parked). A member that leaves mid-record leaves that record at the head for the next owner, so
- * delivery is at-least-once. The group keeps its records while it has no member.
+ * order), and a record leaves its partition only once a member's handler resolved for it (or it
+ * was parked). A member takes up to its batch size of records from the head of a partition at
+ * once; one that leaves mid-batch leaves them at the head for the next owner, so delivery is
+ * at-least-once. The group keeps its records while it has no member.
  */
 export class MemoryGroup {
   private readonly partitions: Partition[];
@@ -32,8 +33,8 @@ export class MemoryGroup {
     partition.owner?.wake();
   }
 
-  join(handler: BusHandler, ctx: DeliveryContext): GroupMember {
-    const member = new GroupMember(this, handler, ctx);
+  join(dispatch: Dispatch, ctx: DeliveryContext): GroupMember {
+    const member = new GroupMember(this, dispatch, ctx);
     this.members.push(member);
     this.rebalance();
     return member;
@@ -46,26 +47,32 @@ export class MemoryGroup {
     this.rebalance();
   }
 
-  /** The next record for `member` from a partition it owns and nobody is handling; claims it. */
-  claim(member: GroupMember): { partition: Partition; record: BusRecord } | undefined {
+  /**
+   * The next records (up to `max`, from the head) for `member` from a partition it owns and
+   * nobody is handling; claims them.
+   */
+  claim(member: GroupMember, max: number): { partition: Partition; records: BusRecord[] } | undefined {
     const n = this.partitions.length;
     for (let i = 0; i < n; i++) {
       const index = (member.cursor + i) % n;
       const partition = this.partitions[index];
-      const record = partition.pending[0];
-      if (partition.owner !== member || partition.inFlight || !record) continue;
+      if (partition.owner !== member || partition.inFlight || partition.pending.length === 0) continue;
       partition.inFlight = member;
       member.cursor = index + 1; // round robin, so one busy partition does not starve the others
-      return { partition, record };
+      return { partition, records: partition.pending.slice(0, max) };
     }
     return undefined;
   }
 
-  /** Ends `member`'s claim on the head of `partition`, removing it when acknowledged. */
-  settle(member: GroupMember, partition: Partition, acknowledged: boolean): void {
-    if (partition.inFlight !== member) return; // the member left meanwhile: the record stays
-    partition.inFlight = undefined;
-    if (acknowledged) partition.pending.shift();
+  /**
+   * Ends `member`'s claim on `records` at the head of `partition`, removing the first
+   * `acknowledged` of them. A member that left meanwhile still acknowledges what its handler
+   * finished, unless another member has taken the records over (then they are handled again).
+   */
+  settle(member: GroupMember, partition: Partition, records: readonly BusRecord[], acknowledged: number): void {
+    if (partition.inFlight === member) partition.inFlight = undefined;
+    else if (partition.inFlight !== undefined || partition.pending[0] !== records[0]) return;
+    partition.pending.splice(0, acknowledged);
     partition.owner?.wake();
   }
 
@@ -83,7 +90,7 @@ class GroupMember {
 
   constructor(
     private readonly group: MemoryGroup,
-    private readonly handler: BusHandler,
+    private readonly dispatch: Dispatch,
     private readonly ctx: DeliveryContext,
   ) {}
 
@@ -96,10 +103,10 @@ class GroupMember {
   private async drain(): Promise<void> {
     try {
       while (!this.stopped) {
-        const next = this.group.claim(this);
+        const next = this.group.claim(this, this.dispatch.maxBatch);
         if (!next) break;
-        const outcome = await deliver(next.record, this.handler, this.ctx);
-        this.group.settle(this, next.partition, outcome !== 'abandoned');
+        const acknowledged = await this.dispatch.run(next.records, this.ctx);
+        this.group.settle(this, next.partition, next.records, acknowledged);
       }
     } finally {
       this.running = false;
