@@ -41,6 +41,17 @@ function msg(conversationId: string, id: bigint, extra: Partial<ChatMessage> = {
     ...extra,
   };
 }
+/** A composite partition key as Cassandra serialises it: per component, a 2-byte length, the bytes, a 0 byte. */
+function compositeKey(...parts: string[]): Buffer {
+  return Buffer.concat(
+    parts.map((p) => {
+      const bytes = Buffer.from(p, 'utf8');
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(bytes.length);
+      return Buffer.concat([length, bytes, Buffer.from([0])]);
+    }),
+  );
+}
 const unavailable = (err: unknown) => err instanceof ChatError && err.code === ErrorCode.ERROR_CODE_UNAVAILABLE && err.cause !== undefined;
 
 /**
@@ -158,6 +169,82 @@ describe('CassandraMessageStore on a real Cassandra', () => {
     }
   });
 
+  it('appends a batch without a lightweight transaction: no Paxos state for its client keys', async () => {
+    const conv = `g:${run}-nolwt`;
+    const viaAppend = msg(conv, 900n << 22n);
+    const viaBatch = msg(conv, 901n << 22n);
+    await shared.append(viaAppend, ['u']);
+    await shared.appendBatch([{ message: viaBatch, participantIds: ['u'] }]);
+    const table = await session.execute(
+      'table id',
+      'SELECT id FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
+      [session.keyspace, 'message_by_client_id'],
+      { idempotent: true },
+    );
+    const tableId: unknown = table.first()?.get('id');
+    // Paxos v1 keeps each key's ballots in system.paxos, keyed by the table's partition key bytes.
+    const paxosRows = async (m: ChatMessage) =>
+      (await session.execute('paxos state', 'SELECT cf_id FROM system.paxos WHERE row_key = ? AND cf_id = ?', [compositeKey(m.senderId, m.clientMsgId), tableId], { idempotent: true })).rowLength;
+    assert.equal(await paxosRows(viaAppend), 1, 'append claims its key with Paxos (so the probe sees LWTs)');
+    assert.equal(await paxosRows(viaBatch), 0, 'appendBatch does not');
+    assert.deepEqual(await shared.findByClientMsgId(viaBatch.senderId, viaBatch.clientMsgId), viaBatch);
+  });
+
+  it('stores a large batch: a hot partition over several unlogged batches, many conversations, a large first fan-out', async () => {
+    const store = await CassandraMessageStore.open({ session, writeConcurrency: 4 });
+    const hot = `g:${run}-hot`;
+    const members = Array.from({ length: 120 }, (_, i) => `wide${i}-${run}`);
+    const hotIds = Array.from({ length: 150 }, (_, i) => (BigInt(10_000 + i) << 22n) | 1n);
+    const others = Array.from({ length: 40 }, (_, i) => ({ conv: `dm:${run}-x${i}:${run}-y${i}`, id: BigInt(20_000 + i) << 22n }));
+    const entries = [
+      ...hotIds.map((id) => ({ message: msg(hot, id), participantIds: members })),
+      ...others.map(({ conv, id }) => ({ message: msg(conv, id), participantIds: [`${run}-x`, `${run}-y`] })),
+    ];
+    const results = await store.appendBatch(entries);
+    assert.equal(results.filter((r) => r.created).length, entries.length);
+    const page = await store.listMessages({ conversationId: hot, limit: 200 });
+    assert.deepEqual(page.messages.map((m) => m.messageId), hotIds.map(String).reverse());
+    for (const user of [members[0], members[119]]) {
+      assert.deepEqual((await store.listConversations(user, 5)).conversations.map((c) => [c.conversationId, c.lastMessage?.messageId]), [[hot, String(hotIds.at(-1))]]);
+    }
+    const list = await store.listConversations(`${run}-y`, 100);
+    assert.equal(list.conversations.length, 40);
+    assert.equal(list.conversations[0]?.lastMessage?.messageId, String(others.at(-1)!.id));
+  });
+
+  it('stores each message once when two workers append the same batch at once (a rebalance overlap)', async () => {
+    const second = await CassandraMessageStore.open({ session: new CassandraSession(options()), ownsSession: true });
+    try {
+      const conv = `g:${run}-overlap`;
+      const entries = Array.from({ length: 20 }, (_, i) => ({ message: msg(conv, BigInt(30_000 + i) << 22n), participantIds: ['p', 'q'] }));
+      const [a, b] = await Promise.all([shared.appendBatch(entries), second.appendBatch(entries)]);
+      for (const [i, e] of entries.entries()) {
+        assert.deepEqual(a[i]?.message, e.message);
+        assert.deepEqual(b[i]?.message, e.message);
+      }
+      assert.deepEqual((await shared.listMessages({ conversationId: conv, limit: 50 })).messages, entries.map((e) => e.message).reverse());
+      assert.equal((await shared.listConversations('q', 50)).conversations.find((c) => c.conversationId === conv)?.lastMessage?.messageId, entries.at(-1)?.message.messageId);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('finishes, from a batch, a send whose writer died between claiming its client key and writing it', async () => {
+    const conv = `dm:${run}-c:${run}-d`;
+    const original = msg(conv, 850n << 22n, { clientMsgId: `orphan-batch-${run}` });
+    await session.execute(
+      'test claim',
+      `INSERT INTO ${session.table('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      [original.senderId, original.clientMsgId, conv, 850n << 22n, original.text, original.createdAt],
+      { idempotent: true },
+    );
+    const retry = { ...original, messageId: String(851n << 22n), text: 'retried' };
+    // The claim answers the batch: the original is stored (never the retry's copy), as a known send.
+    assert.deepEqual(await shared.appendBatch([{ message: retry, participantIds: [`${run}-c`, `${run}-d`] }]), [{ message: original, created: false }]);
+    assert.deepEqual((await shared.listMessages({ conversationId: conv, limit: 5 })).messages, [original]);
+    assert.equal((await shared.listConversations(`${run}-d`, 5)).conversations[0]?.lastMessage?.messageId, original.messageId);
+  });
+
   it('recovers on the same client after Cassandra was unreachable, failing fast meanwhile', async () => {
     const relay = new Relay(target());
     await relay.start();
@@ -172,7 +259,12 @@ describe('CassandraMessageStore on a real Cassandra', () => {
       await store.append(first, ['u']);
 
       await relay.cut();
-      for (const call of [() => store.listMessages({ conversationId: conv, limit: 5 }), () => store.append(msg(conv, 501n << 22n), ['u'])]) {
+      const calls = [
+        () => store.listMessages({ conversationId: conv, limit: 5 }),
+        () => store.append(msg(conv, 501n << 22n), ['u']),
+        () => store.appendBatch([{ message: msg(conv, 503n << 22n), participantIds: ['u'] }]),
+      ];
+      for (const call of calls) {
         const started = Date.now();
         await assert.rejects(call(), unavailable);
         const took = Date.now() - started;

@@ -2,16 +2,25 @@ import type { types } from 'cassandra-driver';
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import { BoundedSet } from '../cassandra/bounded-set';
 import { isLwtContention } from '../cassandra/cassandra-errors';
-import { MAX_STORABLE_ID, assertStorableId, parseStorableId } from '../snowflake/storable-id';
+import { MAX_STORABLE_ID, assertStorableId } from '../snowflake/storable-id';
 import { migrateKeyspace, type CqlMigrations } from '../cassandra/cassandra-migrations';
 import { bigintColumn, dateColumn, intColumn, textColumn } from '../cassandra/cassandra-rows';
 import type { BatchStatement, CassandraSession } from '../cassandra/cassandra-session';
 import { mapConcurrent } from '../cassandra/map-concurrent';
 import { bucketOf } from './bucket';
-import type { AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
-
-/** Unix ms of the Snowflake epoch (2026-01-01T00:00:00Z); `id >> 22n` counts ms from it. */
-const SNOWFLAKE_EPOCH_MS = 1767225600000;
+import type { AppendEntry, AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
+import { appendBatch } from './message-store-cassandra-batch';
+import {
+  bucketKey,
+  claimedMessage,
+  listKey,
+  messageFromRow,
+  statements,
+  storedMessage,
+  toChatMessage,
+  type Statements,
+  type StoredMessage,
+} from './message-store-cassandra-cql';
 
 /**
  * The history tables (ARCHITECTURE.md "Storage"; the SQLite adapter keeps the same logical
@@ -20,9 +29,9 @@ const SNOWFLAKE_EPOCH_MS = 1767225600000;
  * - messages: one partition per (conversation, 10-day bucket), newest first.
  * - conversation_buckets: the non-empty buckets of each conversation. Paging walks this index,
  *   so it never probes an empty bucket and knows where a conversation starts and ends.
- * - message_by_client_id: the idempotency gate of a send, claimed with a lightweight transaction.
- *   It holds the whole message, so a send whose writer died after the claim can be finished by
- *   the retry.
+ * - message_by_client_id: the idempotency gate of a send: claimed with a lightweight transaction
+ *   by `append`, read then written plainly by `appendBatch` (the log orders its writers). It holds
+ *   the whole message, so a send whose writer died half way can be finished by the retry.
  * - conversations: each conversation's last message, one row per conversation (not per member).
  *   Written `USING TIMESTAMP <message id>`: Cassandra keeps the cell with the highest write
  *   timestamp, so the newest message wins whatever order appends arrive in, with no read and no
@@ -72,8 +81,6 @@ const CLAIM_ROUNDS = 4;
 const BUCKETS_PER_READ = 4;
 /** Conversation heads read in parallel by listConversations. */
 const HEAD_READS_IN_FLIGHT = 32;
-/** List entries written in parallel for a large fan-out. */
-const LIST_WRITES_IN_FLIGHT = 32;
 const MAX_BUCKET = 2 ** 31 - 1;
 
 /** Options of {@link CassandraMessageStore}. */
@@ -87,42 +94,46 @@ export interface CassandraMessageStoreOptions {
    * remembers having written, to skip rewriting them on every message. Default 100 000 each.
    */
   writeCacheSize?: number;
-}
-
-/** A message as stored: the row of `messages`, and of the gate. */
-interface StoredMessage {
-  id: bigint;
-  conversationId: string;
-  senderId: string;
-  clientMsgId: string;
-  body: string;
-  createdAt: Date;
+  /** Statements one `appendBatch` (or a large fan-out of `append`) has in flight at most. Default 32. */
+  writeConcurrency?: number;
 }
 
 /**
  * MessageStore on Cassandra, for the mesh. See MIGRATIONS for the tables and why each exists.
  *
- * An append costs one read (is the id known?), one lightweight transaction (claim the client key)
- * and one logged batch: the message, the conversation's last message, and, the first time this
- * process sees them, the bucket's index row and the participants' list entries. Repeat messages in
- * a conversation write two rows whatever the number of participants.
+ * Two ways in, for two kinds of caller:
  *
- * `created` is true for the call that made the message durable. When a claim's writer died
- * between the claim and the batch, the retry finishes the write and reports `created: true`; if
- * instead the writer was merely slow, both report true, and delivery (at least once, deduplicated
- * by message id on the receiving side) sends it twice.
+ * `appendBatch` is the sync worker's path, the one the whole mesh's history goes through. It
+ * relies on the log: every copy of a send is in one partition, handled in order by one consumer,
+ * so a plain read of the client key followed by a plain write cannot race another copy, and the
+ * lightweight transaction (four Paxos round trips and a read, per message) buys nothing there.
+ * Per batch it costs one client-key read per message, one write per message row (single-partition
+ * unlogged batches per conversation bucket), one head per conversation, and the client keys of
+ * new messages; see message-store-cassandra-batch.ts. A repeated id (a redelivered record) is
+ * written again rather than read first: redeliveries are rare, reads on every message are not.
  *
- * The one weaker spot than SQLite's single transaction: a message to more than 32 participants not
- * yet listed writes their list entries before the batch, so a crash in between leaves the
- * conversation listed (hasConversation true) without that message; it appears with the retry or
- * the next message.
+ * `append` is for callers the log does not order (`chatd` on Cassandra, HistoryService.AppendMessage):
+ * one read (is the id known?), one lightweight transaction (claim the client key), and one logged
+ * batch: the message, the conversation's last message, and, the first time this process sees them,
+ * the bucket's index row and the participants' list entries. `created` is true for the call that
+ * made the message durable. When a claim's writer died between the claim and the batch, the retry
+ * finishes the write and reports `created: true`; if instead the writer was merely slow, both
+ * report true, and delivery (at least once, deduplicated by message id on the receiving side)
+ * sends it twice. A message to more than 32 participants not yet listed writes their list entries
+ * before the batch, so a crash in between leaves the conversation listed (hasConversation true)
+ * without that message; it appears with the retry or the next message.
+ *
+ * Both write the same rows the same way, and `appendBatch` finishes a send `append` left half
+ * written (it writes again whatever a known client key names). They are not meant for the same
+ * client keys at the same time: a plain write racing a claim could let one send through twice.
  */
 export class CassandraMessageStore implements MessageStore {
   private readonly session: CassandraSession;
   private readonly ownsSession: boolean;
   private readonly listed: BoundedSet;
   private readonly indexedBuckets: BoundedSet;
-  private readonly q: ReturnType<typeof statements>;
+  private readonly q: Statements;
+  private readonly writeConcurrency: number;
 
   private constructor(options: CassandraMessageStoreOptions) {
     this.session = options.session;
@@ -130,6 +141,9 @@ export class CassandraMessageStore implements MessageStore {
     this.listed = new BoundedSet(options.writeCacheSize ?? 100_000);
     this.indexedBuckets = new BoundedSet(options.writeCacheSize ?? 100_000);
     this.q = statements((name) => this.session.table(name));
+    const concurrency = options.writeConcurrency ?? 32;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError(`writeConcurrency must be a positive integer, got ${concurrency}`);
+    this.writeConcurrency = concurrency;
   }
 
   /** Migrates the history tables, then returns the store. */
@@ -139,16 +153,8 @@ export class CassandraMessageStore implements MessageStore {
   }
 
   async append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
-    const id = parseStorableId(message.messageId, 'message_id');
-    const draft: StoredMessage = {
-      id,
-      conversationId: message.conversationId,
-      senderId: message.senderId,
-      clientMsgId: message.clientMsgId,
-      body: message.text,
-      // The proto defines createdAt as the Snowflake's timestamp; derive it when the caller left it unset.
-      createdAt: message.createdAt ?? new Date(SNOWFLAKE_EPOCH_MS + Number(id >> 22n)),
-    };
+    const draft = storedMessage(message);
+    const { id } = draft;
     // A known id (a redelivered log record) wins over everything and writes nothing.
     const known = await this.readMessage(draft.conversationId, id);
     if (known) return { message: toChatMessage(known), created: false };
@@ -169,6 +175,12 @@ export class CassandraMessageStore implements MessageStore {
     }
     await this.write(draft, participantIds);
     return { message: { ...message, messageId: id.toString(), createdAt: draft.createdAt }, created: true };
+  }
+
+  /** See {@link appendBatch}: for the ordered writer of the log, without a lightweight transaction. */
+  appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    const { session, q, listed, indexedBuckets, writeConcurrency: concurrency } = this;
+    return appendBatch({ session, q, listed, indexedBuckets, concurrency }, entries);
   }
 
   async findByClientMsgId(senderId: string, clientMsgId: string): Promise<ChatMessage | undefined> {
@@ -247,7 +259,7 @@ export class CassandraMessageStore implements MessageStore {
   private async write(message: StoredMessage, participantIds: readonly string[]): Promise<void> {
     const { conversationId, id } = message;
     const bucket = bucketOf(id);
-    const bucketKey = `${conversationId}\u0000${bucket}`;
+    const indexKey = bucketKey(conversationId, bucket);
     const newEntries = [...new Set(participantIds)].filter((userId) => !this.listed.has(listKey(userId, conversationId)));
     const batch: BatchStatement[] = [
       {
@@ -259,17 +271,17 @@ export class CassandraMessageStore implements MessageStore {
         params: [conversationId, id, message.senderId, message.clientMsgId, message.body, message.createdAt, id],
       },
     ];
-    if (!this.indexedBuckets.has(bucketKey)) batch.push({ query: this.q.addBucket, params: [conversationId, bucket] });
+    if (!this.indexedBuckets.has(indexKey)) batch.push({ query: this.q.addBucket, params: [conversationId, bucket] });
     if (newEntries.length <= INLINE_LIST_ENTRIES) {
       for (const userId of newEntries) batch.push({ query: this.q.addUserConversation, params: [userId, conversationId] });
     } else {
       // A large first fan-out would make a large multi-partition batch; write those entries first.
-      await mapConcurrent(newEntries, LIST_WRITES_IN_FLIGHT, (userId) =>
+      await mapConcurrent(newEntries, this.writeConcurrency, (userId) =>
         this.session.execute('add to conversation list', this.q.addUserConversation, [userId, conversationId], { idempotent: true }),
       );
     }
     await this.session.batch('append message', batch, { logged: true, idempotent: true });
-    this.indexedBuckets.add(bucketKey);
+    this.indexedBuckets.add(indexKey);
     for (const userId of newEntries) this.listed.add(listKey(userId, conversationId));
   }
 
@@ -348,76 +360,6 @@ export class CassandraMessageStore implements MessageStore {
       if (from < 0) return out;
     }
   }
-}
-
-/** The prepared statements, over fully qualified table names. */
-function statements(t: (name: string) => string) {
-  const MESSAGE = 'message_id, conversation_id, sender_id, client_msg_id, body, created_at';
-  const inBucket = `SELECT ${MESSAGE} FROM ${t('messages')} WHERE conversation_id = ? AND bucket = ?`;
-  return {
-    messageById: `${inBucket} AND message_id = ?`,
-    claimClientKey: `INSERT INTO ${t('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at)
-      VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
-    clientKey: `SELECT conversation_id, message_id FROM ${t('message_by_client_id')} WHERE sender_id = ? AND client_msg_id = ?`,
-    insertMessage: `INSERT INTO ${t('messages')} (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    advanceConversation: `INSERT INTO ${t('conversations')}
-      (conversation_id, last_message_id, last_sender_id, last_client_msg_id, last_body, last_created_at)
-      VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-    addBucket: `INSERT INTO ${t('conversation_buckets')} (conversation_id, bucket) VALUES (?, ?)`,
-    addUserConversation: `INSERT INTO ${t('user_conversations')} (user_id, conversation_id) VALUES (?, ?)`,
-    bucketsDown: `SELECT bucket FROM ${t('conversation_buckets')} WHERE conversation_id = ? AND bucket <= ? LIMIT ?`,
-    bucketsUp: `SELECT bucket FROM ${t('conversation_buckets')} WHERE conversation_id = ? AND bucket >= ? ORDER BY bucket ASC LIMIT ?`,
-    bucketNewest: `${inBucket} LIMIT ?`,
-    bucketOldest: `${inBucket} ORDER BY message_id ASC LIMIT ?`,
-    pageBefore: `${inBucket} AND message_id < ? LIMIT ?`,
-    pageAfter: `${inBucket} AND message_id > ? ORDER BY message_id ASC LIMIT ?`,
-    userConversations: `SELECT conversation_id FROM ${t('user_conversations')} WHERE user_id = ?`,
-    conversationHead: `SELECT last_message_id, last_sender_id, last_client_msg_id, last_body, last_created_at
-      FROM ${t('conversations')} WHERE conversation_id = ?`,
-    inList: `SELECT conversation_id FROM ${t('user_conversations')} WHERE user_id = ? AND conversation_id = ?`,
-    saveCursor: `INSERT INTO ${t('device_cursors')} (user_id, device_id, conversation_id, message_id) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
-    cursors: `SELECT conversation_id, message_id FROM ${t('device_cursors')} WHERE user_id = ? AND device_id = ?`,
-  };
-}
-
-function listKey(userId: string, conversationId: string): string {
-  return `${userId}\u0000${conversationId}`;
-}
-
-function messageFromRow(row: types.Row): StoredMessage {
-  return {
-    id: bigintColumn(row, 'message_id'),
-    conversationId: textColumn(row, 'conversation_id'),
-    senderId: textColumn(row, 'sender_id'),
-    clientMsgId: textColumn(row, 'client_msg_id'),
-    body: textColumn(row, 'body'),
-    createdAt: dateColumn(row, 'created_at'),
-  };
-}
-
-/** The message an existing claim stands for (the row a not-applied IF NOT EXISTS returns). */
-function claimedMessage(row: types.Row | null, draft: StoredMessage): StoredMessage {
-  if (!row) throw new Error(`claim of (${draft.senderId}, ${draft.clientMsgId}) was not applied but returned no row`);
-  return {
-    id: bigintColumn(row, 'message_id'),
-    conversationId: textColumn(row, 'conversation_id'),
-    senderId: draft.senderId,
-    clientMsgId: draft.clientMsgId,
-    body: textColumn(row, 'body'),
-    createdAt: dateColumn(row, 'created_at'),
-  };
-}
-
-function toChatMessage(message: StoredMessage): ChatMessage {
-  return {
-    messageId: message.id.toString(),
-    conversationId: message.conversationId,
-    senderId: message.senderId,
-    clientMsgId: message.clientMsgId,
-    text: message.body,
-    createdAt: message.createdAt,
-  };
 }
 
 /** Callers validate page sizes; this only keeps a bad value from reaching CQL as a huge LIMIT. */

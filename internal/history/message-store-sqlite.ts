@@ -6,7 +6,7 @@ import { settle } from '../sqlite/settle';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
 import { bucketOf } from './bucket';
 import { ListedParticipants } from './listed-participants';
-import type { AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
+import type { AppendEntry, AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
 
 /** Unix ms of the Snowflake epoch (2026-01-01T00:00:00Z); `id >> 22n` counts ms from it. */
 const SNOWFLAKE_EPOCH_MS = 1767225600000;
@@ -213,6 +213,26 @@ export class SqliteMessageStore implements MessageStore {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    return this.enqueue(message, id, participantIds);
+  }
+
+  /**
+   * The entries join the appends of this turn, so they commit in one transaction, in order; each
+   * is deduplicated against the ones before it like any append. Rejects with the first failing
+   * entry (the others are committed). Needs no ordered writer: the transaction is the gate.
+   */
+  appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    let ids: bigint[];
+    try {
+      ids = entries.map((e) => parseStorableId(e.message.messageId, 'message_id'));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return Promise.all(entries.map(({ message, participantIds }, i) => this.enqueue(message, ids[i], participantIds)));
+  }
+
+  /** Queues an append for the group commit at the end of this turn. */
+  private enqueue(message: ChatMessage, id: bigint, participantIds: readonly string[]): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       this.pendingAppends.push({ message, id, participantIds, resolve, reject });
       if (this.pendingAppends.length === 1) atEndOfTurn(() => this.flushAppends());

@@ -260,6 +260,87 @@ export function messageStoreContract(name: string, factory: () => Promise<Messag
         assert.equal(await store.hasConversation(alice, n.group()), false);
       }));
 
+    it('appends a batch as one append after the other, in order', () =>
+      withStore(async (store) => {
+        const n = names();
+        const [alice, bob, carol] = [n.user('alice'), n.user('bob'), n.user('carol')];
+        const dm = `dm:${alice}:${bob}`;
+        const group = n.group();
+        const at = (b: number, k: number) => snowflake(b * MESSAGE_BUCKET_MS + k, 3, k);
+        const first = message(dm, at(1, 100), alice, { clientMsgId: 'b-1' });
+        const inGroup = message(group, at(1, 200), carol, { clientMsgId: 'b-2', createdAt: undefined });
+        const retry = message(dm, at(1, 300), alice, { clientMsgId: 'b-1', text: 'retried' });
+        const older = message(dm, at(0, 50), bob, { clientMsgId: 'b-3' });
+        const newest = message(dm, at(2, 10), bob, { clientMsgId: 'b-4' });
+        const results = await store.appendBatch([
+          { message: first, participantIds: [alice, bob] },
+          { message: inGroup, participantIds: [alice, carol] },
+          { message: retry, participantIds: [alice, bob] },
+          { message: inGroup, participantIds: [alice, carol] },
+          { message: older, participantIds: [alice, bob] },
+          { message: newest, participantIds: [alice, bob] },
+        ]);
+        const storedGroup = message(group, at(1, 200), carol, { clientMsgId: 'b-2' });
+        assert.deepEqual(results, [
+          { message: first, created: true },
+          { message: storedGroup, created: true },
+          { message: first, created: false },
+          { message: storedGroup, created: false },
+          { message: older, created: true },
+          { message: newest, created: true },
+        ]);
+        const { backward, forward } = await pageBothWays(store, dm, [2], 3);
+        assert.deepEqual(backward, [newest, first, older].map((m) => m.messageId));
+        assert.deepEqual(forward, [older, first, newest].map((m) => m.messageId));
+        assert.deepEqual(await store.findByClientMsgId(alice, 'b-1'), first);
+        const lists = async (user: string) => (await store.listConversations(user, 10)).conversations.map((c) => [c.conversationId, c.lastMessage?.messageId]);
+        assert.deepEqual(await lists(alice), [[dm, newest.messageId], [group, storedGroup.messageId]]);
+        assert.deepEqual(await lists(bob), [[dm, newest.messageId]]);
+        assert.deepEqual(await lists(carol), [[group, storedGroup.messageId]]);
+        assert.equal(await store.hasConversation(carol, dm), false);
+      }));
+
+    it('appends a batch again as nothing new (a redelivered batch), and dedupes it against earlier appends', () =>
+      withStore(async (store) => {
+        const n = names();
+        const [alice, bob] = [n.user('alice'), n.user('bob')];
+        const conv = n.group();
+        const earlier = message(conv, snowflake(5_000), alice, { clientMsgId: 'e-1' });
+        await store.append(earlier, [alice, bob]);
+        const entries = [
+          { message: message(conv, snowflake(5_001), bob, { clientMsgId: 'e-2' }), participantIds: [alice, bob] },
+          { message: message(conv, snowflake(5_002), alice, { clientMsgId: 'e-1', text: 'a retry of earlier' }), participantIds: [alice, bob] },
+          { message: earlier, participantIds: [alice, bob] },
+        ];
+        const once = await store.appendBatch(entries);
+        assert.deepEqual(once.map((r) => [r.message.messageId, r.created]), [
+          [entries[0].message.messageId, true],
+          [earlier.messageId, false],
+          [earlier.messageId, false],
+        ]);
+        assert.deepEqual(once[1]?.message, earlier);
+        const twice = await store.appendBatch(entries);
+        assert.deepEqual(twice, once.map((r) => ({ ...r, created: false })));
+        assert.deepEqual(ids(await store.listMessages({ conversationId: conv, limit: 10 })), [entries[0].message.messageId, earlier.messageId]);
+        assert.deepEqual(await store.appendBatch([]), []);
+      }));
+
+    it('rejects a batch with an id it cannot store before writing any of it', () =>
+      withStore(async (store) => {
+        const n = names();
+        const conv = n.group();
+        const good = message(conv, snowflake(6_000), n.user('alice'));
+        await assert.rejects(
+          store.appendBatch([
+            { message: good, participantIds: [n.user('alice')] },
+            { message: { ...good, messageId: (1n << 63n).toString(), clientMsgId: 'too-big' }, participantIds: [] },
+          ]),
+          RangeError,
+        );
+        assert.deepEqual(await store.listMessages({ conversationId: conv, limit: 5 }), { messages: [], hasMore: false });
+        assert.equal(await store.hasConversation(n.user('alice'), conv), false);
+      }));
+
     it('keeps the newest device cursor per conversation, per device', () =>
       withStore(async (store) => {
         const n = names();

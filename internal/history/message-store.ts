@@ -29,6 +29,12 @@ export interface AppendResult {
   created: boolean;
 }
 
+/** One message of an {@link MessageStore.appendBatch}, with the participants whose lists it advances. */
+export interface AppendEntry {
+  message: ChatMessage;
+  participantIds: readonly string[];
+}
+
 /**
  * MessageStore is the history of every conversation (SQLite in `chatd`, Cassandra in the mesh).
  *
@@ -38,6 +44,16 @@ export interface AppendResult {
  *   nothing and returns the originally stored message with `created: false`.
  * - `append` also advances the conversation list of every participant to this message when it is
  *   newer than their current last message, in the same durable write.
+ * - `appendBatch` is `append` of each entry, one after the other, in order: results[i] is what
+ *   `append(entries[i])` would have answered at that point (a later entry with the client key or
+ *   the id of an earlier one gets the earlier message with `created: false`). It resolves once
+ *   every entry is durable. It rejects before writing anything when an entry is invalid (an id
+ *   out of range); when a write fails it rejects and part of the batch may be stored, so the
+ *   caller retries the whole batch, which is idempotent. Its dedupe by client key assumes that
+ *   nothing appends the same (sender_id, client_msg_id) concurrently with it: the sync worker
+ *   keeps that, every record of a conversation coming from one log partition, in order, to one
+ *   consumer. It also assumes that a message id always comes with the same message (true of the
+ *   log): a repeated id is written again rather than compared. `append` assumes neither.
  * - Pages are ordered strictly by message id and never skip or repeat a stored message between
  *   consecutive cursor pages. No call scans more than the rows it returns (plus one, for hasMore).
  * - Device cursors are a resume hint: the newest message id a device acknowledged, per conversation.
@@ -45,6 +61,7 @@ export interface AppendResult {
  */
 export interface MessageStore {
   append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult>;
+  appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]>;
   findByClientMsgId(senderId: string, clientMsgId: string): Promise<ChatMessage | undefined>;
   listMessages(query: PageQuery): Promise<MessagePage>;
   /** The user's conversations, newest last message first, optionally older than a message id. */
@@ -58,6 +75,9 @@ export interface MessageStore {
 
 /** The write a send needs: in `chatd` the store itself; in the mesh the Kafka message log. */
 export type MessageAppender = Pick<MessageStore, 'append'>;
+
+/** The write of the sync worker: the message log, a batch at a time, into the store. */
+export type BatchAppender = Pick<MessageStore, 'appendBatch'>;
 
 /** The reads behind history queries: the store in `chatd`, the HistoryService client in the mesh. */
 export type MessageReader = Pick<MessageStore, 'listMessages' | 'listConversations'>;
