@@ -66,7 +66,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const metrics = new ChatMetrics({ service: 'chat-server', instance: config.serverId });
   const verifier = await verifierFromConfig(config);
   const credentials = new MintedServiceToken(serviceSecret(config), `chat-server-${config.serverId}`, { issuer: config.jwtIssuer, audience: config.jwtAudience });
-  const bus = await openKafkaBus(config, log, config.serverId, closers);
+  const bus = await openKafkaBus(config, log, config.serverId, closers, metrics);
   const redis = await openRedis(config, log, closers);
   const ids = await leasedWorkerIds(redis, config, closers, drainOnFatal(log));
 

@@ -31,7 +31,8 @@ export async function startSessionService(config: Config, log: Logger): Promise<
   try {
     const verifier = await verifierFromConfig(config);
     const credentials = new MintedServiceToken(serviceSecret(config), 'session-service', { issuer: config.jwtIssuer, audience: config.jwtAudience });
-    const bus = await openKafkaBus(config, log, 'session-service', closers);
+    const metrics = new ChatMetrics({ service: 'session-service', instance: `${hostname()}:${config.grpcPort}` });
+    const bus = await openKafkaBus(config, log, 'session-service', closers, metrics);
     const redis = await openRedis(config, log, closers);
     const store = new RedisSessionStore({ redis, keyPrefix: `${config.redisKeyPrefix}sessions:`, commandTimeoutMs: config.engineTimeoutMs });
     const inboxes = new InboxPublisher({ bus, publishTimeoutMs: config.engineTimeoutMs });
@@ -56,7 +57,7 @@ export async function startSessionService(config: Config, log: Logger): Promise<
       name: 'session-service',
       config,
       log,
-      metrics: new ChatMetrics({ service: 'session-service', instance: `${hostname()}:${config.grpcPort}` }),
+      metrics,
       closers,
       grpcServices: [
         {

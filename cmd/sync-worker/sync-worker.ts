@@ -14,7 +14,7 @@ export async function startSyncWorker(config: Config, log: Logger): Promise<Runn
   try {
     const metrics = new ChatMetrics({ service: 'sync-worker', instance: `${hostname()}/${process.pid}` });
     const store = await CassandraMessageStore.open({ session: openCassandra(config, closers), writeConcurrency: config.syncWriteConcurrency });
-    const bus = await openKafkaBus(config, log, 'sync-worker', closers);
+    const bus = await openKafkaBus(config, log, 'sync-worker', closers, metrics);
     const worker = new SyncWorker({ bus, store, metrics, log, retryBackoffMs: 100, maxRetryBackoffMs: 5_000, maxBatch: config.syncMaxBatch, lingerMs: config.syncLingerMs });
     await worker.start();
     return await serveProcess({ name: 'sync-worker', config, log, metrics, closers, grpcServices: [], beforeClose: () => worker.stop() });

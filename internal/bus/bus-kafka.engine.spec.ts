@@ -75,6 +75,19 @@ describe('KafkaBus on a real broker', () => {
     await bus.close();
   });
 
+  it('tells onRequest the API of every request its producer, admin and consumers send', async () => {
+    const apis = new Map<string, number>();
+    const bus = await startBus({ onRequest: (api) => apis.set(api, (apis.get(api) ?? 0) + 1) });
+    const topic = `${run}-counted`;
+    const got: string[] = [];
+    const sub = bus.subscribe(topic, (r) => void got.push(new TextDecoder().decode(r.payload)), { group: `${run}-counted-g` });
+    await sub.ready;
+    await bus.publish(topic, 'k', new TextEncoder().encode('x'));
+    await waitUntil(() => got.length === 1, 20_000, 'the record');
+    for (const api of ['Produce', 'Fetch', 'Heartbeat', 'JoinGroup', 'Metadata']) assert.ok((apis.get(api) ?? 0) > 0, `${api} counted (${JSON.stringify([...apis])})`);
+    await bus.close();
+  });
+
   it('creates the configured topics at startup with their partitions, idempotently', async () => {
     const topic = `${run}-declared`;
     await startBus({ topics: [{ topic, numPartitions: 5, replicationFactor: 1 }] });

@@ -68,6 +68,8 @@ export interface KafkaBusOptions {
   delivery?: DeliveryPolicy;
   /** Retries of one kafkajs operation (connect, send, commit) before it fails. Default 5. */
   retries?: number;
+  /** Called for every request this bus's clients send to a broker, with its API (Produce, Fetch, Heartbeat…): for counting. */
+  onRequest?: (apiName: string) => void;
 }
 
 export const DEFAULT_KAFKA_TIMEOUTS: KafkaBusTimeouts = {
@@ -133,6 +135,11 @@ export class KafkaBus implements Bus {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry,
     });
+    const onRequest = options.onRequest;
+    if (onRequest) {
+      this.admin.on(this.admin.events.REQUEST, (e) => onRequest(e.payload.apiName));
+      this.producer.on(this.producer.events.REQUEST, (e) => onRequest(e.payload.apiName));
+    }
     this.topics = new KnownTopics(this.admin, options.defaultTopic ?? { numPartitions: 3, replicationFactor: 1 }, {
       timeoutMs: this.timeouts.requestMs,
       log: this.log,
@@ -144,6 +151,7 @@ export class KafkaBus implements Bus {
       log: this.log,
       policy: options.delivery ?? DEFAULT_DELIVERY_POLICY,
       publish: (r) => this.publish(r.topic, r.key, r.payload, { headers: r.headers }),
+      onRequest: options.onRequest,
       consumer: {
         sessionTimeout: tuning.sessionTimeoutMs,
         heartbeatInterval: tuning.heartbeatIntervalMs,

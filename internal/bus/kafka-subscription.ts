@@ -29,6 +29,8 @@ export interface KafkaSubscriptionDeps {
   subscribeTimeoutMs: number;
   closeGraceMs: number;
   requestTimeoutMs: number;
+  /** Told the API of every request a consumer sends (see KafkaBusOptions.onRequest). */
+  onRequest?: (apiName: string) => void;
 }
 
 export interface KafkaSubscriptionSpec {
@@ -148,6 +150,8 @@ export class KafkaSubscription implements Subscription {
     const { topic, groupId, fromBeginning } = this.spec;
     const consumer = this.deps.kafka.consumer({ ...this.deps.consumer, groupId });
     this.consumer = consumer;
+    const onRequest = this.deps.onRequest;
+    if (onRequest) consumer.on(consumer.events.REQUEST, (e) => onRequest(e.payload.apiName));
     let positioned!: () => void;
     const joined = new Promise<void>((resolve) => (positioned = resolve));
     consumer.on(consumer.events.GROUP_JOIN, (event) => {

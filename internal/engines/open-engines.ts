@@ -10,6 +10,7 @@ import { sessionRedisOptions } from '../session/session-store-redis';
 import { leasedIds, type IdSource } from '../snowflake/id-source';
 import { SnowflakeGenerator } from '../snowflake/snowflake';
 import { RedisWorkerLease } from '../snowflake/worker-lease-redis';
+import type { ChatMetrics } from '../telemetry/metrics';
 
 /** Something opened that must be closed, in reverse order, when the process stops. */
 export type Closer = () => Promise<void> | void;
@@ -19,7 +20,8 @@ export type Closer = () => Promise<void> | void;
  * the mesh. Each call fails with the engine named when it cannot be reached within
  * CHAT_ENGINE_TIMEOUT_MS, and registers how to close what it opened.
  */
-export async function openKafkaBus(config: Config, log: Logger, clientId: string, closers: Closer[]): Promise<Bus> {
+/** The Kafka bus of a process; its brokers requests are counted in `metrics` (chat_kafka_requests_total) when given. */
+export async function openKafkaBus(config: Config, log: Logger, clientId: string, closers: Closer[], metrics?: ChatMetrics): Promise<Bus> {
   const bus = prefixedBus(
     await KafkaBus.start({
       brokers: config.kafkaBrokers!.split(',').map((b) => b.trim()),
@@ -27,6 +29,7 @@ export async function openKafkaBus(config: Config, log: Logger, clientId: string
       log,
       defaultTopic: { numPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor },
       timeouts: { startupMs: config.engineTimeoutMs * 3, publishMs: config.engineTimeoutMs },
+      onRequest: metrics && ((api) => metrics.kafkaRequests.inc({ api })),
     }),
     config.kafkaTopicPrefix ?? '',
   );

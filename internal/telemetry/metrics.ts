@@ -70,6 +70,8 @@ export class ChatMetrics {
   private readonly relayQueues = new Set<() => number>();
   /** gRPC calls this process served, by method (a stream counts once, when it opens). */
   readonly rpcCalls: Counter<'method'>;
+  /** Requests this process's Kafka clients sent to brokers, by API (Produce, Fetch, Heartbeat, …). */
+  readonly kafkaRequests: Counter<'api'>;
 
   constructor(opts: ChatMetricsOptions) {
     const registers = [this.registry];
@@ -96,6 +98,7 @@ export class ChatMetrics {
     this.fallbackBatches = new Counter({ name: 'chat_fallback_batches_total', help: 'Batches sent through Kafka instead of the relay, by reason.', labelNames: ['reason'], registers });
     this.deliveryLatency = new Histogram({ name: 'chat_delivery_latency_seconds', help: 'Message created_at to push to a connection, seconds.', labelNames: ['path'], buckets: DELIVERY_LATENCY_BUCKETS, registers });
     this.syncWrites = new Counter({ name: 'chat_sync_writes_total', help: 'Sync worker writes to the history store, by result.', labelNames: ['result'], registers });
+    this.kafkaRequests = new Counter({ name: 'chat_kafka_requests_total', help: 'Kafka requests sent to brokers, by API.', labelNames: ['api'], registers });
     this.rpcCalls = new Counter({ name: 'chat_rpc_calls_total', help: 'gRPC calls served, by method; a stream counts once.', labelNames: ['method'], registers });
     this.syncLag = new Histogram({ name: 'chat_sync_lag_seconds', help: 'Message created_at to its history write, seconds.', buckets: SYNC_LAG_BUCKETS, registers });
 
