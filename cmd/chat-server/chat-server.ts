@@ -130,8 +130,9 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   );
 
   // What peers (relay streams) and the session service (delivery topic) send this server's
-  // connections: one inbox for both paths.
+  // connections: one inbox for both paths, counted into chat_inbox_items_total.
   const inbox: ServerInbox = {
+    counter: metrics.inboxItems,
     deliveries: (ds, path) => pushDeliveries(registry, metrics, path, ds),
     events: (es) => pushEphemeral(registry, es),
     presences: (ps) => ps.forEach((p) => registry.publishPresence(p)),

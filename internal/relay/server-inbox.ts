@@ -1,10 +1,15 @@
 import type { EphemeralEvent } from '../../gen/chat/v1/ephemeral';
 import type { UserPresence } from '../../gen/chat/v1/message';
 import type { RelayBatch, RelayDelivery } from '../../gen/chat/v1/relay';
-import type { DeliveryPath } from '../telemetry/metrics';
+import type { DeliveryPath, InboxItemKind } from '../telemetry/metrics';
 
 /** How a batch reached the server: a peer's relay stream, or the server's own delivery topic. */
 export type RemotePath = Exclude<DeliveryPath, 'local'>;
+
+/** Counts the items an inbox is handed, by kind and path (ChatMetrics.inboxItems fits). */
+export interface InboxItemCounter {
+  inc(labels: { kind: InboxItemKind; path: RemotePath }, value: number): void;
+}
 
 /**
  * What a chat server does with the RelayBatches sent to it, from either path: the relay streams of
@@ -23,6 +28,8 @@ export interface ServerInbox {
   presences(presences: readonly UserPresence[]): void;
   /** Users whose connections changed, among those this server located (from the session service). */
   connectionsChanged(userIds: readonly string[]): void;
+  /** Where {@link dispatchBatch} counts what it hands over (the server's metrics); none: not counted. */
+  readonly counter?: InboxItemCounter;
 }
 
 /**
@@ -31,10 +38,28 @@ export interface ServerInbox {
  * order; between parts of one batch the wire keeps none, and events go before deliveries because
  * they were usually caused before them: a typing indicator pushed after the message it announced
  * would show again on a client that cleared it when the message came.
+ *
+ * Each part is counted into `inbox.counter` as it is handed over: one increment per kind present,
+ * by the number of items (a delivery is one item whatever its recipients), so the count costs a
+ * few calls per batch, not one per item.
  */
 export function dispatchBatch(inbox: ServerInbox, batch: RelayBatch, path: RemotePath): void {
-  if (batch.connectionsChanged.length > 0) inbox.connectionsChanged(batch.connectionsChanged);
-  if (batch.presences.length > 0) inbox.presences(batch.presences);
-  if (batch.events.length > 0) inbox.events(batch.events);
-  if (batch.deliveries.length > 0) inbox.deliveries(batch.deliveries, path);
+  const { connectionsChanged, presences, events, deliveries } = batch;
+  const counter = inbox.counter;
+  if (connectionsChanged.length > 0) {
+    counter?.inc({ kind: 'connections_changed', path }, connectionsChanged.length);
+    inbox.connectionsChanged(connectionsChanged);
+  }
+  if (presences.length > 0) {
+    counter?.inc({ kind: 'presence', path }, presences.length);
+    inbox.presences(presences);
+  }
+  if (events.length > 0) {
+    counter?.inc({ kind: 'event', path }, events.length);
+    inbox.events(events);
+  }
+  if (deliveries.length > 0) {
+    counter?.inc({ kind: 'delivery', path }, deliveries.length);
+    inbox.deliveries(deliveries, path);
+  }
 }

@@ -14,6 +14,7 @@ describe('ChatMetrics', () => {
       assert.equal(s.get(`chat_delivery_latency_seconds_count{path="${p}"}`), 0);
     }
     for (const r of ['acked', 'failed']) assert.equal(s.get(`chat_relay_batches_total{result="${r}"}`), 0);
+    for (const kind of ['delivery', 'event', 'presence', 'connections_changed']) for (const path of ['relay', 'fallback']) assert.equal(s.get(`chat_inbox_items_total{kind="${kind}",path="${path}"}`), 0);
     for (const r of ['unknown_peer', 'stream_down', 'ack_timeout', 'relay_off']) assert.equal(s.get(`chat_fallback_batches_total{reason="${r}"}`), 0);
     for (const r of ['created', 'duplicate', 'error']) assert.equal(s.get(`chat_sync_writes_total{result="${r}"}`), 0);
     assert.equal(s.get('chat_relay_batch_messages_count'), 0);

@@ -10,7 +10,17 @@ export type DeliveryPath = 'local' | 'relay' | 'fallback';
  */
 export type FallbackReason = 'unknown_peer' | 'stream_down' | 'ack_timeout' | 'queue_full' | 'relay_off';
 
+/**
+ * What a chat server's inbox is handed (server-inbox.ts): messages for its connections, typing and
+ * receipt events, presence changes of users it watches, users whose connections changed among
+ * those it located.
+ */
+export type InboxItemKind = 'delivery' | 'event' | 'presence' | 'connections_changed';
+
 export const DELIVERY_PATHS: readonly DeliveryPath[] = ['local', 'relay', 'fallback'];
+export const INBOX_ITEM_KINDS: readonly InboxItemKind[] = ['delivery', 'event', 'presence', 'connections_changed'];
+/** The paths into a server's inbox: a peer's relay stream, or the server's Kafka delivery topic. */
+export const INBOX_PATHS: readonly Exclude<DeliveryPath, 'local'>[] = ['relay', 'fallback'];
 export const FALLBACK_REASONS: readonly FallbackReason[] = ['unknown_peer', 'stream_down', 'ack_timeout', 'queue_full', 'relay_off'];
 export const SEND_RESULTS = ['ok', 'error'] as const;
 export const RELAY_BATCH_RESULTS = ['acked', 'failed'] as const;
@@ -51,6 +61,12 @@ export class ChatMetrics {
   readonly deliveries: Counter<'path'>;
   /** Relay batches sent to a peer: `acked` by it, or `failed` (then they go to the fallback). */
   readonly relayBatches: Counter<'result'>;
+  /**
+   * Items handed to this server's inbox, by kind and by the path they came (relay stream or Kafka
+   * delivery topic): what this server consumes of the mesh's traffic. It depends on the server's
+   * own connections and their interests, not on the number of servers (ARCHITECTURE.md).
+   */
+  readonly inboxItems: Counter<'kind' | 'path'>;
   /** Messages per relay batch sent. */
   readonly relayBatchMessages: Histogram;
   /**
@@ -82,6 +98,7 @@ export class ChatMetrics {
     this.sends = new Counter({ name: 'chat_sends_total', help: 'Client sends answered, by result.', labelNames: ['result'], registers });
     this.deliveries = new Counter({ name: 'chat_deliveries_total', help: 'Messages handed to a delivery path, one per recipient user.', labelNames: ['path'], registers });
     this.relayBatches = new Counter({ name: 'chat_relay_batches_total', help: 'Relay batches sent to peer chat servers, by result.', labelNames: ['result'], registers });
+    this.inboxItems = new Counter({ name: 'chat_inbox_items_total', help: "Items handed to this chat server's inbox (deliveries, events, presence changes, connection changes), by kind and path.", labelNames: ['kind', 'path'], registers });
     this.relayBatchMessages = new Histogram({ name: 'chat_relay_batch_messages', help: 'Deliveries and typing/receipt events per relay batch.', buckets: RELAY_BATCH_MESSAGES_BUCKETS, registers });
     const relayQueues = this.relayQueues;
     this.relayQueued = new Gauge({
@@ -107,6 +124,7 @@ export class ChatMetrics {
       this.deliveries.inc({ path }, 0);
       this.deliveryLatency.zero({ path });
     }
+    for (const kind of INBOX_ITEM_KINDS) for (const path of INBOX_PATHS) this.inboxItems.inc({ kind, path }, 0);
     for (const result of RELAY_BATCH_RESULTS) this.relayBatches.inc({ result }, 0);
     for (const reason of FALLBACK_REASONS) this.fallbackBatches.inc({ reason }, 0);
     for (const result of SYNC_WRITE_RESULTS) this.syncWrites.inc({ result }, 0);
