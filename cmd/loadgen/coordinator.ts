@@ -15,6 +15,8 @@ export interface PhaseReport {
   pages: number;
   open: number;
   errors: Record<string, number>;
+  /** Other counts of the phase by name (WorkerReport.counts). */
+  counts: Record<string, number>;
   latency: hdr.Histogram;
 }
 
@@ -160,11 +162,13 @@ export class Workers {
 function mergeReports(reports: WorkerReport[]): PhaseReport {
   const latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const errors: Record<string, number> = {};
+  const counts: Record<string, number> = {};
   for (const r of reports) {
     latency.add(hdr.decodeFromCompressedBase64(r.latency));
     mergeCounts(errors, r.errors);
+    mergeCounts(counts, r.counts);
   }
-  return { sent: sum(reports.map((r) => r.sent)), sentInWindow: sum(reports.map((r) => r.sentInWindow)), acked: sum(reports.map((r) => r.acked)), delivered: sum(reports.map((r) => r.delivered)), pages: sum(reports.map((r) => r.pages)), open: sum(reports.map((r) => r.open)), errors, latency };
+  return { sent: sum(reports.map((r) => r.sent)), sentInWindow: sum(reports.map((r) => r.sentInWindow)), acked: sum(reports.map((r) => r.acked)), delivered: sum(reports.map((r) => r.delivered)), pages: sum(reports.map((r) => r.pages)), open: sum(reports.map((r) => r.open)), errors, counts, latency };
 }
 
 function mergeCounts(into: Record<string, number>, from: Record<string, number>): void {

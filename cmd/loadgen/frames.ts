@@ -22,6 +22,24 @@ export function helloFrame(token: string, deviceId: string): Uint8Array {
 
 export const HEARTBEAT_FRAME = Buffer.from(ConnectRequest.encode({ requestId: '', frame: { $case: 'heartbeat', value: {} } }).finish());
 
+/** A heartbeat carrying `requestId`: its pong, answered in order, marks that the frames before it were handled. */
+export function markerFrame(requestId: string): Uint8Array {
+  return ConnectRequest.encode({ requestId, frame: { $case: 'heartbeat', value: {} } }).finish();
+}
+
+export function typingFrame(conversationId: string): Uint8Array {
+  return ConnectRequest.encode({ requestId: '', frame: { $case: 'typing', value: { conversationId } } }).finish();
+}
+
+export function subscribePresenceFrame(requestId: string, userIds: string[]): Uint8Array {
+  return ConnectRequest.encode({ requestId, frame: { $case: 'subscribePresence', value: { userIds } } }).finish();
+}
+
+/** A one-off send (not timed: its text carries no timestamp), answered by a send_ack with `requestId`. */
+export function sendFrame(requestId: string, conversationId: string, clientMsgId: string, text: string): Uint8Array {
+  return ConnectRequest.encode({ requestId, frame: { $case: 'send', value: { conversationId, clientMsgId, text } } }).finish();
+}
+
 export function historyFrame(conversationId: string, beforeId: string, limit: number): Uint8Array {
   return ConnectRequest.encode({ requestId: '', frame: { $case: 'history', value: { conversationId, beforeId, afterId: '0', limit } } }).finish();
 }
@@ -68,6 +86,13 @@ export function peekCase(buf: Buffer): number {
   }
   const [tag] = varint(buf, i);
   return tag >>> 3;
+}
+
+/** The request id of a binary ConnectResponse ('' for pushed frames), read without decoding the rest. */
+export function peekRequestId(buf: Buffer): string {
+  if (buf[0] !== 0x0a) return '';
+  const [len, at] = varint(buf, 1);
+  return buf.toString('utf8', at, at + len);
 }
 
 function varint(buf: Buffer, start: number): [number, number] {

@@ -96,6 +96,17 @@ describe('loadgen smoke', () => {
     assertFlowed(await runScenario(options({ scenario: 'group', urls: url('coalesced'), mode: 'max' })));
   });
 
+  it('flat: the per-server workload (DMs, subscriptions, typing, churn), chatd given twice as two servers', async () => {
+    const flat = { users: 20, msgPerSec: 100, typingPerSec: 10, churnPerSec: 5, offlineMs: 50, remoteWatch: 2 };
+    const r = await runScenario(options({ scenario: 'flat', urls: [...url('chatd'), ...url('chatd')], measured: targets.get('chatd'), flat }));
+    assertFlowed(r);
+    assert.equal(r.counts?.['users subscribed'], 40, 'every user watches its users');
+    assert.ok((r.counts?.typing ?? 0) > 0 && (r.counts?.churned ?? 0) > 0, JSON.stringify(r.counts));
+    // Embedded chatd pushes every message itself: its inbox series exist and stay at zero.
+    assert.ok(r.servers?.every((s) => Object.values(s.inbox ?? { none: -1 }).every((v) => v === 0)), JSON.stringify(r.servers));
+    assert.ok(r.servers?.every((s) => s.id !== '?' && s.connections !== undefined));
+  });
+
   it('history: seeds deep conversations and reads pages', async () => {
     const r = await runScenario(options({ scenario: 'history', urls: url('chatd') }));
     assertFlowed(r);

@@ -8,7 +8,7 @@ import { ClusterProbe } from './cluster-probe';
 import { MARKDOWN_HEADER, markdownRow } from './report';
 import { runScenario, type RunOptions, type ScenarioName } from './scenarios';
 import { PARTS, renderSuite, runSuite } from './suite';
-import type { SuiteRecord } from './suite-plan';
+import { SUITE, type SuiteRecord } from './suite-plan';
 import type { TargetKind } from './target';
 
 /** Repository root, from dist/cmd/loadgen or cmd/loadgen. */
@@ -45,6 +45,7 @@ function runOptions(scenario: ScenarioName, o: Record<string, unknown>): RunOpti
     conversations: n('conversations'),
     depth: n('depth'),
     pageSize: n('pageSize'),
+    flat: scenario === 'flat' ? { users: n('serverUsers'), msgPerSec: n('serverRate'), typingPerSec: n('serverTyping'), churnPerSec: n('serverChurn'), offlineMs: n('offline'), remoteWatch: n('remoteWatch') } : undefined,
     label: `${scenario} ${o.target && (o.target as string[]).length ? 'external' : (o.server as string)}`,
   };
 }
@@ -54,7 +55,7 @@ const program = new Command('loadgen').description('Load generator for chatd and
 program
   .command('run')
   .description('One run of one scenario; prints a JSON result and a Markdown row.')
-  .argument('<scenario>', 'connections | dm | group | history')
+  .argument('<scenario>', 'connections | dm | group | history | flat (the same load per chat server: needs several, e.g. --cluster-dir)')
   .addOption(new Option('--server <kind>', 'server to start').choices(['chatd', 'naive', 'coalesced']).default('chatd'))
   .option('--target <url>', 'drive a running server instead (ws://host:port/ws); repeat for several servers', collect, [])
   .option('--cluster-dir <dir>', 'drive a running deploy/local/cluster (its run dir): every chat server, per-process CPU and work counters (engines from CHAT_REDIS_URL, CHAT_CASSANDRA_CONTACT_POINTS)')
@@ -80,9 +81,15 @@ program
   .option('--conversations <n>', 'history: deep conversations', '4')
   .option('--depth <n>', 'history: messages per conversation', '5000')
   .option('--page-size <n>', 'history: messages per page', '50')
+  .option('--server-users <n>', 'flat: users per chat server (user i on server i mod S)', String(SUITE.meshFlat.load.users))
+  .option('--server-rate <n>', 'flat: DMs per second sent by each server\'s users', String(SUITE.meshFlat.load.msgPerSec))
+  .option('--server-typing <n>', 'flat: typing frames per second sent by each server\'s users', String(SUITE.meshFlat.load.typingPerSec))
+  .option('--server-churn <n>', 'flat: users per second of each server that disconnect and reconnect', String(SUITE.meshFlat.load.churnPerSec))
+  .option('--offline <ms>', 'flat: how long a churned user stays away', String(SUITE.meshFlat.load.offlineMs))
+  .option('--remote-watch <n>', 'flat: users on other servers each user DMs and watches (besides one on its own)', String(SUITE.meshFlat.load.remoteWatch))
   .option('--json <file>', 'also write the JSON result to a file')
   .action(async (scenario: string, o: Record<string, unknown>) => {
-    if (!['connections', 'dm', 'group', 'history'].includes(scenario)) program.error(`unknown scenario '${scenario}'`);
+    if (!['connections', 'dm', 'group', 'history', 'flat'].includes(scenario)) program.error(`unknown scenario '${scenario}'`);
     const opts = runOptions(scenario as ScenarioName, o);
     const probe = o.clusterDir ? new ClusterProbe(resolve(o.clusterDir as string), process.env) : undefined;
     if (probe) {

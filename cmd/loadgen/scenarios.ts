@@ -1,10 +1,13 @@
 import { TokenIssuer } from '../../internal/auth/token-issuer';
-import { Workers, type PhaseReport } from './coordinator';
+import { Workers } from './coordinator';
+import type { FlatLoad } from './flat-plan';
+import { runFlat, type ServerWindow } from './flat-scenario';
 import { nowUs } from './frames';
+import { diff, drain, figures, measureCpu, sleepUntil, type Window } from './run-window';
 import { startTarget, type Measured, type TargetKind, type TargetOptions } from './target';
 import type { Sender } from './worker-protocol';
 
-export type ScenarioName = 'connections' | 'dm' | 'group' | 'history';
+export type ScenarioName = 'connections' | 'dm' | 'group' | 'history' | 'flat';
 
 /** Everything one run needs; a run starts its own server unless `urls` are given. */
 export interface RunOptions {
@@ -57,6 +60,8 @@ export interface RunOptions {
   distDir?: string;
   /** Prepended to every user id, so runs against one long-lived server do not share users. */
   userPrefix?: string;
+  /** flat: the load per chat server (flat-plan.ts); the servers are `urls`, at least 2. */
+  flat?: FlatLoad;
 }
 
 /** One run's figures. Server CPU and memory are null against external targets (no pid). */
@@ -91,6 +96,10 @@ export interface RunResult {
   paths?: Record<string, number>;
   /** Mesh: RPCs, Kafka requests, Cassandra statements, Redis commands over the measured window (EngineCounters). */
   engineCounts?: Record<string, number>;
+  /** flat: each chat server's CPU, inbox items and Kafka requests over the window, in cluster order. */
+  servers?: ServerWindow[];
+  /** flat: what the workload did, by name (typing frames and churns in the window, rejoins, subscribed users, …). */
+  counts?: Record<string, number>;
   /** connections: whether heapPerConnBytes was taken after a forced GC (false: the servers' own heap gauge). */
   heapAfterGc?: boolean;
   durationS: number;
@@ -115,6 +124,8 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
           return await group(o, urls, workers, target);
         case 'history':
           return await history(o, urls, workers, target);
+        case 'flat':
+          return await runFlat(o, urls, workers, target);
         default:
           throw new Error(`unknown scenario ${String(o.scenario)}`);
       }
@@ -262,71 +273,4 @@ async function history(o: RunOptions, urls: string[], workers: Workers, target?:
 
 function sortIds(ids: string[]): string[] {
   return ids.map(BigInt).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
-}
-
-function figures(rep: PhaseReport, durationS: number, cpu: number | undefined) {
-  const h = rep.latency;
-  const ms = (p: number) => Math.round(h.getValueAtPercentile(p)) / 1000;
-  return {
-    sent: rep.sent,
-    delivered: rep.delivered,
-    deliveredPerSec: rep.delivered / durationS,
-    latencyMs: h.totalCount ? { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000, count: h.totalCount } : undefined,
-    serverCpuSeconds: cpu,
-    cpuSecondsPer1k: cpu !== undefined && rep.delivered ? cpu / (rep.delivered / 1000) : undefined,
-    deliveredPerCpuSecond: cpu ? rep.delivered / cpu : undefined,
-  };
-}
-
-interface Window {
-  cpu?: number;
-  cpuParts?: Record<string, number>;
-  paths?: Record<string, number>;
-  engineCounts?: Record<string, number>;
-}
-
-/** Server CPU-seconds between two instants (from /proc), and on the mesh the CPU of each process group and the delivery paths. */
-async function measureCpu(target: Measured | undefined, fromUs: number, toUs: number, workers: Workers, label: string): Promise<Window> {
-  workers.showProgress(label);
-  await sleepUntil(fromUs);
-  const a = target?.cpuSeconds();
-  const partsA = target?.cpuParts?.();
-  const [pathsA, countsA] = await Promise.all([target?.counters?.(), target?.engineCounts?.()]);
-  await sleepUntil(toUs);
-  const b = target?.cpuSeconds();
-  const partsB = target?.cpuParts?.();
-  const [pathsB, countsB] = await Promise.all([target?.counters?.(), target?.engineCounts?.()]);
-  workers.hideProgress();
-  return { cpu: a !== undefined && b !== undefined ? b - a : undefined, cpuParts: diff(partsA, partsB), paths: diff(pathsA, pathsB), engineCounts: diff(countsA, countsB) };
-}
-
-function diff(a: Record<string, number> | undefined, b: Record<string, number> | undefined): Record<string, number> | undefined {
-  if (!a || !b) return undefined;
-  return Object.fromEntries(Object.entries(b).map(([k, v]) => [k, Math.round((v - (a[k] ?? 0)) * 1000) / 1000]));
-}
-
-/**
- * Waits for in-flight messages to land, at most `maxMs`: until `expected` deliveries arrived when
- * it is known (a message on a slow path still counts, a lost one never does), else until
- * deliveries stop growing.
- */
-async function drain(workers: Workers, maxMs: number, expected?: number): Promise<void> {
-  const deadline = Date.now() + maxMs;
-  let last = -1;
-  while (Date.now() < deadline) {
-    await sleepUntil(nowUs() + (expected === undefined ? 300_000 : 100_000));
-    const d = workers.totals().delivered;
-    if (expected !== undefined ? d >= expected : d === last) return;
-    last = d;
-  }
-}
-
-function sleepUntil(atUs: number, workers?: Workers, label?: string): Promise<void> {
-  if (workers && label) workers.showProgress(label);
-  return new Promise((resolve) =>
-    setTimeout(() => {
-      workers?.hideProgress();
-      resolve();
-    }, Math.max(0, (atUs - nowUs()) / 1000)),
-  );
 }

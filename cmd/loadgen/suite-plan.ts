@@ -112,6 +112,25 @@ export const SUITE = {
   // The connect phase is a burst (the loadgen's default 200 handshakes in flight per worker); the
   // idle window starts one heartbeat interval after the last connection opened.
   meshIdle: { users: 10_000, workers: 2, concurrency: 200, settleS: 5, durationS: 10, warmupS: 0 },
+  /**
+   * Issue #16: the same load per chat server at S = 2, 4, 8, 16 servers (flat-plan.ts): per server
+   * 100 users, 10 DMs/s (3 in 4 to another server), 5 typing frames/s, a user every 2 s
+   * reconnecting (away 1 s), each user watching 4 users (1 on its server, 3 on others). Per-server
+   * CPU-s/s and inbox items/s at 16 must be within `maxRatio` of those at 2. Sized so that 16
+   * servers' worth (1,600 users, 160 DMs/s) fits in the 2 cores beside the services, the engines
+   * and the loadgen: 150 users and 20 DMs/s per server cost a chat server about 0.1 core in a short
+   * smoke on 4 servers, which at 16 would ask for more cores than the box has. 50 handshakes in
+   * flight per worker, as for the 60,000 connections.
+   */
+  meshFlat: {
+    servers: [2, 4, 8, 16],
+    load: { users: 100, msgPerSec: 10, typingPerSec: 5, churnPerSec: 0.5, offlineMs: 1000, remoteWatch: 3 },
+    concurrency: 50,
+    warmupS: 5,
+    durationS: 10,
+    drainS: 3,
+    maxRatio: 1.25,
+  },
 };
 
 export function median(xs: (number | undefined)[]): number | undefined {

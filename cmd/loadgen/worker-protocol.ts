@@ -54,7 +54,49 @@ export interface HistoryCommand {
   measureToUs: number;
 }
 
-export type ToWorker = ConnectCommand | LoadCommand | SeedCommand | HistoryCommand | { op: 'report' } | { op: 'close' };
+/** One user of the flat-cost workload (flat-plan.ts): the DMs it sends and types in, the users it watches. */
+export interface FlatUserCommand {
+  user: string;
+  conversations: string[];
+  watch: string[];
+}
+
+/**
+ * Sets the flat-cost workload up: each user sends one untimed message to each of its
+ * conversations (so they exist), then subscribes to the presence of its `watch` users, again every
+ * `retryMs` while some are refused (the conversation not yet in history), until `deadlineMs`
+ * (epoch ms). Answers `flatReady`.
+ */
+export interface FlatSetupCommand {
+  op: 'flatSetup';
+  runId: string;
+  users: FlatUserCommand[];
+  retryMs: number;
+  deadlineMs: number;
+}
+
+/**
+ * The flat-cost load, open loop from `startUs` to `measureToUs`: sends round-robin over `pairs` at
+ * `ratePerSec` (timed like `load`), typing frames over the same pairs at `typingPerSec`, and
+ * `churnPerSec` users (in `churn` order) closing their connection and opening a new one
+ * `offlineMs` later, which subscribes again to its users. Counts go to the phase's `counts`.
+ */
+export interface FlatLoadCommand {
+  op: 'flatLoad';
+  runId: string;
+  pairs: Sender[];
+  ratePerSec: number;
+  typingPerSec: number;
+  churn: string[];
+  churnPerSec: number;
+  offlineMs: number;
+  textBytes: number;
+  startUs: number;
+  measureFromUs: number;
+  measureToUs: number;
+}
+
+export type ToWorker = ConnectCommand | LoadCommand | SeedCommand | HistoryCommand | FlatSetupCommand | FlatLoadCommand | { op: 'report' } | { op: 'close' };
 
 export interface WorkerReport {
   op: 'report';
@@ -66,6 +108,8 @@ export interface WorkerReport {
   pages: number;
   open: number;
   errors: Record<string, number>;
+  /** Other things the phase counted by name (flat: typing frames sent, reconnects). */
+  counts: Record<string, number>;
   /** HDR histogram of latencies in µs, compressed base64. */
   latency: string;
 }
@@ -75,4 +119,6 @@ export type ToParent =
   | { op: 'progress'; open: number; sent: number; delivered: number; pages: number }
   | { op: 'connected'; count: number; failed: number; seconds: number; errors: Record<string, number> }
   | { op: 'seeded'; ids: Record<string, string[]>; errors: Record<string, number> }
+  /** Users set up; `subscribed` of them watch every user they asked for. */
+  | { op: 'flatReady'; users: number; subscribed: number }
   | WorkerReport;

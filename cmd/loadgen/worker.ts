@@ -2,6 +2,7 @@ import * as hdr from 'hdr-histogram-js';
 import WebSocket from 'ws';
 import { TokenIssuer } from '../../internal/auth/token-issuer';
 import { Case, HEARTBEAT_FRAME, SendTemplate, decodeResponse, helloFrame, historyFrame, nowUs, peekCase, readTimestamp } from './frames';
+import { runFlatLoad, runFlatSetup, type FlatHost } from './worker-flat';
 import type { ConnectCommand, HistoryCommand, LoadCommand, SeedCommand, ToParent, ToWorker, WorkerReport } from './worker-protocol';
 
 /**
@@ -15,6 +16,12 @@ interface Conn {
   ws: WebSocket;
   userId: string;
   open: boolean;
+  /** Where and as whom it connected, so it can connect again (flat churn). */
+  url: string;
+  token: string;
+  localAddress: string;
+  /** Sees each frame first (its frame case, the bytes); true: handled, skip the default handling. */
+  hook?: (kind: number, data: Buffer) => boolean;
   template?: SendTemplate;
   inFlight: number;
   /** History reader: when its page request left, and where it may page from. */
@@ -38,6 +45,7 @@ interface Phase {
   delivered: number;
   pages: number;
   errors: Record<string, number>;
+  counts: Record<string, number>;
   latency: hdr.Histogram;
   /** Message ids from acks, collected only while seeding history. */
   ids?: Record<string, string[]>;
@@ -46,7 +54,7 @@ interface Phase {
 }
 
 function newPhase(fromUs: number, toUs: number): Phase {
-  return { fromUs, toUs, sent: 0, sentInWindow: 0, acked: 0, delivered: 0, pages: 0, errors: {}, latency: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }) };
+  return { fromUs, toUs, sent: 0, sentInWindow: 0, acked: 0, delivered: 0, pages: 0, errors: {}, counts: {}, latency: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }) };
 }
 
 function send(msg: ToParent): void {
@@ -58,7 +66,9 @@ function countError(what: string): void {
 }
 
 function onMessage(conn: Conn, data: Buffer): void {
-  switch (peekCase(data)) {
+  const kind = peekCase(data);
+  if (conn.hook?.(kind, data)) return;
+  switch (kind) {
     case Case.message: {
       const ts = readTimestamp(data);
       if (ts >= phase.fromUs && ts < phase.toUs) {
@@ -108,50 +118,60 @@ async function connectAll(cmd: ConnectCommand): Promise<void> {
   let failed = 0;
   const one = async (i: number): Promise<void> => {
     const userId = cmd.users[i];
-    const token = await issuer.userToken(userId);
-    const localAddress = cmd.localAddresses[i % cmd.localAddresses.length];
-    await new Promise<void>((resolve) => {
-      const ws = new WebSocket(cmd.urls[cmd.targetOf[i]], { perMessageDeflate: false, skipUTF8Validation: true, localAddress });
-      const conn: Conn = { ws, userId, open: false, inFlight: 0, askedAtUs: 0, conversationId: '', beforeIds: [] };
-      ws.on('open', () => ws.send(helloFrame(token, `lg-${userId}`)));
-      ws.on('message', (data: Buffer) => {
-        if (conn.open) return onMessage(conn, data);
-        if (peekCase(data) === Case.welcome) {
-          conn.open = true;
-          conns.push(conn);
-          byUser.set(userId, conn);
-          scheduleHeartbeat(conn);
-          resolve();
-        } else if (peekCase(data) === Case.error) {
-          const f = decodeResponse(data).frame;
-          // With its code, as later errors are: a connect burst reports its failures by code.
-          countError(f?.$case === 'error' ? `hello: error ${f.value.code}: ${f.value.message.slice(0, 80)}` : 'hello: error');
-        }
-      });
-      // A failed handshake emits 'error' and then 'close': count the connection as failed once.
-      let gaveUp = false;
-      const fail = () => {
-        if (gaveUp) return;
-        gaveUp = true;
-        failed++;
-        resolve();
-      };
-      ws.on('error', (err) => {
-        countError(`socket: ${err.message.slice(0, 80)}`);
-        if (!conn.open) fail();
-      });
-      ws.on('close', (code) => {
-        if (conn.open) countError(`closed ${code}`);
-        else fail();
-        conn.open = false;
-      });
-    });
+    const conn = await openConn(cmd.urls[cmd.targetOf[i]], userId, await issuer.userToken(userId), cmd.localAddresses[i % cmd.localAddresses.length]);
+    if (!conn) failed++;
   };
   const lane = async (): Promise<void> => {
     while (next < cmd.users.length) await one(next++);
   };
   await Promise.all(Array.from({ length: Math.min(cmd.concurrency, cmd.users.length) }, lane));
   send({ op: 'connected', count: conns.length, failed, seconds: (nowUs() - started) / 1e6, errors: phase.errors });
+}
+
+/**
+ * Opens one connection and says hello; resolves with it once welcomed (then it is the user's
+ * connection in `byUser`, replacing an earlier one, and heartbeats), or undefined if the handshake
+ * failed (counted once as an error).
+ */
+function openConn(url: string, userId: string, token: string, localAddress: string): Promise<Conn | undefined> {
+  return new Promise<Conn | undefined>((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, localAddress });
+    const conn: Conn = { ws, userId, open: false, url, token, localAddress, inFlight: 0, askedAtUs: 0, conversationId: '', beforeIds: [] };
+    ws.on('open', () => ws.send(helloFrame(token, `lg-${userId}`)));
+    ws.on('message', (data: Buffer) => {
+      if (conn.open) return onMessage(conn, data);
+      if (peekCase(data) === Case.welcome) {
+        conn.open = true;
+        const earlier = byUser.get(userId);
+        const at = earlier ? conns.indexOf(earlier) : -1;
+        if (at >= 0) conns[at] = conn;
+        else conns.push(conn);
+        byUser.set(userId, conn);
+        scheduleHeartbeat(conn);
+        resolve(conn);
+      } else if (peekCase(data) === Case.error) {
+        const f = decodeResponse(data).frame;
+        // With its code, as later errors are: a connect burst reports its failures by code.
+        countError(f?.$case === 'error' ? `hello: error ${f.value.code}: ${f.value.message.slice(0, 80)}` : 'hello: error');
+      }
+    });
+    // A failed handshake emits 'error' and then 'close': count the connection as failed once.
+    let gaveUp = false;
+    const fail = () => {
+      if (gaveUp) return;
+      gaveUp = true;
+      resolve(undefined);
+    };
+    ws.on('error', (err) => {
+      countError(`socket: ${err.message.slice(0, 80)}`);
+      if (!conn.open) fail();
+    });
+    ws.on('close', (code) => {
+      if (conn.open) countError(`closed ${code}`);
+      else fail();
+      conn.open = false;
+    });
+  });
 }
 
 /**
@@ -290,9 +310,36 @@ function report(): WorkerReport {
     pages: phase.pages,
     open: conns.filter((c) => c.open).length,
     errors: phase.errors,
+    counts: phase.counts,
     latency: hdr.encodeIntoCompressedBase64(phase.latency),
   };
 }
+
+/** What the flat-cost workload (worker-flat.ts) uses of this worker. */
+const flatHost: FlatHost<Conn> = {
+  conn: (user) => {
+    const c = byUser.get(user);
+    return c?.open ? c : undefined;
+  },
+  setHook: (conn, hook) => void (conn.hook = hook),
+  leave: (conn) => {
+    // Closed by us: not an error, and no more heartbeats (they skip a closed connection).
+    conn.open = false;
+    conn.ws.close(1000, 'churn');
+  },
+  rejoin: (user) => {
+    const old = byUser.get(user);
+    return old ? openConn(old.url, user, old.token, old.localAddress) : Promise.resolve(undefined);
+  },
+  sendTimed: (conn, template, atUs) => {
+    conn.template = template;
+    sendOne(conn, atUs);
+  },
+  beginPhase: (fromUs, toUs) => void (phase = newPhase(fromUs, toUs)),
+  count: (what, n = 1) => void (phase.counts[what] = (phase.counts[what] ?? 0) + n),
+  countError,
+  reply: send,
+};
 
 process.on('message', (msg: ToWorker) => {
   switch (msg.op) {
@@ -305,6 +352,10 @@ process.on('message', (msg: ToWorker) => {
       return runSeed(msg);
     case 'history':
       return runHistory(msg);
+    case 'flatSetup':
+      return runFlatSetup(msg, flatHost);
+    case 'flatLoad':
+      return runFlatLoad(msg, flatHost);
     case 'report':
       return send(report());
     case 'close':
