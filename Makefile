@@ -110,14 +110,15 @@ browser:
 test-browser: web browser
 	$(NODE_TEST) --test-concurrency=1 $(BROWSER_SPECS)
 
-# Benchmarks (issues #6 and #14): embedded chatd and the bare ws relays of bench/baselines, then the
-# mesh (its own engines and deploy/local/cluster on free ports, from dist/, torn down at the end):
+# Benchmarks (issues #6, #14 and #16): embedded chatd and the bare ws relays of bench/baselines, then
+# the mesh (its own engines and deploy/local/cluster on free ports, from dist/, torn down at the end):
 # history on Cassandra; #14's idle cost of 10,000 users and their connect burst, the open-loop
 # cross-server DM ramp to the highest sustained rate, a group of 500 at 15k deliveries/s and DMs over
 # the forced Kafka fallback at 1,000/s; cross-server dm and group over the relay and the fallback;
-# 60,000 connections. Runs alternated, BENCH_RUNS each, from dist/; writes docs/BENCHMARKS.md and
-# bench/results.json. About 40 min; not part of `make test`. BENCH_ONLY=embedded, mesh or issue-14
-# (or step names, e.g. mesh-ramp) runs a part.
+# #16's flat per-server cost (mesh-flat: the same load per chat server on 2, 4, 8 and 16 of them,
+# each server's CPU and inbox items compared); 60,000 connections. Runs alternated, BENCH_RUNS each,
+# from dist/; writes docs/BENCHMARKS.md and bench/results.json. About 50 min; not part of
+# `make test`. BENCH_ONLY=embedded, mesh or issue-14 (or step names, e.g. mesh-ramp) runs a part.
 BENCH_RUNS ?= 3
 BENCH_ONLY ?=
 .PHONY: bench

@@ -4,6 +4,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errorClassesLine } from './error-classes';
 import { issue14Table, rampSection } from './issue14-doc';
+import { flatCommand, flatSection, flatTargets } from './mesh-flat-doc';
 import { processTable, rowsByTarget, workTable } from './mesh-tables';
 import { bytes, errorsSeen, fix, num } from './report';
 import type { RunOptions, RunResult } from './scenarios';
@@ -49,6 +50,7 @@ function ratiosOf(step: Step): [string, string][] {
 
 function stepTable(step: Step): string {
   if (step.ramp) return rampSection(step, step.ramp);
+  if (step.scenario === 'flat') return flatSection(step);
   const ms = metricsOf(step);
   const lines = [`| target | ${ms.map((m) => m.name).join(' | ')} | errors |`, `| --- | ${ms.map(() => '---:').join(' | ')} | ---: |`];
   for (const t of step.targets) {
@@ -161,6 +163,7 @@ function flagsOf(step: Step, o: Partial<RunOptions>): string {
 }
 
 function commandOf(step: Step, from: string, mesh: SuiteRecord['mesh']): string[] {
+  if (step.scenario === 'flat') return [flatCommand(step)];
   const flags = flagsOf(step, step.overrides);
   const run = `node --import tsx cmd/loadgen/main.ts run ${step.scenario}`;
   const started = step.targets.filter((t) => ['chatd', 'naive', 'coalesced'].includes(t));
@@ -219,7 +222,7 @@ measured on the same machine in the same run: each step below ran its targets ${
 medians. Embedded chatd (in-process bus, memory sessions, SQLite with \`CHAT_SQLITE_SYNCHRONOUS=normal\`)
 is compared with the bare \`ws\` relays of [\`bench/baselines\`](../bench/baselines)${
     r.mesh
-      ? `; the mesh (\`deploy/local/cluster\`, ${r.mesh.chatServers} chat servers, on Kafka, Redis and Cassandra that the suite started for itself) over its relay and with the Kafka fallback forced, with embedded chatd at the same rate beside it; history on Cassandra beside SQLite.${hasIssue14 ? " Issue #14's targets for the mesh have steps of their own (its table is at the end): an open-loop ramp of cross-server DMs to the highest rate the mesh sustains, a group of 500 at 15k deliveries/s, DMs over the forced Kafka fallback at 1,000/s, and the empty mesh against 10,000 idle users with their connect burst." : ''}`
+      ? `; the mesh (\`deploy/local/cluster\`, ${r.mesh.chatServers} chat servers, on Kafka, Redis and Cassandra that the suite started for itself) over its relay and with the Kafka fallback forced, with embedded chatd at the same rate beside it; history on Cassandra beside SQLite.${hasIssue14 ? " Issue #14's targets for the mesh have steps of their own (its table is at the end): an open-loop ramp of cross-server DMs to the highest rate the mesh sustains, a group of 500 at 15k deliveries/s, DMs over the forced Kafka fallback at 1,000/s, and the empty mesh against 10,000 idle users with their connect burst." : ''}${steps.some((s) => s.key === 'mesh-flat') ? " Issue #16's flat per-server cost runs the same load per chat server on 2 to 16 of them (its table is at the end)." : ''}`
       : `. ${r.only ? `Only ${r.only.join(', ')} ran (\`--only\`).` : 'The mesh scenarios are not in this record.'}`
   }
 
@@ -293,6 +296,7 @@ sustained. An unmet target shows **no** with its figure.
 `
     : ''
 }
+${flatTargets(steps) ?? ''}
 ${notes}
 `;
   mkdirSync(dirname(o.out), { recursive: true });

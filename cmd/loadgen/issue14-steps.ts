@@ -43,7 +43,7 @@ export async function runIssue14Steps(s: MeshSuite): Promise<void> {
 }
 
 /** Waits for the mesh to be at rest before `what` of `step`; a wait that times out is written under the step. */
-async function rest(s: MeshSuite, step: Step, what: string): Promise<void> {
+export async function rest(s: Pick<MeshSuite, 'mesh'>, step: Step, what: string): Promise<void> {
   const r = await waitAtRest(s.mesh.o.runDir);
   if (!r.atRest) (step.warnings ??= []).push(`${what} began with the mesh not at rest after ${r.waitedS.toFixed(0)} s of waiting (${r.last.connections} connections, ${r.last.work} RPCs, deliveries and sync writes in the last 2 s).`);
 }

@@ -18,7 +18,10 @@ export interface MeshOptions {
   /** Run dir (CHAT_LOCAL_DIR): engine data and logs, cluster pids and logs. Deleted by stop() unless kept. */
   runDir: string;
   secret: string;
+  /** Chat servers the cluster runs unless a step asks for another number ({@link Mesh.ensure}). */
   chatServers: number;
+  /** The most chat servers any step asks for: their ports are checked free too (default chatServers). */
+  maxChatServers?: number;
 }
 
 
@@ -29,6 +32,8 @@ export class Mesh {
   engineEnv: Record<string, string> = {};
   private env: Record<string, string> = {};
   private relay: boolean | undefined;
+  /** Chat servers running (0: none started yet, or stopped). */
+  private running = 0;
   private chatHttp: string[] = [];
   private probe?: ClusterProbe;
   private enginesUp = false;
@@ -42,7 +47,7 @@ export class Mesh {
     if (!existsSync(main)) throw new Error(`${main} is missing: build first (make build, or CHAT_CLUSTER_DIST=<built tree>)`);
     mkdirSync(o.runDir, { recursive: true });
     const [redis, kafka, kafkaController, cql, storage, jmx] = await freePorts(6);
-    const offset = await freeOffset(o.chatServers);
+    const offset = await freeOffset(Math.max(o.chatServers, o.maxChatServers ?? 0));
     const inherited = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
     m.env = {
       ...inherited,
@@ -86,17 +91,23 @@ export class Mesh {
   }
 
   /**
-   * The cluster with chat servers relaying (relay=true) or with CHAT_RELAY_ENABLED=false (every
-   * remote delivery through Kafka). Switching restarts only the chat servers; the services stay.
+   * The cluster with `chatServers` chat servers (default: the mesh's number) relaying (relay=true)
+   * or with CHAT_RELAY_ENABLED=false (every remote delivery through Kafka). A change of either
+   * stops every chat server and starts the asked number afresh; the services and engines stay.
    */
-  async ensure(relay: boolean): Promise<void> {
-    if (this.relay === relay) return;
-    if (this.relay !== undefined) await this.stopChatServers();
+  async ensure(relay: boolean, chatServers = this.o.chatServers): Promise<void> {
+    if (this.relay === relay && this.running === chatServers) return;
+    if (chatServers > Math.max(this.o.chatServers, this.o.maxChatServers ?? 0)) throw new Error(`${chatServers} chat servers: the mesh reserved ports for at most ${Math.max(this.o.chatServers, this.o.maxChatServers ?? 0)} (maxChatServers)`);
+    if (this.running > 0) await this.stopChatServers();
     this.relay = undefined;
-    await this.script(['cluster', 'up', '--chat-servers', String(this.o.chatServers)], { ...this.env, CHAT_RELAY_ENABLED: String(relay) });
+    this.running = 0;
+    // Many chat servers starting at once on a small box take longer than the default 60 s to be ready.
+    const ready = process.env.CHAT_CLUSTER_READY_TIMEOUT ?? String(Math.max(60, 15 * chatServers));
+    await this.script(['cluster', 'up', '--chat-servers', String(chatServers)], { ...this.env, CHAT_RELAY_ENABLED: String(relay), CHAT_CLUSTER_READY_TIMEOUT: ready });
     const cluster = JSON.parse(readFileSync(join(this.o.runDir, 'cluster.json'), 'utf8')) as { chatServers: { http: string }[] };
     this.chatHttp = cluster.chatServers.map((c) => c.http);
     this.relay = relay;
+    this.running = chatServers;
   }
 
   /** WebSocket URLs of the chat servers, in cluster order (the loadgen puts user i on server i mod n). */
@@ -131,7 +142,7 @@ export class Mesh {
   }
 
   private chatNames(): string[] {
-    return Array.from({ length: this.o.chatServers }, (_, i) => `chat-${i + 1}`);
+    return Array.from({ length: this.running }, (_, i) => `chat-${i + 1}`);
   }
 
   /** SIGTERM to the chat servers (by their pid files), SIGKILL after 20 s; waits until they are gone. */

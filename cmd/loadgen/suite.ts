@@ -8,6 +8,7 @@ import { markdownRow } from './report';
 import { ISSUE14_PARTS, runIssue14Steps, type MeshSuite } from './issue14-steps';
 import { Mesh } from './mesh';
 import { waitAtRest } from './mesh-at-rest';
+import { runFlatStep } from './mesh-flat';
 import { runScenario, type RunOptions, type RunResult } from './scenarios';
 import { SUITE, median, type Step, type SuiteRecord, type Variant } from './suite-plan';
 import type { TargetKind } from './target';
@@ -34,7 +35,7 @@ export interface SuiteOptions {
 /** The parts `--only` can name, and what `embedded`, `mesh` and `issue-14` stand for. */
 export const PARTS = {
   embedded: ['connections', 'dm', 'group', 'history'],
-  mesh: ['mesh-connections', 'cross-server', 'history-cassandra', ...ISSUE14_PARTS],
+  mesh: ['mesh-connections', 'cross-server', 'history-cassandra', ...ISSUE14_PARTS, 'mesh-flat'],
   'issue-14': [...ISSUE14_PARTS, 'mesh-connections'],
 } as const;
 
@@ -45,7 +46,8 @@ export const PARTS = {
  * SQLite, issue #14's targets (issue14-steps.ts: idle cost and a connect burst, the open-loop DM ramp
  * to the highest sustained rate, a group of 500 at 15k deliveries/s, DMs over the forced fallback),
  * dm and group with recipients on other chat servers, over the relay and with the Kafka fallback
- * forced, beside embedded chatd at the same rate, and 60,000 connections over the chat servers.
+ * forced, beside embedded chatd at the same rate, issue #16's flat per-server cost (mesh-flat.ts:
+ * the same load per chat server on 2, 4, 8 and 16 of them), and 60,000 connections over the chat servers.
  * Each target is run `runs` times, alternated, so slow drift on a shared machine hits all alike.
  */
 export async function runSuite(o: SuiteOptions): Promise<void> {
@@ -171,7 +173,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      mesh = await Mesh.prepare({ root: o.root, distDir: o.distDir, runDir, secret, chatServers: SUITE.mesh.chatServers });
+      mesh = await Mesh.prepare({ root: o.root, distDir: o.distDir, runDir, secret, chatServers: SUITE.mesh.chatServers, maxChatServers: want('mesh-flat') ? Math.max(...SUITE.meshFlat.servers) : undefined });
       meshRunDir = runDir;
       const m = mesh;
       meshInfo = { chatServers: SUITE.mesh.chatServers, portOffset: m.portOffset, distDir: relative(o.root, o.distDir) || '.' };
@@ -212,6 +214,8 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
           { 'mesh-relay': onMesh(true), 'mesh-fallback': onMesh(false), chatd: builtChatd },
         );
       }
+      // Issue #16: the same load per chat server on 2 to 16 of them (restarts the chat servers; the next step's ensure puts the mesh's number back).
+      if (want('mesh-flat')) await runFlatStep(meshSuite);
       // Last: 60,000 connections leave the session service busy unregistering them for a while.
       if (want('mesh-connections')) {
         await m.ensure(true);
