@@ -70,6 +70,11 @@ export interface KafkaBusOptions {
   retries?: number;
   /** Called for every request this bus's clients send to a broker, with its API (Produce, Fetch, Heartbeat…): for counting. */
   onRequest?: (apiName: string) => void;
+  /**
+   * How long a publish waits for others to share its produce request when none is in flight
+   * (Kafka's linger.ms). 0: the records of one event-loop turn go together. Default 0.
+   */
+  lingerMs?: number;
 }
 
 export const DEFAULT_KAFKA_TIMEOUTS: KafkaBusTimeouts = {
@@ -253,16 +258,21 @@ export class KafkaBus implements Bus {
 
   /**
    * Publishes are batched: everything queued while one produce request is in flight (or within one
-   * event-loop turn) goes in the next request, in queue order. With one request in flight, per-key
+   * event-loop turn, or `lingerMs`) goes in the next request, in queue order. With one request in flight, per-key
    * order holds and throughput is no longer one record per broker round trip.
    */
   private flushOutbox(): void {
     if (this.producing || this.outbox.length === 0) return;
     this.producing = true;
-    setImmediate(() => {
+    const linger = this.options.lingerMs ?? 0;
+    const send = () => {
       const batch = this.outbox.splice(0, MAX_RECORDS_PER_PRODUCE);
       const byTopic = new Map<string, Array<(typeof batch)[number]['message']>>();
-      for (const r of batch) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.message]);
+      for (const r of batch) {
+        const list = byTopic.get(r.topic);
+        if (list) list.push(r.message);
+        else byTopic.set(r.topic, [r.message]);
+      }
       this.producer
         .sendBatch({ acks: -1, timeout: this.timeouts.requestMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
         .then(
@@ -273,7 +283,9 @@ export class KafkaBus implements Bus {
           this.producing = false;
           this.flushOutbox();
         });
-    });
+    };
+    if (linger > 0) setTimeout(send, linger);
+    else setImmediate(send);
   }
 }
 

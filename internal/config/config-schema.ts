@@ -78,6 +78,7 @@ export const SETTINGS = {
   kafkaBrokers: setting('CHAT_KAFKA_BROKERS', 'Comma-separated Kafka bootstrap brokers for CHAT_BUS=kafka.', z.string().min(1).optional()),
   kafkaTopicPrefix: setting('CHAT_KAFKA_TOPIC_PREFIX', 'Prefix of every Kafka topic this deployment uses (none by default).', z.string().regex(/^[A-Za-z0-9._-]+$/).optional()),
   kafkaPartitions: setting('CHAT_KAFKA_PARTITIONS', 'Partitions of topics created at startup.', positive, '3'),
+  kafkaLingerMs: setting('CHAT_KAFKA_LINGER_MS', 'Mesh: a publish waits up to this long for others to share its Kafka produce request when none is in flight (linger.ms): fewer requests per message under load, at this much more send latency. 0: only the publishes of one event-loop turn share a request.', z.coerce.number().int().min(0).max(100), '2'),
   kafkaReplicationFactor: setting('CHAT_KAFKA_REPLICATION_FACTOR', 'Replication factor of topics created at startup.', positive, '1'),
   cassandraContactPoints: setting('CHAT_CASSANDRA_CONTACT_POINTS', 'Comma-separated host:port contact points for CHAT_STORE=cassandra.', z.string().min(1).optional()),
   cassandraLocalDc: setting('CHAT_CASSANDRA_LOCAL_DC', 'Cassandra local data center.', z.string().min(1), 'datacenter1'),

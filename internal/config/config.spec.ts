@@ -66,6 +66,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes the Kafka producer linger, 0 to 100 ms, 2 by default', () => {
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).kafkaLingerMs, 2);
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_KAFKA_LINGER_MS: '0' }).kafkaLingerMs, 0);
+    for (const bad of ['-1', '101', 'soon']) assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_KAFKA_LINGER_MS: bad }), /CHAT_KAFKA_LINGER_MS/);
+  });
+
   it('takes the presence watch TTL, positive, 60 s by default', () => {
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).presenceWatchTtlMs, 60_000);
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_PRESENCE_WATCH_TTL_MS: '1500' }).presenceWatchTtlMs, 1500);

@@ -30,6 +30,7 @@ export async function openKafkaBus(config: Config, log: Logger, clientId: string
       defaultTopic: { numPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor },
       timeouts: { startupMs: config.engineTimeoutMs * 3, publishMs: config.engineTimeoutMs },
       onRequest: metrics && ((api) => metrics.kafkaRequests.inc({ api })),
+      lingerMs: config.kafkaLingerMs,
     }),
     config.kafkaTopicPrefix ?? '',
   );
