@@ -222,7 +222,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
       }
       // Issue #16, last: the same load per chat server on 2 to 16 of them (restarts the chat servers).
       // Sixteen chat servers beside the engines can starve this 2-core box (a make bench saw the
-      // Kafka broker stop answering for 5 s and a service lose its worker-id lease while 16 started), so
+      // Kafka broker stop answering for 5 s and a service lose its worker-id lease around the 8-server run), so
       // nothing else waits behind it.
       if (want('mesh-flat')) await runFlatStep(meshSuite);
       ok = true;
