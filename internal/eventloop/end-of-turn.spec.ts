@@ -2,7 +2,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { atEndOfTurn } from './end-of-turn';
 
-const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 5));
+/**
+ * Two check phases later: after everything the tasks under test queued with setImmediate. A 5 ms
+ * timer stood here and raced those immediates: on a loaded machine the loop reached the timer
+ * first and the test read the list too early.
+ */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
 
 describe('atEndOfTurn', () => {
   it('runs the tasks of a turn once, in order, after its synchronous work', async () => {
