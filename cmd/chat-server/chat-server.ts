@@ -105,7 +105,8 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     log,
   });
   const ephemeral = new MeshEphemeralPublisher({ serverId: config.serverId, registry, locations, router });
-  const receipts = new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, ephemeral });
+  const historyCatchUp = await syncWorkerProgress(config, log, closers);
+  const receipts = new ReceiptService({ store: new ReceiptClient(historyRpc), messages: history, access, ephemeral, historyCatchUp, historyWaitMs: config.resumeSyncWaitMs });
   const advertise = config.advertiseAddr ?? `${config.host}:${config.grpcPort}`;
   const gateway = new Gateway(
     {
@@ -118,7 +119,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
       access,
       cursors: history,
       acks: new AckBatcher({ cursors: history, receipts, flushMs: config.ackFlushMs, maxBatch: config.ackMaxBatch, log }),
-      historyCatchUp: await syncWorkerProgress(config, log, closers),
+      historyCatchUp,
       registry,
       presenceWatches: new PresenceWatches({ sessions, serverId: config.serverId, ttlMs: config.presenceWatchTtlMs, maxPerCall: config.maxGroupSize, watched: () => registry.watchedUsers(), log, now: Date.now }),
       typing: new TypingService({ access, ephemeral, maxGroupSize: config.typingMaxGroupSize }),

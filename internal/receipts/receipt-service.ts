@@ -5,6 +5,7 @@ import { parseConversationId } from '../conversation/conversation-id';
 import type { EphemeralPublisher } from '../ephemeral/ephemeral-publisher';
 import { ChatError } from '../errors/chat-error';
 import type { MessageStore } from '../history/message-store';
+import { HISTORY_WRITTEN_BEFORE_ACK, type HistoryCatchUp } from '../messagelog/history-catch-up';
 import { MAX_STORABLE_ID } from '../snowflake/storable-id';
 import type { ReceiptStore } from './receipt-store';
 
@@ -23,6 +24,14 @@ export interface ReceiptServiceOptions {
   messages: ReceiptMessageReader;
   access: ConversationAccess;
   ephemeral: EphemeralPublisher;
+  /**
+   * In the mesh a message is pushed once the log has it and reaches history a little later (the
+   * sync worker's batch): a device that reads a message it was just pushed may find history
+   * behind. `read` then waits for the sync worker, at most `historyWaitMs`, before answering
+   * NOT_FOUND. Default: history is written before the ack (chatd).
+   */
+  historyCatchUp?: HistoryCatchUp;
+  historyWaitMs?: number;
 }
 
 /**
@@ -43,8 +52,8 @@ export class ReceiptService {
   async read(reader: Principal, conversationId: string, messageId: string, originSessionId: string): Promise<void> {
     const id = parseMessageId(messageId);
     const participants = await this.opts.access.participants(reader, conversationId);
-    const found = (await this.opts.messages.listMessages({ conversationId, afterId: id - 1n, limit: 1 })).messages[0];
-    if (found?.messageId !== id.toString()) throw ChatError.notFound(`no message ${messageId} in ${conversationId}`);
+    const found = await this.findMessage(conversationId, id);
+    if (!found) throw ChatError.notFound(`no message ${messageId} in ${conversationId}`);
     if (!(await this.opts.store.advance(conversationId, reader.id, ReceiptKind.RECEIPT_KIND_READ, id))) return;
 
     const receipt = { conversationId, userId: reader.id, kind: ReceiptKind.RECEIPT_KIND_READ, upToMessageId: messageId };
@@ -61,6 +70,16 @@ export class ReceiptService {
       excludeSessionId: '',
       event: { $case: 'receiptSummary', value: { conversationId, kind: ReceiptKind.RECEIPT_KIND_READ, upToMessageId: messageId, count, memberCount: others.length } },
     });
+  }
+
+  /** The message `id` of the conversation; when history lacks it, again once history caught up with the log. */
+  private async findMessage(conversationId: string, id: bigint) {
+    const read = async () => {
+      const m = (await this.opts.messages.listMessages({ conversationId, afterId: id - 1n, limit: 1 })).messages[0];
+      return m?.messageId === id.toString() ? m : undefined;
+    };
+    const catchUp = this.opts.historyCatchUp ?? HISTORY_WRITTEN_BEFORE_ACK;
+    return (await read()) ?? ((await catchUp.waitForHistory(this.opts.historyWaitMs ?? 0)) ? read() : undefined);
   }
 
   /**
