@@ -27,7 +27,7 @@ import { LogCatchUp } from '../../internal/messagelog/log-catch-up';
 import { LoggedAppender } from '../../internal/messagelog/logged-appender';
 import { MESSAGE_LOG_TOPIC, SYNC_WORKER_GROUP } from '../../internal/messagelog/message-log';
 import { RedisSendClaims } from '../../internal/messagelog/send-claims-redis';
-import { drainOnFatal, type RunningProcess } from '../../internal/process/run-main';
+import type { RunningProcess } from '../../internal/process/run-main';
 import { ReceiptClient } from '../../internal/receipts/receipt-client';
 import { ReceiptService } from '../../internal/receipts/receipt-service';
 import { DeliveryFallback } from '../../internal/relay/delivery-fallback';
@@ -68,7 +68,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const credentials = new MintedServiceToken(serviceSecret(config), `chat-server-${config.serverId}`, { issuer: config.jwtIssuer, audience: config.jwtAudience });
   const bus = await openKafkaBus(config, log, config.serverId, closers, metrics);
   const redis = await openRedis(config, log, closers);
-  const ids = await leasedWorkerIds(redis, config, closers, drainOnFatal(log));
+  const ids = await leasedWorkerIds(redis, config, log, closers);
 
   const sessionRpc = rpcClientFromConfig(SessionServiceDefinition, config.sessionServiceAddr!, config, credentials, closers);
   const historyRpc = rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers);

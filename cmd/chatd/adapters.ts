@@ -29,8 +29,6 @@ export interface Adapters {
   groups: GroupStore;
   receipts: ReceiptStore;
   ids: IdSource;
-  /** Called (once) when the process must stop serving, e.g. its worker-id lease was lost. */
-  onFatal(listener: (reason: Error) => void): void;
   close(): Promise<void>;
 }
 
@@ -41,13 +39,12 @@ export interface Adapters {
  */
 export async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
   const closers: Closer[] = [];
-  const fatal: Array<(reason: Error) => void> = [];
   try {
     const bus = config.bus === 'kafka' ? await openKafkaBus(config, log, config.serverId, closers) : new MemoryBus(log);
     if (config.bus === 'memory') closers.push(() => bus.close());
     const { messages, groups, receipts } = await openStores(config, log, closers);
-    const { sessions, ids } = await openSessions(config, log, closers, (err) => fatal.forEach((f) => f(err)));
-    return { bus, sessions, messages, groups, receipts, ids, onFatal: (listener) => void fatal.push(listener), close: () => closeAll(closers) };
+    const { sessions, ids } = await openSessions(config, log, closers);
+    return { bus, sessions, messages, groups, receipts, ids, close: () => closeAll(closers) };
   } catch (err) {
     await closeAll(closers);
     throw err;
@@ -73,14 +70,14 @@ async function openStores(config: Config, log: Logger, closers: Closer[]): Promi
   }
 }
 
-async function openSessions(config: Config, log: Logger, closers: Closer[], fatal: (err: Error) => void): Promise<{ sessions: SessionStore; ids: IdSource }> {
+async function openSessions(config: Config, log: Logger, closers: Closer[]): Promise<{ sessions: SessionStore; ids: IdSource }> {
   switch (config.sessions) {
     case 'memory':
       // One process: the configured worker id is ours alone.
       return { sessions: new MemorySessionStore(), ids: new SnowflakeGenerator({ workerId: config.workerId }) };
     case 'redis': {
       const redis = await openRedis(config, log, closers);
-      const ids = await leasedWorkerIds(redis, config, closers, fatal);
+      const ids = await leasedWorkerIds(redis, config, log, closers);
       return { sessions: new RedisSessionStore({ redis, keyPrefix: `${config.redisKeyPrefix}sessions:`, commandTimeoutMs: config.engineTimeoutMs }), ids };
     }
   }

@@ -136,9 +136,5 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     await adapters.close();
     log.info('chatd stopped');
   };
-  adapters.onFatal((reason) => {
-    log.error({ err: reason }, 'chatd cannot go on serving; draining');
-    void (stopping ??= stop());
-  });
   return { httpPort, grpcPort: grpc.port, stop: () => (stopping ??= stop()) };
 }

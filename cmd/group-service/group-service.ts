@@ -7,7 +7,7 @@ import { closeAll, leasedWorkerIds, openCassandra, openRedis, type Closer } from
 import { groupRpc } from '../../internal/group/group-rpc';
 import { GroupService } from '../../internal/group/group-service';
 import { CassandraGroupStore } from '../../internal/group/group-store-cassandra';
-import { drainOnFatal, type RunningProcess } from '../../internal/process/run-main';
+import type { RunningProcess } from '../../internal/process/run-main';
 import { serveProcess } from '../../internal/process/service-process';
 import { grpcUnaryImplementation } from '../../internal/rpc/grpc-unary';
 import { ChatMetrics } from '../../internal/telemetry/metrics';
@@ -18,7 +18,7 @@ export async function startGroupService(config: Config, log: Logger): Promise<Ru
   try {
     const verifier = await verifierFromConfig(config);
     const store = await CassandraGroupStore.open({ session: openCassandra(config, closers) });
-    const ids = await leasedWorkerIds(await openRedis(config, log, closers), config, closers, drainOnFatal(log));
+    const ids = await leasedWorkerIds(await openRedis(config, log, closers), config, log, closers);
     const groups = new GroupService({ store, limits: config, nextId: () => ids.nextString() });
     return await serveProcess({
       name: 'group-service',

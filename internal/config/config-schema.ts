@@ -85,7 +85,7 @@ export const SETTINGS = {
   cassandraKeyspace: setting('CHAT_CASSANDRA_KEYSPACE', 'Cassandra keyspace (created if missing).', z.string().regex(/^[a-z][a-z0-9_]{0,47}$/), 'chat'),
   cassandraReplicationFactor: setting('CHAT_CASSANDRA_REPLICATION_FACTOR', 'Replication factor when the keyspace is created.', positive, '1'),
   cassandraConsistency: setting('CHAT_CASSANDRA_CONSISTENCY', 'Consistency level of reads and writes.', z.enum(['LOCAL_QUORUM', 'QUORUM', 'LOCAL_ONE', 'ONE', 'ALL']), 'LOCAL_QUORUM'),
-  workerLeaseTtlMs: setting('CHAT_WORKER_LEASE_TTL_MS', 'With CHAT_SESSIONS=redis, the Snowflake worker id is leased in Redis for this long, renewed every third.', positive, '15000'),
+  workerLeaseTtlMs: setting('CHAT_WORKER_LEASE_TTL_MS', 'With CHAT_SESSIONS=redis, the Snowflake worker id is leased in Redis for this long, renewed every third. A lost lease (Redis forgot it, renewals stalled past it) refuses sends until a new one is acquired in place, retried every tenth of this, backing off.', positive, '15000'),
   syncMaxBatch: setting('CHAT_SYNC_MAX_BATCH', 'Mesh sync worker: message log records written to history per batch at most (one store round per batch; a batch holds what waited on a partition, see CHAT_SYNC_LINGER_MS).', positive, '256'),
   syncLingerMs: setting('CHAT_SYNC_LINGER_MS', 'Mesh sync worker: a batch that is not full waits up to this long for more records (fewer, fuller Cassandra rounds at low load, at this much more sync lag; 0: write what waited at once). A full batch never waits.', z.coerce.number().int().min(0), '100'),
   syncWriteConcurrency: setting('CHAT_SYNC_WRITE_CONCURRENCY', 'Mesh sync worker: Cassandra statements one batch has in flight at most.', positive, '32'),

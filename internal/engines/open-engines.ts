@@ -7,8 +7,8 @@ import { CassandraSession, parseContactPoints } from '../cassandra/cassandra-ses
 import type { Config } from '../config/config';
 import { withDeadline } from '../deadline/with-deadline';
 import { sessionRedisOptions } from '../session/session-store-redis';
-import { leasedIds, type IdSource } from '../snowflake/id-source';
-import { SnowflakeGenerator } from '../snowflake/snowflake';
+import type { IdSource } from '../snowflake/id-source';
+import { LeasedIdSource } from '../snowflake/leased-id-source';
 import { RedisWorkerLease } from '../snowflake/worker-lease-redis';
 import type { ChatMetrics } from '../telemetry/metrics';
 
@@ -72,16 +72,21 @@ export async function openRedis(config: Config, log: Logger, closers: Closer[]):
 }
 
 /**
- * Snowflake ids under a worker id leased in Redis, so two live processes never share one. The
- * lease is released on close; `fatal` is told when it is lost (the process must stop issuing ids).
+ * Snowflake ids under a worker id leased in Redis, so two live processes never share one. A lost
+ * lease (Redis forgot it, renewals stalled past the TTL) refuses ids until a new one is acquired in
+ * place, retried every tenth of the TTL and backing off (see LeasedIdSource); the process stays
+ * up. The lease is released on close.
  */
-export async function leasedWorkerIds(redis: Redis, config: Config, closers: Closer[], fatal: (err: Error) => void): Promise<IdSource> {
-  const lease = new RedisWorkerLease({ redis, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.engineTimeoutMs, ttlMs: config.workerLeaseTtlMs });
-  const workerId = await lease.acquire();
+export async function leasedWorkerIds(redis: Redis, config: Config, log: Logger, closers: Closer[]): Promise<IdSource> {
+  const ids = new LeasedIdSource({
+    newLease: () => new RedisWorkerLease({ redis, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.engineTimeoutMs, ttlMs: config.workerLeaseTtlMs }),
+    retryMs: Math.ceil(config.workerLeaseTtlMs / 10),
+    log,
+  });
+  await ids.start();
   // Released before the Redis connection closes (closers run in reverse).
-  closers.push(() => lease.release());
-  lease.onLost(fatal);
-  return leasedIds(new SnowflakeGenerator({ workerId }), lease);
+  closers.push(() => ids.close());
+  return ids;
 }
 
 /** Runs closers in reverse order, best effort: the process is going away. */

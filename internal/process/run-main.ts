@@ -75,18 +75,6 @@ export function runMain(spec: MainSpec): void {
   );
 }
 
-/**
- * For a process that can no longer serve safely (its Snowflake worker lease was lost): log, then
- * drain and exit through the SIGTERM path with exit code 1, so the supervisor restarts it.
- */
-export function drainOnFatal(log: Logger): (reason: Error) => void {
-  return (reason) => {
-    log.fatal({ err: reason }, 'cannot go on serving; draining');
-    process.exitCode = 1;
-    process.kill(process.pid, 'SIGTERM');
-  };
-}
-
 /** An error and its causes on one line: the operator sees which engine and why. */
 export function describeError(err: unknown): string {
   const parts: string[] = [];

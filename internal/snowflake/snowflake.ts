@@ -75,6 +75,11 @@ export interface SnowflakeGeneratorOptions {
   maxBackwardsWaitMs?: number;
   /** Synchronous sleep used while waiting; defaults to `Atomics.wait`. Fake it in tests. */
   sleep?: (ms: number) => void;
+  /**
+   * An id this generator's ids must all exceed, typically the last one a previous generator of
+   * this process issued under the same worker id (a lease regained after it was lost). Default none.
+   */
+  after?: bigint;
 }
 
 /**
@@ -114,6 +119,17 @@ export class SnowflakeGenerator {
     this.clock = clock;
     this.maxBackwardsWaitMs = maxBackwardsWaitMs;
     this.sleep = sleep;
+    if (options.after !== undefined) {
+      // As if `after`'s millisecond had used up its sequence: the next id is in a later millisecond.
+      this.lastMs = Number(options.after >> TIMESTAMP_SHIFT);
+      this.sequence = MAX_SEQUENCE;
+    }
+  }
+
+  /** An id at or above every id issued (the last one, or the `after` floor's millisecond); undefined before any. */
+  get last(): bigint | undefined {
+    if (this.lastMs < 0) return undefined;
+    return (BigInt(this.lastMs) << TIMESTAMP_SHIFT) | (BigInt(this.workerId) << SEQUENCE_BITS) | BigInt(this.sequence);
   }
 
   /**
