@@ -6,7 +6,7 @@ import type { ServiceCredentials } from './service-token';
 import type { MethodDef, Req, Res, ServiceDef } from './unary-method';
 
 export interface RpcClientOptions {
-  /** host:port of the service. */
+  /** Where the service's replicas are: see {@link grpcTarget}. */
   address: string;
   credentials: ServiceCredentials;
   /** Deadline of each call, retries included. */
@@ -31,7 +31,7 @@ export class RpcClient<D extends ServiceDef> {
     private readonly service: D,
     private readonly opts: RpcClientOptions,
   ) {
-    this.client = new Client(opts.address, grpcChannelCredentials(opts.tls), channelOptions(service.fullName, opts));
+    this.client = new Client(grpcTarget(opts.address), grpcChannelCredentials(opts.tls), channelOptions(service.fullName, opts));
   }
 
   /** Calls one unary method; `as` forwards a caller's own token instead of the service token. */
@@ -61,9 +61,36 @@ export class RpcClient<D extends ServiceDef> {
   }
 }
 
-/** Channel options shared by every internal client: keepalive, message size, retry policy. */
+const SCHEME = /^(dns|ipv4|ipv6|unix):/;
+const IP_PORT = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/;
+
+/**
+ * The gRPC target of a service address, as configured:
+ * - `host:port`: one name; every address it resolves to is a replica;
+ * - `ip:port,ip:port,...`: a fixed list of replicas (IPv4, or IPv6 in brackets);
+ * - `dns:///name:port` (or any grpc target with a scheme): passed as is, e.g. a Kubernetes
+ *   headless service, whose name resolves to every ready pod.
+ * Calls are spread over the replicas that are up (round robin, see channelOptions).
+ * @throws RangeError for a list entry that is not ip:port.
+ */
+export function grpcTarget(address: string): string {
+  const value = address.trim();
+  if (SCHEME.test(value) || !value.includes(',')) return value;
+  const entries = value.split(',').map((e) => e.trim());
+  const bad = entries.find((e) => !IP_PORT.test(e));
+  if (bad !== undefined) throw new RangeError(`service address list entry ${JSON.stringify(bad)} is not ip:port (for a name with several addresses, give dns:///name:port)`);
+  return `${entries[0].startsWith('[') ? 'ipv6' : 'ipv4'}:${entries.join(',')}`;
+}
+
+/**
+ * Channel options shared by every internal client: keepalive, message size, retry policy, and
+ * round robin over the service's replicas. A replica that goes away takes its subchannel out of the
+ * rotation when its connection fails (keepalive finds a silent one); a call that was in flight on it
+ * fails UNAVAILABLE and is retried on another, every internal RPC being idempotent.
+ */
 export function channelOptions(serviceName: string, opts: Pick<RpcClientOptions, 'maxAttempts' | 'maxMessageBytes'>): Record<string, string | number> {
-  const retry = {
+  const serviceConfig = {
+    loadBalancingConfig: [{ round_robin: {} }],
     methodConfig: [
       {
         name: [{ service: serviceName }],
@@ -75,7 +102,7 @@ export function channelOptions(serviceName: string, opts: Pick<RpcClientOptions,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.enable_retries': opts.maxAttempts > 1 ? 1 : 0,
-    'grpc.service_config': JSON.stringify(retry),
+    'grpc.service_config': JSON.stringify(serviceConfig),
     'grpc.max_receive_message_length': opts.maxMessageBytes ?? 16 * 1024 * 1024,
   };
 }
