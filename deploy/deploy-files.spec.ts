@@ -3,7 +3,11 @@
  * plugin here) nor a Kubernetes API server is available to CI: every YAML file parses; compose and
  * Kubernetes use only settings that exist (internal/config/config-schema.ts) with values their
  * schema accepts; images are pinned; every workload has probes and resources; every reference
- * (depends_on, envFrom, Service selectors and ports, kustomization resources) resolves.
+ * (depends_on, envFrom, Service selectors and ports, kustomization resources) resolves. And the
+ * replicated shape (issue #17): every service runs at least two replicas, Kubernetes workloads each
+ * have one PodDisruptionBudget and node anti-affinity, service addresses are dns:/// targets of
+ * headless Services (compose: of replicated services), no two compose services bind one host port,
+ * and the engines' replication settings agree between compose and Kubernetes.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -20,6 +24,10 @@ const K8S = join(DEPLOY, 'k8s');
 /** The deployables of the mesh (issue #4): `node dist/cmd/<name>/main.js`. */
 const DEPLOYABLES = ['chat-server', 'session-service', 'group-service', 'history-service', 'sync-worker', 'api-server'];
 const WITH_GRPC = new Set(['chat-server', 'session-service', 'group-service', 'history-service']);
+/** Each service address setting and the deployable it names. */
+const SERVICE_ADDRS: Record<string, string> = { CHAT_SESSION_SERVICE_ADDR: 'session-service', CHAT_GROUP_SERVICE_ADDR: 'group-service', CHAT_HISTORY_SERVICE_ADDR: 'history-service' };
+/** The engines' replication settings, which compose and Kubernetes both set. */
+const REPLICATION = ['CHAT_KAFKA_REPLICATION_FACTOR', 'CHAT_KAFKA_MIN_INSYNC_REPLICAS', 'CHAT_CASSANDRA_REPLICATION_FACTOR', 'CHAT_CASSANDRA_CONSISTENCY'];
 /** Settings every process receives (deploy/local/README.md, "The whole mesh"). */
 const COMMON = ['CHAT_HOST', 'CHAT_HTTP_PORT', 'CHAT_LOG_LEVEL', 'CHAT_JWT_SECRET', 'CHAT_REDIS_URL', 'CHAT_KAFKA_BROKERS', 'CHAT_CASSANDRA_CONTACT_POINTS', 'CHAT_CASSANDRA_LOCAL_DC', 'CHAT_CASSANDRA_KEYSPACE', 'CHAT_SESSION_SERVICE_ADDR', 'CHAT_GROUP_SERVICE_ADDR', 'CHAT_HISTORY_SERVICE_ADDR'];
 
@@ -77,6 +85,18 @@ function assertSetting(name: string, value: unknown, where: string): void {
   assert.ok(r.success, `${where}: ${name}=${value} is not a valid value: ${r.success ? '' : r.error.message}`);
 }
 
+/** `dns:///host:port` (a service address in the form the deploy files use) -> host and port. */
+function dnsTarget(address: unknown, what: string): { host: string; port: number } {
+  const m = /^dns:\/\/\/([a-z0-9.-]+):(\d{1,5})$/.exec(str(address, what));
+  assert.ok(m, `${what}=${String(address)} must be dns:///<name>:<port>, so that clients resolve every replica`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+/** Every label of a matchLabels selector is on the pod. */
+function selects(matchLabels: unknown, labels: Obj): boolean {
+  return isObj(matchLabels) && Object.keys(matchLabels).length > 0 && Object.entries(matchLabels).every(([k, v]) => labels[k] === v);
+}
+
 /** `node dist/cmd/<deployable>/main.js` -> the deployable. */
 function deployableOf(command: unknown, where: string): string {
   const c = arr(command, `${where} command`).map((x) => str(x, `${where} command`));
@@ -124,9 +144,12 @@ describe('deploy/compose/compose.yaml', () => {
       for (const k of COMMON) assert.ok(k in env, `${name} needs ${k}`);
       assert.equal(env.CHAT_HOST, '0.0.0.0', `${name} must bind all interfaces in a container`);
       if (WITH_GRPC.has(d)) assert.ok('CHAT_GRPC_PORT' in env, `${name} serves gRPC: CHAT_GRPC_PORT`);
-      for (const k of ['CHAT_SESSION_SERVICE_ADDR', 'CHAT_GROUP_SERVICE_ADDR', 'CHAT_HISTORY_SERVICE_ADDR']) {
-        const host = str(env[k], k).split(':')[0];
-        assert.ok(services[host], `${name}: ${k} names service ${host}, which does not exist`);
+      for (const [k, want] of Object.entries(SERVICE_ADDRS)) {
+        const { host, port } = dnsTarget(env[k], `${name} ${k}`);
+        const target = services[host];
+        assert.ok(target, `${name}: ${k} names service ${host}, which does not exist`);
+        assert.equal(deployableOf(obj(target, host).command, host), want, `${name}: ${k} names ${host}, which does not run ${want}`);
+        assert.equal(String(obj(obj(target, host).environment, host).CHAT_GRPC_PORT), String(port), `${name}: ${k} port is ${host}'s CHAT_GRPC_PORT`);
       }
       if (d === 'chat-server') {
         const id = str(env.CHAT_SERVER_ID, `${name} CHAT_SERVER_ID`);
@@ -167,6 +190,81 @@ describe('deploy/compose/compose.yaml', () => {
     for (const [name, s] of ours) {
       if (!['chat-server', 'api-server', 'sync-worker'].includes(deployableOf(obj(s, name).command, name))) continue;
       for (const svc of ['session-service', 'group-service', 'history-service']) assert.ok(edges.get(name)?.includes(svc), `${name} must wait for ${svc}`);
+    }
+  });
+});
+
+describe('deploy/compose/compose.yaml: replicas', () => {
+  const compose = loadYaml(COMPOSE)[0];
+  const services = obj(compose.services, 'services');
+  const ours = Object.entries(services).filter(([, s]) => str(obj(s, 'service').image, 'image').startsWith('chat-mesh:'));
+  const replicas = (name: string): number => {
+    const s = obj(services[name], name);
+    const n = s.scale ?? (isObj(s.deploy) ? s.deploy.replicas : undefined) ?? 1;
+    assert.ok(Number.isInteger(n) && (n as number) >= 1, `${name}: replicas must be a positive integer`);
+    return n as number;
+  };
+  /** Host ports a service binds, or `ephemeral` for a port published on whatever is free. */
+  const hostPorts = (name: string): string[] =>
+    arr(obj(services[name], name).ports ?? [], `${name}.ports`).map((p) => {
+      if (isObj(p)) return typeof p.published === 'number' || (typeof p.published === 'string' && p.published !== '') ? String(p.published) : 'ephemeral';
+      const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+      return parts.length === 1 || parts[parts.length - 2] === '' ? 'ephemeral' : parts[parts.length - 2];
+    });
+  const engineData = obj(loadYaml(join(K8S, 'engines-configmap.yaml'))[0].data, 'chat-engines data');
+
+  it('runs two replicas of every service but the chat servers, and one of each chat server (its own id)', () => {
+    for (const [name, s] of ours) {
+      const d = deployableOf(obj(s, name).command, name);
+      if (d === 'chat-server') assert.equal(replicas(name), 1, `${name}: one container per CHAT_SERVER_ID`);
+      else assert.equal(replicas(name), 2, `${name}: deploy.replicas`);
+    }
+  });
+
+  it('binds each host port once: none from a replicated service, no two services on one', () => {
+    const owner = new Map<string, string>();
+    for (const name of Object.keys(services)) {
+      for (const port of hostPorts(name).filter((p) => p !== 'ephemeral')) {
+        assert.equal(replicas(name), 1, `${name} has ${replicas(name)} replicas and publishes host port ${port}: they would collide`);
+        assert.ok(!owner.has(port), `host port ${port} published by both ${owner.get(port)} and ${name}`);
+        owner.set(port, name);
+      }
+    }
+  });
+
+  it('fronts the api-server replicas with an ingress whose origin the chat servers accept', () => {
+    const [name, ingress] = Object.entries(services).find(([, s]) => obj(obj(s, 'service').depends_on ?? {}, 'depends_on')['api-server'] !== undefined && !str(obj(s, 'service').image, 'image').startsWith('chat-mesh:')) ?? [];
+    assert.ok(name && ingress, 'a service in front of api-server');
+    const conf = arr(obj(ingress, name).volumes, `${name}.volumes`).map((v) => /^(\.\/[^:]+):/.exec(str(v, 'volume'))?.[1]).find((f) => f !== undefined);
+    assert.ok(conf, `${name} mounts its configuration from deploy/compose`);
+    const text = readFileSync(join(DEPLOY, 'compose', conf), 'utf8');
+    assert.match(text, /^\s*resolver 127\.0\.0\.11\b/m, `${conf}: resolves through Docker's DNS`);
+    assert.match(text, /^\s*server api-server:8080 resolve;/m, `${conf}: balances over every api-server replica, re-resolved`);
+    const [port] = hostPorts(name);
+    assert.equal(port, '8080', `${name} publishes the api-server's host port`);
+    for (const [chat, s] of ours) {
+      const env = obj(obj(s, chat).environment, chat);
+      if (deployableOf(obj(s, chat).command, chat) !== 'chat-server') continue;
+      const origins = str(env.CHAT_ALLOWED_ORIGINS, `${chat} CHAT_ALLOWED_ORIGINS`).split(',');
+      assert.ok(origins.includes(`http://127.0.0.1:${port}`), `${chat}: the web client's origin http://127.0.0.1:${port} may open /ws`);
+    }
+  });
+
+  it('sets the engines\' replication as Kubernetes does, at values its single engines allow', () => {
+    const nodes = (image: string) => Object.keys(services).filter((n) => str(obj(services[n], n).image, 'image').startsWith(image)).reduce((sum, n) => sum + replicas(n), 0);
+    const brokers = nodes('apache/kafka:');
+    const cassandras = nodes('cassandra:');
+    for (const k of REPLICATION) assert.ok(k in engineData, `deploy/k8s/engines-configmap.yaml sets ${k}`);
+    for (const [name, s] of ours) {
+      const env = obj(obj(s, name).environment, name);
+      for (const k of REPLICATION) assert.ok(k in env, `${name} sets ${k}, as Kubernetes does`);
+      const rf = Number(env.CHAT_KAFKA_REPLICATION_FACTOR);
+      const isr = Number(env.CHAT_KAFKA_MIN_INSYNC_REPLICAS);
+      assert.ok(rf >= 1 && rf <= brokers, `${name}: Kafka replication factor ${rf} with ${brokers} broker(s)`);
+      assert.ok(isr >= 1 && isr <= rf, `${name}: min.insync.replicas ${isr} of ${rf}`);
+      const crf = Number(env.CHAT_CASSANDRA_REPLICATION_FACTOR);
+      assert.ok(crf >= 1 && crf <= cassandras, `${name}: Cassandra replication factor ${crf} with ${cassandras} node(s)`);
+      assert.equal(env.CHAT_CASSANDRA_CONSISTENCY, engineData.CHAT_CASSANDRA_CONSISTENCY, `${name}: the consistency level Kubernetes uses`);
     }
   });
 });
@@ -297,14 +395,110 @@ describe('deploy/k8s', () => {
       const match = obj(obj(spec.selector, 'selector').matchLabels, 'matchLabels');
       for (const [k, v] of Object.entries(match)) assert.equal(podLabels(w)[k], v, `${w.name}: selector matches its pod labels`);
     }
+  });
+
+  it('points the service addresses at headless Services (dns:///<name>.<namespace>.svc.cluster.local), so clients reach every pod', () => {
+    const services = of('Service');
     const common = obj(of('ConfigMap').find((c) => c.name === 'chat-common')?.body.data, 'chat-common data');
-    for (const k of ['CHAT_SESSION_SERVICE_ADDR', 'CHAT_GROUP_SERVICE_ADDR', 'CHAT_HISTORY_SERVICE_ADDR']) {
-      const [host, port] = str(common[k], k).split(':');
-      const svc = services.find((s) => s.name === host);
-      assert.ok(svc, `${k} names Service ${host}`);
-      const ports = arr(obj(svc.body.spec, 'spec').ports, 'ports').map((p) => obj(p, 'port'));
-      assert.ok(ports.some((p) => p.name === 'grpc' && String(p.port) === port), `${k}: Service ${host} has grpc port ${port}`);
+    for (const [k, want] of Object.entries(SERVICE_ADDRS)) {
+      const { host, port } = dnsTarget(common[k], k);
+      const m = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$/.exec(host);
+      assert.ok(m, `${k}: ${host} must be <service>.<namespace>.svc.cluster.local`);
+      assert.equal(m[2], kustomization.namespace, `${k}: the namespace is kustomization.yaml's`);
+      const svc = services.find((s) => s.name === m[1]);
+      assert.ok(svc, `${k} names Service ${m[1]}, which does not exist`);
+      const spec = obj(svc.body.spec, `${svc.name} spec`);
+      assert.equal(spec.clusterIP, 'None', `${k}: Service ${svc.name} must be headless, or each client's one connection goes to one pod`);
+      assert.ok(!spec.publishNotReadyAddresses, `${k}: Service ${svc.name} must list only ready pods`);
+      const grpc = arr(spec.ports, 'ports').map((p) => obj(p, 'port')).find((p) => p.name === 'grpc');
+      assert.ok(grpc, `${k}: Service ${svc.name} has a grpc port`);
+      const target = workloads.find((w) => selects(spec.selector, podLabels(w)));
+      assert.ok(target, `Service ${svc.name} selects no workload`);
+      const c = containers(target).find((x) => deployableOf(x.command, target.name) === want);
+      assert.ok(c, `${k}: Service ${svc.name} selects ${target.name}, which does not run ${want}`);
+      // A headless name resolves to pod IPs: clients dial the port of the address on the pod itself.
+      const containerPort = arr(c.ports, 'ports').map((p) => obj(p, 'port')).find((p) => p.name === grpc.targetPort || p.containerPort === grpc.targetPort);
+      assert.equal(containerPort?.containerPort, port, `${k}: port ${port} must be ${want}'s gRPC container port`);
     }
+  });
+
+  it('serves the gRPC of session, group and history only through headless Services', () => {
+    for (const s of of('Service')) {
+      const spec = obj(s.body.spec, `${s.name} spec`);
+      const target = workloads.find((w) => selects(spec.selector, podLabels(w)));
+      if (!target || !containers(target).some((c) => Object.values(SERVICE_ADDRS).includes(deployableOf(c.command, target.name)))) continue;
+      const grpc = arr(spec.ports, 'ports').some((p) => obj(p, 'port').name === 'grpc');
+      if (grpc) assert.equal(spec.clusterIP, 'None', `Service ${s.name} offers gRPC through a ClusterIP, which pins each client to one pod`);
+    }
+  });
+
+  it('runs at least two replicas of every workload, and rolls Deployments without dropping below them', () => {
+    for (const w of workloads) {
+      const spec = obj(w.body.spec, `${w.name} spec`);
+      assert.ok(typeof spec.replicas === 'number' && spec.replicas >= 2, `${w.name}: replicas ${String(spec.replicas)}, at least 2`);
+      if (w.kind === 'Deployment') {
+        const rolling = obj(obj(spec.strategy, `${w.name} strategy`).rollingUpdate, `${w.name} rollingUpdate`);
+        assert.equal(rolling.maxUnavailable, 0, `${w.name}: a rollout starts a new pod before stopping an old one`);
+      }
+    }
+  });
+
+  it('covers every workload with exactly one PodDisruptionBudget that lets one pod go at a time', () => {
+    const pdbs = of('PodDisruptionBudget');
+    for (const p of pdbs) {
+      const sel = obj(obj(p.body.spec, `${p.name} spec`).selector, `${p.name} selector`);
+      assert.equal(sel.matchExpressions, undefined, `${p.name}: matchLabels only`);
+      assert.ok(workloads.some((w) => selects(sel.matchLabels, podLabels(w))), `PodDisruptionBudget ${p.name} selects no workload`);
+    }
+    for (const w of workloads) {
+      const covering = pdbs.filter((p) => selects(obj(obj(p.body.spec, 'spec').selector, 'selector').matchLabels, podLabels(w)));
+      // The eviction API refuses to evict a pod that more than one budget covers.
+      assert.equal(covering.length, 1, `${w.name}: one PodDisruptionBudget, found ${covering.map((p) => p.name).join(', ') || 'none'}`);
+      const spec = obj(covering[0].body.spec, 'spec');
+      const replicas = obj(w.body.spec, 'spec').replicas as number;
+      if (w.kind === 'StatefulSet') {
+        assert.equal(spec.maxUnavailable, 1, `${w.name}: at most one server down for a drain`);
+        assert.equal(spec.minAvailable, undefined, `${w.name}: maxUnavailable only`);
+      } else {
+        const [key, value] = spec.maxUnavailable !== undefined ? ['maxUnavailable', spec.maxUnavailable] : ['minAvailable', spec.minAvailable];
+        assert.ok(Number.isInteger(value) && (value as number) >= 1 && (value as number) < replicas, `${w.name}: PodDisruptionBudget ${key} ${String(value)} must keep one pod up and let one go, of ${replicas}`);
+        assert.ok(spec.maxUnavailable === undefined || spec.minAvailable === undefined, `${w.name}: one of maxUnavailable and minAvailable`);
+      }
+    }
+  });
+
+  it('prefers to put every workload\'s pods on different nodes (and zone spread never blocks scheduling)', () => {
+    for (const w of workloads) {
+      const others = workloads.filter((o) => o !== w);
+      const anti = obj(obj(podSpec(w).affinity, `${w.name} affinity`).podAntiAffinity, `${w.name} podAntiAffinity`);
+      const terms = arr(anti.preferredDuringSchedulingIgnoredDuringExecution, `${w.name} preferred anti-affinity`).map((t) => obj(t, 'term'));
+      const ok = terms.some((t) => {
+        const term = obj(t.podAffinityTerm, 'podAffinityTerm');
+        const match = obj(term.labelSelector, 'labelSelector').matchLabels;
+        return term.topologyKey === 'kubernetes.io/hostname' && typeof t.weight === 'number' && t.weight >= 1 && t.weight <= 100 && selects(match, podLabels(w)) && !others.some((o) => selects(match, podLabels(o)));
+      });
+      assert.ok(ok, `${w.name}: a preferred anti-affinity term on kubernetes.io/hostname selecting its own pods, and only them`);
+      for (const c of arr(podSpec(w).topologySpreadConstraints ?? [], `${w.name} topologySpreadConstraints`).map((x) => obj(x, 'constraint'))) {
+        assert.equal(c.whenUnsatisfiable, 'ScheduleAnyway', `${w.name}: topology spread is a preference`);
+        assert.ok(selects(obj(c.labelSelector, 'labelSelector').matchLabels, podLabels(w)), `${w.name}: topology spread counts its own pods`);
+      }
+    }
+  });
+
+  it('asks the engines for replication: Kafka RF 3 with min.insync.replicas 2, Cassandra RF 3 at a quorum, and shows Sentinel', () => {
+    const engines = of('ConfigMap').find((c) => c.name === 'chat-engines');
+    assert.ok(engines);
+    const data = obj(engines.body.data, 'chat-engines data');
+    const rf = Number(data.CHAT_KAFKA_REPLICATION_FACTOR);
+    const isr = Number(data.CHAT_KAFKA_MIN_INSYNC_REPLICAS);
+    assert.ok(rf >= 3, `Kafka replication factor ${rf}, at least 3`);
+    assert.ok(isr >= 2 && isr < rf, `min.insync.replicas ${isr}: at least 2, and below ${rf} so that a publish survives one broker down`);
+    assert.ok(Number(data.CHAT_CASSANDRA_REPLICATION_FACTOR) >= 3, 'Cassandra replication factor at least 3');
+    assert.ok(['LOCAL_QUORUM', 'QUORUM'].includes(str(data.CHAT_CASSANDRA_CONSISTENCY, 'CHAT_CASSANDRA_CONSISTENCY')), 'Cassandra reads and writes at a quorum');
+    // Settings shown commented out (they depend on the operator's Redis) must still be valid.
+    const commented = [...readFileSync(join(K8S, engines.file), 'utf8').matchAll(/^\s*#\s*(CHAT_[A-Z0-9_]+): *(\S+)\s*$/gm)];
+    for (const [, k, v] of commented) assertSetting(k, v, `${engines.file} (commented)`);
+    assert.ok(commented.some(([, k]) => k === 'CHAT_REDIS_SENTINELS') || 'CHAT_REDIS_SENTINELS' in data, `${engines.file} shows CHAT_REDIS_SENTINELS`);
   });
 });
 
