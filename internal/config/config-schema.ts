@@ -64,6 +64,7 @@ export const SETTINGS = {
   grpcTlsCertFile: setting('CHAT_GRPC_TLS_CERT_FILE', 'Mesh: PEM certificate of this process, signed by the internal CA (used as server and as client).', z.string().min(1).optional()),
   grpcTlsKeyFile: setting('CHAT_GRPC_TLS_KEY_FILE', 'Mesh: PEM private key of CHAT_GRPC_TLS_CERT_FILE.', z.string().min(1).optional()),
   grpcKeepaliveTimeMs: setting('CHAT_GRPC_KEEPALIVE_TIME_MS', 'gRPC servers ping each client connection this often (keepalive), to find dead peers.', positive, '30000'),
+  grpcMaxConnectionAgeMs: setting('CHAT_GRPC_MAX_CONNECTION_AGE_MS', 'Session, group and history services: a client connection is closed (GOAWAY; calls in flight get CHAT_RPC_TIMEOUT_MS to finish) this long after it opened, so clients resolve the service\'s name again and replicas added by scaling out get calls. 0: never.', z.coerce.number().int().min(0), '300000'),
   grpcKeepaliveTimeoutMs: setting('CHAT_GRPC_KEEPALIVE_TIMEOUT_MS', 'A gRPC client that does not answer a keepalive ping within this long is disconnected.', positive, '10000'),
   resumeMaxMessages: setting('CHAT_RESUME_MAX_MESSAGES', 'Messages replayed per conversation after hello (at most CHAT_MAX_PAGE_SIZE); beyond it a gap frame (REPLAY_LIMIT) tells the client to page.', positive, '100'),
   resumeMaxConversations: setting('CHAT_RESUME_MAX_CONVERSATIONS', 'Conversations replayed after hello; the others get a gap frame (TOO_MANY_CONVERSATIONS).', positive, '200'),

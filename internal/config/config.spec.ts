@@ -72,6 +72,12 @@ describe('loadConfig', () => {
     for (const bad of ['-1', '101', 'soon']) assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_KAFKA_LINGER_MS: bad }), /CHAT_KAFKA_LINGER_MS/);
   });
 
+  it('takes the services\' max gRPC connection age, 5 min by default, 0 for never', () => {
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).grpcMaxConnectionAgeMs, 300_000);
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_GRPC_MAX_CONNECTION_AGE_MS: '0' }).grpcMaxConnectionAgeMs, 0);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_GRPC_MAX_CONNECTION_AGE_MS: '-1' }), /CHAT_GRPC_MAX_CONNECTION_AGE_MS/);
+  });
+
   it('takes the presence watch TTL, positive, 60 s by default', () => {
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).presenceWatchTtlMs, 60_000);
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_PRESENCE_WATCH_TTL_MS: '1500' }).presenceWatchTtlMs, 1500);

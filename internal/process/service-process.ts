@@ -29,7 +29,7 @@ export interface ServiceProcessOptions {
 export async function serveProcess(opts: ServiceProcessOptions): Promise<RunningProcess> {
   const { config, log } = opts;
   let ready = false;
-  const grpc = opts.grpcServices.length > 0 ? await startGrpcServer({ host: config.host, port: config.grpcPort, maxMessageBytes: config.rpcMaxMessageBytes, keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs }, tls: grpcTlsFromConfig(config), services: opts.grpcServices, onCall: (path) => opts.metrics.rpcCalls.inc({ method: path }) }) : undefined;
+  const grpc = opts.grpcServices.length > 0 ? await startGrpcServer({ host: config.host, port: config.grpcPort, maxMessageBytes: config.rpcMaxMessageBytes, keepalive: { timeMs: config.grpcKeepaliveTimeMs, timeoutMs: config.grpcKeepaliveTimeoutMs }, tls: grpcTlsFromConfig(config), maxConnectionAge: config.grpcMaxConnectionAgeMs > 0 ? { ageMs: config.grpcMaxConnectionAgeMs, graceMs: config.rpcTimeoutMs } : undefined, services: opts.grpcServices, onCall: (path) => opts.metrics.rpcCalls.inc({ method: path }) }) : undefined;
   const ops = await startOpsServer({ host: config.host, port: config.httpPort, metrics: opts.metrics, ready: () => ready, log });
   ready = true;
   log.info({ grpc: grpc ? `${config.host}:${grpc.port}` : undefined, http: `http://${config.host}:${ops.port}` }, `${opts.name} ready`);

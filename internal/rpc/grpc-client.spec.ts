@@ -6,12 +6,12 @@ import { startGrpcServer, type RunningGrpcServer } from './grpc-server';
 import { grpcTarget, RpcClient } from './grpc-client';
 
 /** A replica of the session service that only answers LocateUsers, naming itself in the answer. */
-async function replica(name: string, served: string[]): Promise<RunningGrpcServer> {
+async function replica(name: string, served: string[], maxConnectionAge?: { ageMs: number; graceMs: number }): Promise<RunningGrpcServer> {
   const locateUsers = (call: ServerUnaryCall<LocateUsersRequest, LocateUsersResponse>, done: sendUnaryData<LocateUsersResponse>) => {
     served.push(name);
     done(null, { connections: [{ userId: call.request.userIds[0], deviceId: name, sessionId: name, serverId: name, serverAddress: '' }] });
   };
-  return startGrpcServer({ host: '127.0.0.1', port: 0, services: [{ definition: SessionServiceService, name: 'chat.v1.SessionService', implementation: { locateUsers } }], maxMessageBytes: 65536 });
+  return startGrpcServer({ host: '127.0.0.1', port: 0, services: [{ definition: SessionServiceService, name: 'chat.v1.SessionService', implementation: { locateUsers } }], maxMessageBytes: 65536, maxConnectionAge });
 }
 
 describe('service addresses', () => {
@@ -41,6 +41,25 @@ describe('RpcClient over replicas', () => {
       const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => client.call('locateUsers', { userIds: [`v${i}`], serverId: '' })));
       assert.equal(answers.length, 30, 'no call failed');
       assert.deepEqual(new Set(served), new Set(['a', 'c']));
+    } finally {
+      client.close();
+    }
+  });
+
+  it('keeps every call whole while a server recycles its connections (max connection age)', async () => {
+    const served: string[] = [];
+    const server = await replica('aged', served, { ageMs: 200, graceMs: 1_000 });
+    servers.push(server);
+    const client = new RpcClient(SessionServiceDefinition, { address: `127.0.0.1:${server.port}`, credentials: { token: () => Promise.resolve('token') }, timeoutMs: 2_000, maxAttempts: 3 });
+    try {
+      const until = Date.now() + 1_200; // six connection lifetimes
+      let calls = 0;
+      while (Date.now() < until) {
+        await Promise.all(Array.from({ length: 5 }, () => client.call('locateUsers', { userIds: ['u'], serverId: '' })));
+        calls += 5;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(served.length, calls, 'every call answered');
     } finally {
       client.close();
     }

@@ -27,6 +27,12 @@ export interface GrpcServerOptions {
   keepalive?: { timeMs: number; timeoutMs: number };
   /** mTLS: only clients with a certificate of the internal CA get in. Plaintext without it. */
   tls?: GrpcTls;
+  /**
+   * Each client connection is closed (GOAWAY; calls in flight get `graceMs` to finish) this long
+   * after it opened, so clients resolve the service's name again and spread over replicas added
+   * since. Not for servers of long-lived streams (the relay). Default: never.
+   */
+  maxConnectionAge?: { ageMs: number; graceMs: number };
   /** Called once per call as it starts, with its path (/chat.v1.SessionService/Heartbeat): for counting. */
   onCall?: (path: string) => void;
 }
@@ -47,6 +53,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     'grpc.keepalive_time_ms': opts.keepalive?.timeMs ?? 30_000,
     'grpc.keepalive_timeout_ms': opts.keepalive?.timeoutMs ?? 10_000,
     'grpc.keepalive_permit_without_calls': 1,
+    ...(opts.maxConnectionAge ? { 'grpc.max_connection_age_ms': opts.maxConnectionAge.ageMs, 'grpc.max_connection_age_grace_ms': opts.maxConnectionAge.graceMs } : {}),
     interceptors: opts.onCall ? [counting(opts.onCall)] : [],
   });
   for (const s of opts.services) server.addService(s.definition, s.implementation);
