@@ -4,15 +4,20 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -20,8 +25,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
 /**
  * Readiness probe used by deploy/local/up: retries a produce/consume round
  * trip (plus a consumer-group offset commit) until it succeeds or the time
- * is up. Usage: KafkaReady BOOTSTRAP TIMEOUT_SECONDS [PID_TO_WATCH]
- * Exit 0 ready, 2 timed out, 3 the watched process exited.
+ * is up. Usage: KafkaReady BOOTSTRAP TIMEOUT_SECONDS [PIDS_TO_WATCH [RF [BROKERS]]]
+ * PIDS_TO_WATCH is a comma-separated list ("-" for none). With a replication
+ * factor RF above 1 (the replicated set of up --ha), the probe topic has RF
+ * replicas, and the probe also waits until at least BROKERS (default RF)
+ * brokers are registered and every live replica of every partition is in sync.
+ * Exit 0 ready, 2 timed out, 3 a watched process exited.
  */
 public final class KafkaReady {
   private static final String TOPIC = "_chat_local_probe";
@@ -30,17 +39,23 @@ public final class KafkaReady {
   public static void main(String[] args) throws InterruptedException {
     String bootstrap = args[0];
     long deadline = System.nanoTime() + Duration.ofSeconds(Long.parseLong(args[1])).toNanos();
-    long pid = args.length > 2 ? Long.parseLong(args[2]) : -1;
+    List<Long> pids = args.length > 2 && !args[2].equals("-")
+        ? java.util.Arrays.stream(args[2].split(",")).map(Long::parseLong).toList()
+        : List.of();
+    short rf = args.length > 3 ? Short.parseShort(args[3]) : 1;
+    int brokers = args.length > 4 ? Integer.parseInt(args[4]) : rf;
     Throwable last = null;
     int attempts = 0;
     while (System.nanoTime() < deadline) {
-      if (pid > 0 && !ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
-        System.err.println("[probe] kafka process " + pid + " exited");
-        System.exit(3);
+      for (long pid : pids) {
+        if (!ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+          System.err.println("[probe] kafka process " + pid + " exited");
+          System.exit(3);
+        }
       }
       attempts++;
       try {
-        System.out.println("[probe] " + roundTrip(bootstrap));
+        System.out.println("[probe] " + roundTrip(bootstrap, rf, brokers));
         return;
       } catch (Exception e) {
         last = e;
@@ -51,7 +66,7 @@ public final class KafkaReady {
     System.exit(2);
   }
 
-  private static String roundTrip(String bootstrap) throws Exception {
+  private static String roundTrip(String bootstrap, short rf, int brokers) throws Exception {
     Properties common = new Properties();
     common.put("bootstrap.servers", bootstrap);
     common.put("client.id", "chat-local-probe");
@@ -63,7 +78,7 @@ public final class KafkaReady {
     try (Admin admin = Admin.create(common)) {
       clusterId = admin.describeCluster().clusterId().get();
       try {
-        admin.createTopics(List.of(new NewTopic(TOPIC, 1, (short) 1))).all().get();
+        admin.createTopics(List.of(new NewTopic(TOPIC, 1, rf))).all().get();
       } catch (ExecutionException e) {
         if (!(e.getCause() instanceof TopicExistsException)) {
           throw e;
@@ -98,13 +113,44 @@ public final class KafkaReady {
         for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
           if (payload.equals(r.value())) {
             consumer.commitSync(Map.of(tp, new OffsetAndMetadata(r.offset() + 1)));
+            String replicas = rf > 1 ? ", " + inSync(common, brokers) : "";
             return String.format(
-                "kafka round trip ok: cluster %s, %s-%d offset %d, group offset committed",
-                clusterId, TOPIC, md.partition(), r.offset());
+                "kafka round trip ok: cluster %s, %s-%d offset %d, group offset committed%s",
+                clusterId, TOPIC, md.partition(), r.offset(), replicas);
           }
         }
       }
       throw new IllegalStateException("the produced record was not read back within 10s");
+    }
+  }
+
+  /**
+   * Throws unless at least {@code brokers} brokers are registered and every replica on a live
+   * broker is in its partition's ISR (a restarted broker has caught up). Checks every topic,
+   * internal ones included.
+   */
+  private static String inSync(Properties common, int brokers) throws Exception {
+    try (Admin admin = Admin.create(common)) {
+      Set<Integer> live = admin.describeCluster().nodes().get().stream()
+          .map(Node::id).collect(Collectors.toSet());
+      if (live.size() < brokers) {
+        throw new IllegalStateException(live.size() + " of " + brokers + " brokers registered: " + live);
+      }
+      Set<String> names = admin.listTopics(new org.apache.kafka.clients.admin.ListTopicsOptions()
+          .listInternal(true)).names().get();
+      int partitions = 0;
+      for (TopicDescription t : admin.describeTopics(names).allTopicNames().get().values()) {
+        for (TopicPartitionInfo p : t.partitions()) {
+          partitions++;
+          for (Node r : p.replicas()) {
+            if (live.contains(r.id()) && p.isr().stream().noneMatch(n -> n.id() == r.id())) {
+              throw new IllegalStateException(String.format(
+                  "broker %d not yet in sync for %s-%d (isr %s)", r.id(), t.name(), p.partition(), p.isr()));
+            }
+          }
+        }
+      }
+      return String.format("%d brokers %s, %d partitions in sync", live.size(), live, partitions);
     }
   }
 

@@ -35,13 +35,44 @@ LOCAL_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 ENGINES=(redis kafka cassandra)
 
+# The replicated set (`up --ha`): its own nodes, ports and dirs, beside the single nodes above.
+# Lists are comma-separated, one port per node.
+: "${CHAT_LOCAL_HA_REDIS_PORTS:=16479,16480}" # redis-1 (the first primary), redis-2 (its replica)
+: "${CHAT_LOCAL_HA_SENTINEL_PORTS:=16579,16580,16581}" # redis-sentinel-1..3
+: "${CHAT_LOCAL_HA_SENTINEL_NAME:=chat-local}"
+: "${CHAT_LOCAL_HA_KAFKA_PORTS:=19192,19193,19194}" # kafka-1..3, PLAINTEXT
+: "${CHAT_LOCAL_HA_KAFKA_CONTROLLER_PORTS:=19195,19196,19197}"
+: "${CHAT_LOCAL_HA_KAFKA_HEAP:=384m}"
+: "${CHAT_LOCAL_HA_CASSANDRA_PORT:=19142}" # cassandra-i listens on 127.0.0.i
+: "${CHAT_LOCAL_HA_CASSANDRA_STORAGE_PORT:=17100}"
+: "${CHAT_LOCAL_HA_CASSANDRA_JMX_PORTS:=17299,17300,17301}"
+: "${CHAT_LOCAL_HA_CASSANDRA_HEAP:=512M}"
+HA_SETTINGS=(CHAT_LOCAL_HA_REDIS_PORTS CHAT_LOCAL_HA_SENTINEL_PORTS CHAT_LOCAL_HA_SENTINEL_NAME
+  CHAT_LOCAL_HA_KAFKA_PORTS CHAT_LOCAL_HA_KAFKA_CONTROLLER_PORTS CHAT_LOCAL_HA_KAFKA_HEAP
+  CHAT_LOCAL_HA_CASSANDRA_PORT CHAT_LOCAL_HA_CASSANDRA_STORAGE_PORT CHAT_LOCAL_HA_CASSANDRA_JMX_PORTS
+  CHAT_LOCAL_HA_CASSANDRA_HEAP CHAT_LOCAL_KAFKA_VERSION CHAT_LOCAL_KAFKA_CLUSTER_ID
+  CHAT_LOCAL_CASSANDRA_VERSION)
+# Nodes of each engine in the replicated set, in start order.
+declare -A HA_NODES=(
+  [redis]="redis-1 redis-2 redis-sentinel-1 redis-sentinel-2 redis-sentinel-3"
+  [kafka]="kafka-1 kafka-2 kafka-3"
+  [cassandra]="cassandra-1 cassandra-2 cassandra-3"
+)
+
 # ------------------------------------------------------------------ output ---
 log()  { printf '[deploy/local] %s\n' "$*" >&2; }
 warn() { printf '[deploy/local] WARNING: %s\n' "$*" >&2; }
 die()  { printf '[deploy/local] ERROR: %s\n' "$*" >&2; exit 1; }
 # Exports are collected and printed by `up` only once every engine is ready.
 EXPORTS=()
-emit() { EXPORTS+=("$(printf 'export %s=%q' "$1" "$2")"); }
+# Plain values (addresses, comma-separated lists) are printed as they are, others shell-quoted.
+emit() {
+  if [[ $2 =~ ^[A-Za-z0-9_./:,@+-]+$ ]]; then
+    EXPORTS+=("export $1=$2")
+  else
+    EXPORTS+=("$(printf 'export %s=%q' "$1" "$2")")
+  fi
+}
 
 now_ms() { date +%s%3N; }
 # secs_since START_MS -> "12.3"
@@ -72,8 +103,8 @@ validate_port() {
 engine_dir() { printf '%s/%s' "$RUN_DIR" "$1"; }
 pid_file()   { printf '%s/%s/%s.pid' "$RUN_DIR" "$1" "$1"; }
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# True when something accepts TCP connections on ${2:-127.0.0.1}:$1.
+port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
 pid_alive() {
   local pid=$1 state
@@ -213,6 +244,16 @@ rotate_logs() {
   return 0
 }
 
+# Closes every file descriptor above 2 of the calling (sub)shell, so that a long-lived engine
+# holds no file its starter had open (such as the lock of a `flock FILE deploy/local/up`).
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 # launch ENGINE CMD... : starts CMD detached (own session, cwd = data dir,
 # stdout+stderr appended to logs/<engine>.out) and records its pid.
 launch() {
@@ -222,16 +263,17 @@ launch() {
   (
     cd "$d/data" || exit 1
     exec 9>&- </dev/null >>"$d/logs/$e.out" 2>&1
+    close_inherited_fds
     exec setsid "$@"
   ) &
   printf '%s\n' "$!" >"$(pid_file "$e")"
 }
 
-# wait_port ENGINE PID PORT DEADLINE_MS LOG: waits for the port to accept
+# wait_port ENGINE PID PORT DEADLINE_MS LOG [HOST]: waits for the port to accept
 # connections while the process lives.
 wait_port() {
-  local e=$1 pid=$2 port=$3 deadline=$4 logf=$5
-  until port_open "$port"; do
+  local e=$1 pid=$2 port=$3 deadline=$4 logf=$5 host=${6:-127.0.0.1}
+  until port_open "$port" "$host"; do
     if ! pid_alive "$pid"; then
       show_log_tail "$logf"
       show_log_tail "$(engine_dir "$e")/logs/$e.out" 10
@@ -239,24 +281,24 @@ wait_port() {
     fi
     if (( $(now_ms) > deadline )); then
       show_log_tail "$logf"
-      fail_engine "$e" "$e did not open 127.0.0.1:$port in time; see $logf"
+      fail_engine "$e" "$e did not open $host:$port in time; see $logf"
     fi
     sleep 0.3
   done
 }
 
-# begin_engine_wait ENGINE LOGF T0_MS TIMEOUT_S PORT: the start every JVM engine's wait shares.
-# The process must still be alive and open PORT before T0 + TIMEOUT; sets WAIT_PID and
+# begin_engine_wait ENGINE LOGF T0_MS TIMEOUT_S PORT [HOST]: the start every JVM engine's wait
+# shares. The process must still be alive and open PORT before T0 + TIMEOUT; sets WAIT_PID and
 # WAIT_REMAINING (whole seconds left, at least 5) for the engine's own readiness probe.
 begin_engine_wait() {
-  local e=$1 logf=$2 t0=$3 timeout_s=$4 port=$5 out deadline
+  local e=$1 logf=$2 t0=$3 timeout_s=$4 port=$5 host=${6:-127.0.0.1} out deadline
   out="$(engine_dir "$e")/logs/$e.out"
   WAIT_PID=$(engine_pid "$e") || {
     show_log_tail "$out"
     fail_engine "$e" "$e: process is gone; see $logf and $out"
   }
   deadline=$(( t0 + timeout_s * 1000 ))
-  wait_port "$e" "$WAIT_PID" "$port" "$deadline" "$logf"
+  wait_port "$e" "$WAIT_PID" "$port" "$deadline" "$logf" "$host"
   WAIT_REMAINING=$(( (deadline - $(now_ms)) / 1000 ))
   (( WAIT_REMAINING > 5 )) || WAIT_REMAINING=5
 }
@@ -287,6 +329,87 @@ stop_engine() {
   done
   rm -f "$(pid_file "$e")"
   log "$e stopped (pid $pid) in $(secs_since "$t0")s"
+}
+
+# ------------------------------------------------------------------- nodes ---
+# A node is one engine process with its own dir $RUN_DIR/<node>/{data,logs,conf} and pid file:
+# the single node of an engine is named after it (redis, kafka, cassandra), the nodes of the
+# replicated set as in HA_NODES.
+
+# node_engine NODE: kafka-2 -> kafka, redis-sentinel-1 -> redis, cassandra -> cassandra
+node_engine() { printf '%s' "${1%%-*}"; }
+
+# stop_timeout NODE: seconds from SIGTERM to SIGKILL for the node's engine.
+stop_timeout() {
+  local t
+  t="$(node_engine "$1")"
+  t="${t^^}_STOP_TIMEOUT"
+  printf '%s' "${!t}"
+}
+
+# nth LIST I: the I-th (from 1) item of a comma-separated list.
+nth() {
+  local items
+  IFS=, read -r -a items <<<"$1"
+  printf '%s' "${items[$2 - 1]:-}"
+}
+
+# validate_port_list NAME COUNT: the variable NAME holds COUNT different ports, comma-separated.
+validate_port_list() {
+  local name=$1 count=$2 items p
+  IFS=, read -r -a items <<<"${!name}"
+  (( ${#items[@]} == count )) || die "$name=${!name} must list $count ports, comma-separated"
+  for p in "${items[@]}"; do validate_port "$name" "$p"; done
+  [[ $(printf '%s\n' "${items[@]}" | sort -u | wc -l) == "$count" ]] || die "$name=${!name}: the ports must differ"
+}
+
+# Nodes of ENGINE (single and replicated) that have a dir under the run dir.
+present_nodes() {
+  local n
+  for n in "$1" ${HA_NODES[$1]}; do
+    [[ -d $RUN_DIR/$n ]] && printf '%s\n' "$n"
+  done
+  return 0
+}
+
+# True when a node of ENGINE (single or replicated) runs from this run dir.
+engine_running() {
+  local n
+  for n in "$1" ${HA_NODES[$1]}; do
+    engine_pid "$n" >/dev/null && return 0
+  done
+  return 1
+}
+
+# The settings of the replicated set are kept in the run dir (`up --ha` writes them), so that
+# deploy/local/node restarts a node with the same ports whatever its caller's environment.
+save_ha_settings() {
+  local v
+  for v in "${HA_SETTINGS[@]}"; do printf '%s=%q\n' "$v" "${!v}"; done >"$RUN_DIR/ha.env"
+}
+load_ha_settings() {
+  # shellcheck disable=SC1091
+  [[ -f $RUN_DIR/ha.env ]] && source "$RUN_DIR/ha.env"
+  return 0
+}
+
+# stop_nodes NODE...: stops them side by side (SIGTERM, then SIGKILL after the engine's stop
+# timeout; the Kafka brokers of the replicated set through kafka_ha_stop). Nodes that do not run
+# are skipped.
+stop_nodes() {
+  local n jobs=() brokers=()
+  for n in "$@"; do
+    engine_pid "$n" >/dev/null || { rm -f "$(pid_file "$n")"; continue; }
+    if [[ $n == kafka-* ]]; then brokers+=("$n"); continue; fi
+    stop_engine "$n" "$(stop_timeout "$n")" &
+    jobs+=("$!")
+  done
+  if (( ${#brokers[@]} )); then
+    kafka_ha_stop "${brokers[@]}" &
+    jobs+=("$!")
+  fi
+  (( ${#jobs[@]} )) && wait "${jobs[@]}"
+  return 0
 }
 
 # Engines named on the command line ("all" or nothing = every engine).
