@@ -6,6 +6,8 @@ export interface TopicSpec {
   topic: string;
   numPartitions: number;
   replicationFactor: number;
+  /** The topic's min.insync.replicas: with acks=all, a write fails unless this many replicas have it. Default: the broker's. */
+  minInsyncReplicas?: number;
 }
 
 /**
@@ -22,7 +24,12 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], op
   if (missing.length > 0) {
     // false (not an error) when another process created them first.
     await admin.createTopics({
-      topics: missing.map(({ topic, numPartitions, replicationFactor }) => ({ topic, numPartitions, replicationFactor })),
+      topics: missing.map(({ topic, numPartitions, replicationFactor, minInsyncReplicas }) => ({
+        topic,
+        numPartitions,
+        replicationFactor,
+        configEntries: minInsyncReplicas === undefined ? [] : [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }],
+      })),
       waitForLeaders: true,
       timeout: options.timeoutMs ?? 10_000,
     });

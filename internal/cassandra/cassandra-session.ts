@@ -37,6 +37,13 @@ export interface CassandraOptions {
   /** Reconnecting to a node that went down: exponential from base to max. Default 1000..30000. */
   reconnectBaseDelayMs?: number;
   reconnectMaxDelayMs?: number;
+  /**
+   * An idempotent statement with no answer after this long is sent to another node too, and the
+   * first answer wins (the driver's speculative execution): a node that died or stalls costs a
+   * read this much, not the request timeout, in the seconds before the cluster notices. 0: off.
+   * Default 0.
+   */
+  speculativeDelayMs?: number;
   credentials?: { username: string; password: string };
 }
 
@@ -117,6 +124,8 @@ export class CassandraSession {
       protocolOptions: { maxSchemaAgreementWaitSeconds: Math.ceil(this.schemaTimeoutMs / 1000) },
       policies: {
         reconnection: new policies.reconnection.ExponentialReconnectionPolicy(reconnectBase, reconnectMax, false),
+        // One more execution at most: with RF 3 and LOCAL_QUORUM, one node down is what this covers.
+        ...(options.speculativeDelayMs ? { speculativeExecution: new policies.speculativeExecution.ConstantSpeculativeExecutionPolicy(options.speculativeDelayMs, 1) } : {}),
       },
       queryOptions: {
         consistency: this.consistency,

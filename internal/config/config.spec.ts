@@ -72,6 +72,18 @@ describe('loadConfig', () => {
     for (const bad of ['-1', '101', 'soon']) assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_KAFKA_LINGER_MS: bad }), /CHAT_KAFKA_LINGER_MS/);
   });
 
+  it('takes replicated engines: Kafka min.insync.replicas within the replication factor, Redis sentinels as host:port', () => {
+    const c = loadConfig({ CHAT_DEV_MODE: 'true' });
+    assert.deepEqual([c.kafkaMinInsyncReplicas, c.redisSentinels, c.redisSentinelName], [undefined, undefined, 'chat']);
+    const ha = loadConfig({ CHAT_DEV_MODE: 'true', CHAT_KAFKA_REPLICATION_FACTOR: '3', CHAT_KAFKA_MIN_INSYNC_REPLICAS: '2', CHAT_REDIS_SENTINELS: '127.0.0.1:26380, 127.0.0.1:26381', CHAT_REDIS_SENTINEL_NAME: 'mesh' });
+    assert.deepEqual([ha.kafkaMinInsyncReplicas, ha.redisSentinels, ha.redisSentinelName], [2, '127.0.0.1:26380, 127.0.0.1:26381', 'mesh']);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_KAFKA_MIN_INSYNC_REPLICAS: '2' }), /CHAT_KAFKA_MIN_INSYNC_REPLICAS must not exceed CHAT_KAFKA_REPLICATION_FACTOR/);
+    for (const bad of ['127.0.0.1', 'a:1,,b:2', 'a:port']) assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_REDIS_SENTINELS: bad }), /CHAT_REDIS_SENTINELS.*host:port/);
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).cassandraSpeculativeDelayMs, 300);
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_CASSANDRA_SPECULATIVE_DELAY_MS: '0' }).cassandraSpeculativeDelayMs, 0);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_CASSANDRA_SPECULATIVE_DELAY_MS: '-5' }), /CHAT_CASSANDRA_SPECULATIVE_DELAY_MS/);
+  });
+
   it('takes the services\' max gRPC connection age, 5 min by default, 0 for never', () => {
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).grpcMaxConnectionAgeMs, 300_000);
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_GRPC_MAX_CONNECTION_AGE_MS: '0' }).grpcMaxConnectionAgeMs, 0);

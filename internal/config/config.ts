@@ -39,6 +39,9 @@ function crossCheck(c: Config): string[] {
   if (asym && !c.jwtPublicKeyFile && !c.jwtJwksUrl) problems.push('CHAT_JWT_PUBLIC_KEY_FILE or CHAT_JWT_JWKS_URL is required for RS256/ES256');
   if (c.sessions === 'redis' && !c.redisUrl) problems.push('CHAT_REDIS_URL is required for CHAT_SESSIONS=redis');
   if (c.bus === 'kafka' && !c.kafkaBrokers) problems.push('CHAT_KAFKA_BROKERS is required for CHAT_BUS=kafka');
+  if (c.kafkaMinInsyncReplicas !== undefined && c.kafkaMinInsyncReplicas > c.kafkaReplicationFactor) {
+    problems.push('CHAT_KAFKA_MIN_INSYNC_REPLICAS must not exceed CHAT_KAFKA_REPLICATION_FACTOR (no publish could succeed)');
+  }
   if (c.store === 'cassandra' && !c.cassandraContactPoints) problems.push('CHAT_CASSANDRA_CONTACT_POINTS is required for CHAT_STORE=cassandra');
   // An append batches the message with its conversation head; Cassandra's default
   // batch_size_fail_threshold is 50 KiB, so bodies stay well under half of it.

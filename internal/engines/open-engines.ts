@@ -27,7 +27,7 @@ export async function openKafkaBus(config: Config, log: Logger, clientId: string
       brokers: config.kafkaBrokers!.split(',').map((b) => b.trim()),
       clientId,
       log,
-      defaultTopic: { numPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor },
+      defaultTopic: { numPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor, minInsyncReplicas: config.kafkaMinInsyncReplicas },
       timeouts: { startupMs: config.engineTimeoutMs * 3, publishMs: config.engineTimeoutMs },
       onRequest: metrics && ((api) => metrics.kafkaRequests.inc({ api })),
       lingerMs: config.kafkaLingerMs,
@@ -45,6 +45,7 @@ export function openCassandra(config: Config, closers: Closer[]): CassandraSessi
     keyspace: config.cassandraKeyspace,
     replication: { class: 'SimpleStrategy', replicationFactor: config.cassandraReplicationFactor },
     consistency: config.cassandraConsistency,
+    speculativeDelayMs: config.cassandraSpeculativeDelayMs,
     connectTimeoutMs: config.engineTimeoutMs,
     requestTimeoutMs: config.engineTimeoutMs,
   });
@@ -53,7 +54,7 @@ export function openCassandra(config: Config, closers: Closer[]): CassandraSessi
 }
 
 export async function openRedis(config: Config, log: Logger, closers: Closer[]): Promise<Redis> {
-  const redis = new Redis(config.redisUrl!, sessionRedisOptions(config.engineTimeoutMs));
+  const redis = config.redisSentinels ? sentinelRedis(config) : new Redis(config.redisUrl!, sessionRedisOptions(config.engineTimeoutMs));
   closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
   // ioredis reports connection trouble as events; keep the latest for the startup error, and log
   // later ones (it reconnects by itself; calls fail fast with UNAVAILABLE meanwhile).
@@ -69,6 +70,27 @@ export async function openRedis(config: Config, log: Logger, closers: Closer[]):
     throw new Error(`cannot connect to Redis at ${config.redisUrl}: ${(lastError ?? (err as Error)).message}`, { cause: err });
   }
   return redis;
+}
+
+/**
+ * Redis through Sentinel: ioredis asks the sentinels for the current primary, and after a failover
+ * reconnects to the promoted one. A command that reaches a demoted primary (READONLY) reconnects
+ * and is retried there; others fail fast meanwhile (no offline queue), as with a plain Redis.
+ */
+function sentinelRedis(config: Config): Redis {
+  const url = new URL(config.redisUrl!);
+  const sentinels = config.redisSentinels!.split(',').map((s) => {
+    const [host, port] = s.trim().split(':');
+    return { host, port: Number(port) };
+  });
+  return new Redis({
+    ...sessionRedisOptions(config.engineTimeoutMs),
+    sentinels,
+    name: config.redisSentinelName,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+  });
 }
 
 /**

@@ -2,7 +2,7 @@ import { ErrorCode } from '../../gen/chat/v1/errors';
 import { MemberRole } from '../../gen/chat/v1/group';
 import { isLwtContention } from '../cassandra/cassandra-errors';
 import { parseStorableId } from '../snowflake/storable-id';
-import { migrateKeyspace, type CqlMigrations } from '../cassandra/cassandra-migrations';
+import { type CqlMigrations, migrateKeyspace, speculativeRetryMigration } from '../cassandra/cassandra-migrations';
 import { bigintColumn, dateColumn, intColumn, isNullColumn, textColumn } from '../cassandra/cassandra-rows';
 import type { BatchStatement, CassandraSession } from '../cassandra/cassandra-session';
 import { mapConcurrent } from '../cassandra/map-concurrent';
@@ -37,6 +37,7 @@ const MIGRATIONS: CqlMigrations = [
        PRIMARY KEY (user_id, group_id)
      ) WITH CLUSTERING ORDER BY (group_id DESC)`,
   ],
+  speculativeRetryMigration(['groups', 'group_members', 'user_groups']),
 ];
 
 /** Brings the group tables of the session's keyspace up to date (also done by `open`). */

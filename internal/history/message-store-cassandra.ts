@@ -3,7 +3,7 @@ import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message
 import { BoundedSet } from '../cassandra/bounded-set';
 import { isLwtContention } from '../cassandra/cassandra-errors';
 import { MAX_STORABLE_ID, assertStorableId } from '../snowflake/storable-id';
-import { migrateKeyspace, type CqlMigrations } from '../cassandra/cassandra-migrations';
+import { type CqlMigrations, migrateKeyspace, speculativeRetryMigration } from '../cassandra/cassandra-migrations';
 import { bigintColumn, dateColumn, intColumn, textColumn } from '../cassandra/cassandra-rows';
 import type { BatchStatement, CassandraSession } from '../cassandra/cassandra-session';
 import { mapConcurrent } from '../cassandra/map-concurrent';
@@ -66,6 +66,7 @@ const MIGRATIONS: CqlMigrations = [
        user_id text, device_id text, conversation_id text, message_id bigint,
        PRIMARY KEY ((user_id, device_id), conversation_id))`,
   ],
+  speculativeRetryMigration(['messages', 'conversation_buckets', 'message_by_client_id', 'conversations', 'user_conversations', 'device_cursors']),
 ];
 
 /** Brings the history tables of the session's keyspace up to date (also done by `open`). */

@@ -1,6 +1,6 @@
 import type { types } from 'cassandra-driver';
 import { ReceiptKind } from '../../gen/chat/v1/message';
-import { migrateKeyspace, type CqlMigrations } from '../cassandra/cassandra-migrations';
+import { type CqlMigrations, migrateKeyspace, speculativeRetryMigration } from '../cassandra/cassandra-migrations';
 import { isNullColumn, bigintColumn, textColumn } from '../cassandra/cassandra-rows';
 import type { CassandraSession } from '../cassandra/cassandra-session';
 import { mapConcurrent } from '../cassandra/map-concurrent';
@@ -22,6 +22,7 @@ const MIGRATIONS: CqlMigrations = [
        conversation_id text, user_id text, delivered_up_to bigint, read_up_to bigint,
        PRIMARY KEY (conversation_id, user_id))`,
   ],
+  speculativeRetryMigration(['receipts']),
 ];
 
 /** Point reads in flight for `ofUser`. */
