@@ -78,7 +78,7 @@ engine-suites:
 	CHAT_TEST_ADAPTERS=engines $(NODE_TEST) --test-concurrency=1 $(CHATD_SPECS)
 	$(NODE_TEST) --test-concurrency=1 $(E2E_SPECS)
 
-test: check-gen lint breaking build test-unit test-browser test-engines test-faults
+test: check-gen lint breaking build test-unit test-browser test-engines test-faults test-ha
 
 # The fault suite (issue #7, docs/GUARANTEES.md): the mesh as real processes (built dist/) on its own
 # engines, one fault per scenario under a seeded load, then a checker of the recorded history.
@@ -88,6 +88,15 @@ FAULT_SPECS := $(shell find e2e -name '*.faults.spec.ts' 2>/dev/null | sort)
 test-faults: TEST_FILE_TIMEOUT_MS := 1500000
 test-faults: build
 	deploy/local/with-test-engines $(NODE_TEST) --test-concurrency=1 $(FAULT_SPECS)
+
+# High availability (issue #17): the mesh with two replicas of every service on replicated engines
+# (deploy/local/with-test-engines --ha: 3 Kafka brokers, 3 Cassandra nodes, Redis with a replica
+# and Sentinel); each scenario kills one node of something under load, then the fault checker runs.
+HA_SPECS := $(shell find e2e -name '*.ha.spec.ts' 2>/dev/null | sort)
+.PHONY: test-ha
+test-ha: TEST_FILE_TIMEOUT_MS := 1500000
+test-ha: build
+	deploy/local/with-test-engines --ha $(NODE_TEST) --test-concurrency=1 $(HA_SPECS)
 
 clean:
 	rm -rf dist node_modules data web/dist

@@ -6,7 +6,7 @@ import { ChatApi } from '../../internal/client/chat-api';
 import { ChatHttpClient } from '../../internal/client/http-client';
 import { TcpProxy } from '../../internal/testing/tcp-proxy';
 import { parseMetrics } from '../../internal/telemetry/metrics-parse';
-import { layoutMesh, startServices } from '../mesh/mesh-layout';
+import { layoutMesh, startServices, type MeshLayout } from '../mesh/mesh-layout';
 import { MeshProcess } from '../mesh/mesh-process';
 
 const SECRET = 'mesh-faults-secret-0123456789abcdefghij';
@@ -40,14 +40,16 @@ export class FaultMesh {
     readonly dir: string,
     private readonly common: Record<string, string>,
     private readonly distDir: string,
-    readonly services: Record<'session' | 'group' | 'history' | 'sync' | 'api', { process: MeshProcess; http: string }>,
+    readonly services: MeshLayout['services'],
+    /** The other replicas of each service (`replicas` > 1). */
+    readonly standby: MeshLayout['standby'],
     readonly chatServers: FaultChatServer[],
   ) {}
 
-  static async start(opts: { chatServers: number; env?: Record<string, string> }): Promise<FaultMesh> {
-    const layout = await layoutMesh({ tag: 'faults', secret: SECRET, chatServers: opts.chatServers, env: { CHAT_HEARTBEAT_INTERVAL_MS: '1000', CHAT_PRESENCE_TTL_MS: '3000', ...opts.env } });
-    await startServices(layout.services);
-    const mesh = new FaultMesh(layout.dir, layout.common, layout.distDir, layout.services, []);
+  static async start(opts: { chatServers: number; replicas?: number; env?: Record<string, string> }): Promise<FaultMesh> {
+    const layout = await layoutMesh({ tag: 'faults', secret: SECRET, chatServers: opts.chatServers, replicas: opts.replicas, env: { CHAT_HEARTBEAT_INTERVAL_MS: '1000', CHAT_PRESENCE_TTL_MS: '3000', ...opts.env } });
+    await startServices(layout.services, layout.standby);
+    const mesh = new FaultMesh(layout.dir, layout.common, layout.distDir, layout.services, layout.standby, []);
     for (const [i, { http: httpPort, grpc: grpcPort }] of layout.chatPorts.entries()) {
       const relayProxy = await TcpProxy.start({ host: '127.0.0.1', port: grpcPort });
       const id = `chat-${i + 1}`;
@@ -55,7 +57,7 @@ export class FaultMesh {
       server.process = mesh.chatServerProcess(server);
       mesh.chatServers.push(server);
     }
-    await Promise.all([...mesh.chatServers.map((c) => mesh.startChatServer(c.index)), layout.services.api.process.start()]);
+    await Promise.all([...mesh.chatServers.map((c) => mesh.startChatServer(c.index)), layout.services.api.process.start(), ...layout.standby.api.map((a) => a.process.start())]);
     return mesh;
   }
 
@@ -110,7 +112,7 @@ export class FaultMesh {
     };
     const timer = setInterval(() => {
       for (const c of this.chatServers) if (c.up) revive(c.process);
-      for (const s of Object.values(this.services)) revive(s.process);
+      for (const s of this.serviceProcesses()) revive(s);
     }, 250);
     return { restarted, stop: () => clearInterval(timer) };
   }
@@ -131,6 +133,24 @@ export class FaultMesh {
     return `${Date.now() - t0} ms (${steps.join('; ')})`;
   }
 
+  /**
+   * Kills (SIGKILL) or starts again one node of the replicated engines of
+   * `deploy/local/with-test-engines --ha` (deploy/local/node: kafka-1..3, cassandra-1..3,
+   * redis-1, redis-2, redis-primary). Resolves once done (`start`: the node is ready and has
+   * rejoined); returns how long that took.
+   */
+  async engineNode(action: 'kill' | 'start', node: string): Promise<string> {
+    const t0 = Date.now();
+    await promisify(execFile)(join(REPO, 'deploy', 'local', 'node'), [action, node], { env: process.env, timeout: 240_000 });
+    return `${Date.now() - t0} ms`;
+  }
+
+  /** Which Redis data node is the primary now (redis-1 or redis-2), as the Sentinels say. */
+  async redisPrimary(): Promise<string> {
+    const { stdout } = await promisify(execFile)(join(REPO, 'deploy', 'local', 'node'), ['primary'], { env: process.env, timeout: 30_000 });
+    return stdout.trim();
+  }
+
   token(userId: string): Promise<string> {
     return new TokenIssuer(SECRET, { ttlSec: 3600 }).userToken(userId);
   }
@@ -146,9 +166,15 @@ export class FaultMesh {
 
   async stop(): Promise<void> {
     for (const c of this.chatServers) if (!c.up && c.process.pid !== undefined) this.signalQuietly(c.process.pid, 'SIGCONT');
-    const all = [...this.chatServers.map((c) => c.process), this.services.api.process, this.services.sync.process, this.services.session.process, this.services.history.process, this.services.group.process];
+    const all = [...this.chatServers.map((c) => c.process), ...this.serviceProcesses()];
     await Promise.all(all.map((p) => p.stop('SIGTERM', 10_000)));
     await Promise.all(this.chatServers.map((c) => c.relayProxy.close()));
+  }
+
+  /** Every replica of every service, api-server first and group service last (the order they stop in). */
+  serviceProcesses(): MeshProcess[] {
+    const order = ['api', 'sync', 'session', 'history', 'group'] as const;
+    return order.flatMap((n) => [this.services[n].process, ...this.standby[n].map((s) => s.process)]);
   }
 
   private signalQuietly(pid: number, signal: NodeJS.Signals): void {

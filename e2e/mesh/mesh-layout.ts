@@ -14,6 +14,8 @@ export interface MeshLayout {
   /** The environment every process shares. */
   common: Record<string, string>;
   services: Record<ServiceName, { process: MeshProcess; http: string }>;
+  /** The further replicas of each service (`replicas` - 1 each; none by default), started with the first. */
+  standby: Record<ServiceName, Array<{ process: MeshProcess; http: string }>>;
   /** Two free ports (http, grpc) per chat server. */
   chatPorts: Array<{ http: number; grpc: number }>;
 }
@@ -23,11 +25,17 @@ export interface MeshLayout {
  * prefix and topic prefix, free ports, one log dir, the built tree (`make build`; CHAT_TEST_DIST
  * overrides it). Shared by the end-to-end tests and the fault suite.
  */
-export async function layoutMesh(opts: { tag: string; secret: string; chatServers: number; traces?: boolean; env?: Record<string, string> }): Promise<MeshLayout> {
+export async function layoutMesh(opts: { tag: string; secret: string; chatServers: number; replicas?: number; traces?: boolean; env?: Record<string, string> }): Promise<MeshLayout> {
   const dir = mkdtempSync(join(tmpdir(), `${opts.tag}-`));
   const distDir = resolve(process.env.CHAT_TEST_DIST ?? join(__dirname, '..', '..', 'dist'));
   const prefix = uniquePrefix(opts.tag);
-  const [sessionGrpc, groupGrpc, historyGrpc, sessionHttp, groupHttp, historyHttp, syncHttp, apiHttp, ...rest] = await freePorts(8 + 2 * opts.chatServers);
+  const replicas = opts.replicas ?? 1;
+  // Per replica: grpc ports of session, group, history; http ports of those, the sync worker and the api-server.
+  const ports = await freePorts(8 * replicas + 2 * opts.chatServers);
+  const replicaPorts = Array.from({ length: replicas }, (_, r) => ports.slice(8 * r, 8 * r + 8));
+  const rest = ports.slice(8 * replicas);
+  // Chat servers and the api-server spread their calls over every replica (round robin, grpc-client.ts).
+  const addresses = (slot: number) => replicaPorts.map((p) => `127.0.0.1:${p[slot]}`).join(',');
   const common: Record<string, string> = {
     CHAT_HOST: '127.0.0.1',
     CHAT_LOG_LEVEL: process.env.CHAT_TEST_LOG_LEVEL ?? 'info',
@@ -41,37 +49,55 @@ export async function layoutMesh(opts: { tag: string; secret: string; chatServer
     CHAT_REDIS_KEY_PREFIX: `${prefix}:`,
     CHAT_KAFKA_TOPIC_PREFIX: `${prefix}.`,
     CHAT_KAFKA_PARTITIONS: '3',
-    CHAT_SESSION_SERVICE_ADDR: `127.0.0.1:${sessionGrpc}`,
-    CHAT_GROUP_SERVICE_ADDR: `127.0.0.1:${groupGrpc}`,
-    CHAT_HISTORY_SERVICE_ADDR: `127.0.0.1:${historyGrpc}`,
+    CHAT_SESSION_SERVICE_ADDR: addresses(0),
+    CHAT_GROUP_SERVICE_ADDR: addresses(1),
+    CHAT_HISTORY_SERVICE_ADDR: addresses(2),
     CHAT_SHUTDOWN_GRACE_MS: '1000',
     CHAT_SEND_RATE_PER_SEC: '1000',
     CHAT_SEND_BURST: '1000',
+    // Replicated engines (deploy/local/with-test-engines --ha exports these): topics and keyspace replicated to match.
+    ...engineReplication(),
     ...(opts.traces ? { CHAT_TRACE_FILE: join(dir, 'traces.jsonl') } : {}),
     ...opts.env,
   };
-  const proc = (name: string, httpPort: number, env: Record<string, string> = {}) =>
-    new MeshProcess(name, name, { ...common, CHAT_HTTP_PORT: String(httpPort), ...env }, { distDir, logDir: dir, httpPort });
   const url = (port: number) => `http://127.0.0.1:${port}`;
+  const replica = (r: number): MeshLayout['services'] => {
+    const [sessionGrpc, groupGrpc, historyGrpc, sessionHttp, groupHttp, historyHttp, syncHttp, apiHttp] = replicaPorts[r];
+    const proc = (name: string, httpPort: number, env: Record<string, string> = {}) => {
+      const id = r === 0 ? name : `${name}-${r + 1}`;
+      return { process: new MeshProcess(id, name, { ...common, CHAT_HTTP_PORT: String(httpPort), ...env }, { distDir, logDir: dir, httpPort }), http: url(httpPort) };
+    };
+    return {
+      session: proc('session-service', sessionHttp, { CHAT_GRPC_PORT: String(sessionGrpc) }),
+      group: proc('group-service', groupHttp, { CHAT_GRPC_PORT: String(groupGrpc) }),
+      history: proc('history-service', historyHttp, { CHAT_GRPC_PORT: String(historyGrpc) }),
+      sync: proc('sync-worker', syncHttp),
+      api: proc('api-server', apiHttp),
+    };
+  };
+  const all = Array.from({ length: replicas }, (_, r) => replica(r));
+  const names: ServiceName[] = ['session', 'group', 'history', 'sync', 'api'];
   return {
     dir,
     distDir,
     common,
-    services: {
-      session: { process: proc('session-service', sessionHttp, { CHAT_GRPC_PORT: String(sessionGrpc) }), http: url(sessionHttp) },
-      group: { process: proc('group-service', groupHttp, { CHAT_GRPC_PORT: String(groupGrpc) }), http: url(groupHttp) },
-      history: { process: proc('history-service', historyHttp, { CHAT_GRPC_PORT: String(historyGrpc) }), http: url(historyHttp) },
-      sync: { process: proc('sync-worker', syncHttp), http: url(syncHttp) },
-      api: { process: proc('api-server', apiHttp), http: url(apiHttp) },
-    },
+    services: all[0],
+    standby: Object.fromEntries(names.map((n) => [n, all.slice(1).map((a) => a[n])])) as MeshLayout['standby'],
     chatPorts: Array.from({ length: opts.chatServers }, (_, i) => ({ http: rest[2 * i], grpc: rest[2 * i + 1] })),
   };
 }
 
+/** The replication settings of the engines the suite runs on, passed through when set. */
+function engineReplication(): Record<string, string> {
+  const keys = ['CHAT_KAFKA_REPLICATION_FACTOR', 'CHAT_KAFKA_MIN_INSYNC_REPLICAS', 'CHAT_CASSANDRA_REPLICATION_FACTOR', 'CHAT_REDIS_SENTINELS', 'CHAT_REDIS_SENTINEL_NAME'];
+  return Object.fromEntries(keys.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
+}
+
 /** Starts the back-end services in dependency order (the group service creates the keyspace first). */
-export async function startServices(services: MeshLayout['services']): Promise<void> {
+export async function startServices(services: MeshLayout['services'], standby?: MeshLayout['standby']): Promise<void> {
   await services.group.process.start();
-  await Promise.all([services.session.process.start(), services.history.process.start(), services.sync.process.start()]);
+  const more = (n: ServiceName) => (standby?.[n] ?? []).map((s) => s.process.start());
+  await Promise.all([services.session.process.start(), services.history.process.start(), services.sync.process.start(), ...more('group'), ...more('session'), ...more('history'), ...more('sync')]);
 }
 
 /** The api-server again, told where the chat servers' WebSockets are (its web client connects there). */
