@@ -83,7 +83,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const groupStore = config.store === 'sqlite' ? new MemberListCache(adapters.groups, MEMBER_LISTS_CACHED) : adapters.groups;
   const groups = new GroupService({ store: groupStore, limits: config, nextId: () => ids.nextString() });
   const access = new ConversationAccess(groups, messageStore);
-  const metrics = new ChatMetrics({ service: 'chatd', instance: config.serverId });
+  const metrics = new ChatMetrics({ service: 'chatd', instance: config.serverId, stallMetrics: true });
   const messages = new MessageService({ appender: messageStore, access, ids, metrics, delivery: new LocalDelivery(registry), limits: config, log });
   const history = new HistoryQueries(messageStore, access, config);
   const ephemeral = new LocalEphemeralPublisher(registry);
@@ -134,6 +134,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
     sessions.stop();
     await Promise.all([grpc.close(), new Promise<void>((r) => http.close(() => r()))]);
     await adapters.close();
+    metrics.close();
     log.info('chatd stopped');
   };
   return { httpPort, grpcPort: grpc.port, stop: () => (stopping ??= stop()) };

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EventLoopStalls } from './event-loop-stalls';
 
 /** How a message reached a recipient's chat server. */
 export type DeliveryPath = 'local' | 'relay' | 'fallback';
@@ -39,6 +40,11 @@ export interface ChatMetricsOptions {
   instance: string;
   /** Node process metrics (CPU, memory, event loop lag, GC, handles). Default true. */
   processMetrics?: boolean;
+  /**
+   * Event-loop delay and GC pause histograms at millisecond resolution (see EventLoopStalls).
+   * Default false: the sampling costs a libuv timer every millisecond. {@link ChatMetrics.close} stops it.
+   */
+  stallMetrics?: boolean;
 }
 
 /**
@@ -88,6 +94,8 @@ export class ChatMetrics {
   readonly rpcCalls: Counter<'method'>;
   /** Requests this process's Kafka clients sent to brokers, by API (Produce, Fetch, Heartbeat, …). */
   readonly kafkaRequests: Counter<'api'>;
+  /** chat_event_loop_delay_seconds and chat_gc_pause_seconds, when asked for. */
+  private readonly stalls?: EventLoopStalls;
 
   constructor(opts: ChatMetricsOptions) {
     const registers = [this.registry];
@@ -128,6 +136,12 @@ export class ChatMetrics {
     for (const result of RELAY_BATCH_RESULTS) this.relayBatches.inc({ result }, 0);
     for (const reason of FALLBACK_REASONS) this.fallbackBatches.inc({ reason }, 0);
     for (const result of SYNC_WRITE_RESULTS) this.syncWrites.inc({ result }, 0);
+    if (opts.stallMetrics) this.stalls = new EventLoopStalls({ registry: this.registry });
+  }
+
+  /** Stops the stall sampling (a no-op without it); the metrics keep their last values. */
+  close(): void {
+    this.stalls?.stop();
   }
 
   /** Counts `queued()` into {@link relayQueued} at every scrape, until the returned function is called. */
