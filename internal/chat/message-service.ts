@@ -59,9 +59,9 @@ export class MessageService {
       text: send.text,
       createdAt: snowflakeTime(messageId),
     };
-    const { message, created } = await this.opts.appender.append(draft, participants);
-    if (created) this.opts.delivery.deliver(message, participants, originSessionId);
-    else this.opts.log.debug({ clientMsgId: send.clientMsgId, messageId: message.messageId }, 'duplicate send answered with the original id');
+    const { message, created, redeliver } = await this.opts.appender.append(draft, participants);
+    if (created || redeliver) this.opts.delivery.deliver(message, participants, originSessionId);
+    if (!created) this.opts.log.debug({ clientMsgId: send.clientMsgId, messageId: message.messageId, redeliver }, 'duplicate send answered with the original id');
     return { clientMsgId: message.clientMsgId, messageId: message.messageId, conversationId: message.conversationId, createdAt: message.createdAt };
   }
 

@@ -27,6 +27,13 @@ export interface ConversationPage {
 export interface AppendResult {
   message: ChatMessage;
   created: boolean;
+  /**
+   * A retry (`created` false) that this call made durable again, not knowing whether the first
+   * attempt's delivery happened (the mesh's log appender: the first attempt may have failed after
+   * its claim). The caller delivers it again; recipients dedupe by id. Stores never set it: there
+   * a known key means the first attempt was stored and delivered.
+   */
+  redeliver?: boolean;
 }
 
 /** One message of an {@link MessageStore.appendBatch}, with the participants whose lists it advances. */

@@ -13,7 +13,11 @@ import type { SendClaims } from './send-claims';
  *
  * A retry of a known client key appends the original message again (same id, same text) before
  * answering: if the first attempt's append failed after its claim, the retry is what makes it
- * durable. The extra record is harmless, the sync worker's write being idempotent by id.
+ * durable. The extra record is harmless, the sync worker's write being idempotent by id. Such a
+ * first attempt was never delivered either, and nothing tells whether it was: the retry is
+ * delivered again (`redeliver`), and recipients drop the copy if they had it. Resume alone would
+ * not do: a fault that outlasts the resume window (a Kafka broker failing over under a long
+ * stall, seen in the HA suite) leaves the message older than the window by the time it is retried.
  */
 export class LoggedAppender implements MessageAppender {
   constructor(private readonly opts: { bus: Bus; claims: SendClaims; publishTimeoutMs: number }) {}
@@ -26,6 +30,7 @@ export class LoggedAppender implements MessageAppender {
     } catch (err) {
       throw ChatError.unavailable('the message log did not accept the message; retry the send', err);
     }
-    return { message, created: message.messageId === draft.messageId };
+    const created = message.messageId === draft.messageId;
+    return { message, created, redeliver: !created };
   }
 }

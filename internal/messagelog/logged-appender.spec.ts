@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import type { ChatMessage } from '../../gen/chat/v1/message';
+import { MemoryBus } from '../bus/bus-memory';
+import { ChatError } from '../errors/chat-error';
+import { LoggedAppender } from './logged-appender';
+import { MemorySendClaims } from './send-claims-memory';
+
+const log = pino({ level: 'silent' });
+const draft = (messageId: string): ChatMessage => ({ messageId, conversationId: 'dm:ann:ben', senderId: 'ann', clientMsgId: 'k-1', text: 'hello', createdAt: new Date() });
+
+describe('LoggedAppender', () => {
+  it('answers a retry with the original message, appends it again, and asks for it to be delivered again', async () => {
+    const bus = new MemoryBus(log);
+    let down = true;
+    const flaky = { publish: (...args: Parameters<MemoryBus['publish']>) => (down ? Promise.reject(new Error('broker gone')) : bus.publish(...args)) } as unknown as MemoryBus;
+    const appender = new LoggedAppender({ bus: flaky, claims: new MemorySendClaims({ ttlMs: 60_000 }), publishTimeoutMs: 1_000 });
+
+    // The first attempt claims the key, then the log refuses it: the client sees UNAVAILABLE.
+    await assert.rejects(appender.append(draft('100'), ['ann', 'ben']), (err: unknown) => err instanceof ChatError && err.codeName === 'UNAVAILABLE');
+    down = false;
+    // The retry (a new draft id) gets the claimed original, makes it durable, and delivers it: the
+    // first attempt never did.
+    const retry = await appender.append(draft('200'), ['ann', 'ben']);
+    assert.deepEqual([retry.message.messageId, retry.created, retry.redeliver], ['100', false, true]);
+    const fresh = await appender.append({ ...draft('300'), clientMsgId: 'k-2' }, ['ann', 'ben']);
+    assert.deepEqual([fresh.message.messageId, fresh.created, fresh.redeliver], ['300', true, false]);
+    await bus.close();
+  });
+});
