@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { waitUntil } from '../../internal/testing/wait-until';
-import { checkWorld, formatVerdict, type Verdict } from './checker';
+import { checkWorld, formatVerdict, type CheckOptions, type Verdict } from './checker';
 import type { FaultMesh } from './fault-mesh';
 import { FaultWorld, type Device } from './fault-world';
 import type { SeededRandom } from './seeded-random';
@@ -60,7 +60,7 @@ export async function probeLive(w: StandardWorld, log: Log, what: string, timeou
 export async function runScenario(
   w: StandardWorld,
   fault: (log: Log) => Promise<void>,
-  opts: { warm?: number; after?: number; pauseMs?: number; print?: (line: string) => void; extra?: { senders: Device[]; pauseMs: number } } = {},
+  opts: { warm?: number; after?: number; pauseMs?: number; print?: (line: string) => void; extra?: { senders: Device[]; pauseMs: number }; check?: CheckOptions } = {},
 ): Promise<Verdict> {
   const print = opts.print ?? ((line: string) => console.log(line));
   const t0 = Date.now();
@@ -86,7 +86,7 @@ export async function runScenario(
     stop = true;
     await load;
   }
-  const verdict = await checkWorld(w.world);
+  const verdict = await checkWorld(w.world, opts.check);
   print(formatVerdict(verdict));
   print(`[faults] ${w.world.name}: took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   assert.ok(verdict.ok, [...lines, formatVerdict(verdict)].join('\n'));
