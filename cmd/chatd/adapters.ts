@@ -61,7 +61,11 @@ async function openStores(config: Config, log: Logger, closers: Closer[]): Promi
       closers.push(() => void db.close());
       const checkpointer = WalCheckpointer.start(db, { intervalMs: WAL_CHECKPOINT_INTERVAL_MS, log });
       closers.push(() => checkpointer.stop());
-      return { messages: new SqliteMessageStore({ db }), groups: new SqliteGroupStore({ db }), receipts: new SqliteReceiptStore({ db }) };
+      const writerThread = config.sqliteWriterThread ? { maxBatch: config.sqliteWriteMaxBatch, maxQueued: config.sqliteWriteMaxQueued, lingerMs: config.sqliteWriteLingerMs, log } : undefined;
+      const messages = new SqliteMessageStore({ db, writerThread });
+      // Closed before the connection (closers run in reverse): its writes still queued commit first.
+      closers.push(() => messages.close());
+      return { messages, groups: new SqliteGroupStore({ db }), receipts: new SqliteReceiptStore({ db }) };
     }
     case 'cassandra': {
       const session = openCassandra(config, closers);

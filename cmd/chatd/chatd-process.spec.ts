@@ -74,4 +74,35 @@ describe('chatd as a process, driven by the chat CLI', () => {
     second.proc.kill('SIGTERM');
     assert.equal(await second.exited, 0);
   });
+
+  it('keeps every acknowledged message across a SIGKILL right after the acks (writer thread, synchronous=full)', async () => {
+    const env = { CHAT_DEV_MODE: 'true', CHAT_HTTP_PORT: '0', CHAT_GRPC_PORT: '0', CHAT_DATA_DIR: mkdtempSync(join(tmpdir(), 'chatd-kill-')), CHAT_LOG_LEVEL: 'warn', CHAT_SQLITE_SYNCHRONOUS: 'full', CHAT_SQLITE_WRITER_THREAD: 'true', CHAT_SEND_RATE_PER_SEC: '10000', CHAT_SEND_BURST: '10000' };
+    const first = await startProcess({ ...env, CHAT_LOG_LEVEL: 'info' });
+    procs.push(first.proc);
+    const http = new ChatHttpClient({ baseUrl: first.http });
+    const alice = await ChatClient.connect({ url: http.wsUrl, token: await http.devToken('k-alice'), deviceId: 'k-alice-1' });
+    // Many sends at once, so they share group commits; the process dies the moment the last ack
+    // arrives, with later commits possibly in flight.
+    const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => alice.send('dm:k-alice:k-bob', `before the kill ${i}`)));
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    void alice.close().catch(() => undefined);
+
+    const second = await startProcess({ ...env, CHAT_LOG_LEVEL: 'info' });
+    procs.push(second.proc);
+    const again = new ChatHttpClient({ baseUrl: second.http });
+    const bob = await ChatClient.connect({ url: again.wsUrl, token: await again.devToken('k-bob'), deviceId: 'k-bob-1' });
+    const stored = new Set<string>();
+    let beforeId: string | undefined;
+    for (;;) {
+      const page = await bob.history({ conversationId: 'dm:k-alice:k-bob', limit: 100, ...(beforeId ? { beforeId } : {}) });
+      for (const m of page.messages) stored.add(m.messageId);
+      if (!page.hasMore || page.messages.length === 0) break;
+      beforeId = page.messages[page.messages.length - 1].messageId;
+    }
+    assert.deepEqual(acks.filter((a) => !stored.has(a.messageId)).map((a) => a.messageId), [], 'every acknowledged message is in history');
+    await bob.close();
+    second.proc.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+  });
 });

@@ -66,6 +66,21 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes the SQLite writer thread and its bounds: batch size and queue, both positive, linger 0 to 100 ms', () => {
+    const c = loadConfig({ CHAT_DEV_MODE: 'true' });
+    assert.deepEqual([c.sqliteWriterThread, c.sqliteWriteMaxBatch, c.sqliteWriteMaxQueued], [true, 1000, 100_000]);
+    const tuned = loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SQLITE_WRITER_THREAD: 'false', CHAT_SQLITE_WRITE_MAX_BATCH: '64', CHAT_SQLITE_WRITE_MAX_QUEUED: '5000' });
+    assert.deepEqual([tuned.sqliteWriterThread, tuned.sqliteWriteMaxBatch, tuned.sqliteWriteMaxQueued], [false, 64, 5000]);
+    assert.throws(
+      () => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SQLITE_WRITE_MAX_BATCH: '0', CHAT_SQLITE_WRITE_MAX_QUEUED: 'lots', CHAT_SQLITE_WRITER_THREAD: 'maybe' }),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 3 && /CHAT_SQLITE_WRITE_MAX_BATCH="0": Too small: expected number to be >=1/.test(err.message) && /CHAT_SQLITE_WRITE_MAX_QUEUED="lots"/.test(err.message) && /CHAT_SQLITE_WRITER_THREAD="maybe"/.test(err.message),
+    );
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SQLITE_WRITE_MAX_BATCH: '100001' }), /CHAT_SQLITE_WRITE_MAX_BATCH="100001": Too big: expected number to be <=100000/);
+    assert.equal(c.sqliteWriteLingerMs, 0);
+    assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SQLITE_WRITE_LINGER_MS: '2' }).sqliteWriteLingerMs, 2);
+    for (const bad of ['-1', '101', 'soon']) assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SQLITE_WRITE_LINGER_MS: bad }), /CHAT_SQLITE_WRITE_LINGER_MS/);
+  });
+
   it('takes the Kafka producer linger, 0 to 100 ms, 2 by default', () => {
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).kafkaLingerMs, 2);
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_KAFKA_LINGER_MS: '0' }).kafkaLingerMs, 0);

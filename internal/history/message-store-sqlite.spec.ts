@@ -7,6 +7,7 @@ import { openSqliteDatabase } from '../sqlite/sqlite-database';
 import { messageStoreContract } from './message-store.contract';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
 import { HISTORY_MIGRATIONS, SqliteMessageStore } from './message-store-sqlite';
+import pino from 'pino';
 
 messageStoreContract('sqlite :memory:', () => {
   const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
@@ -18,6 +19,22 @@ messageStoreContract('sqlite file', () => {
   const store = new SqliteMessageStore({
     db: openSqliteDatabase({ path: join(dir, 'nested', 'chat.db'), synchronous: 'full' }),
     ownsDb: true,
+  });
+  return Promise.resolve({
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+});
+
+messageStoreContract('sqlite file, writer thread', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'history-sqlite-thread-'));
+  const store = new SqliteMessageStore({
+    db: openSqliteDatabase({ path: join(dir, 'chat.db'), synchronous: 'full' }),
+    ownsDb: true,
+    writerThread: { maxBatch: 64, maxQueued: 10_000, log: pino({ level: 'silent' }) },
   });
   return Promise.resolve({
     store,
