@@ -100,10 +100,14 @@ describe('the mesh: chat servers relaying to each other, with the Kafka fallback
     await waitUntil(() => others.every((u) => ids.every((id) => seen.get(u)?.includes(id))), 30_000, 'every member device to get every message');
     for (const u of others) assert.deepEqual([...(seen.get(u) ?? [])].sort(), [...ids].sort(), `${u} got each message exactly once`);
     // Members are spread over 3 servers: a message costs at most one relay batch per peer server.
+    // Both counters move when a peer's acknowledgement comes back, which may be just after its
+    // members were shown the message: wait for the deliveries to be counted, then compare.
+    const remote = others.filter((_, i) => (i + 1) % 3 !== 0).length;
+    const relayed = async () => (await counter(0, 'chat_deliveries_total{path="relay"}')) - relayBefore;
+    await waitUntil(async () => (await relayed()) >= remote * ids.length, 5_000, 'the relay deliveries to be acknowledged').catch(() => undefined);
+    assert.equal(await relayed(), remote * ids.length, 'one relay delivery per remote member per message');
     const batches = (await counter(0, 'chat_relay_batches_total{result="acked"}')) - batchesBefore;
     assert.ok(batches >= 1 && batches <= ids.length * 2, `${batches} relay batches for ${ids.length} messages to 2 peers`);
-    const remote = others.filter((_, i) => (i + 1) % 3 !== 0).length;
-    assert.equal((await counter(0, 'chat_deliveries_total{path="relay"}')) - relayBefore, remote * ids.length, 'one relay delivery per remote member per message');
   });
 
   it("shows presence across servers; a SIGKILLed server's users go OFFLINE within the TTL and catch up elsewhere", async () => {
