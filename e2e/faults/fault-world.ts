@@ -23,6 +23,9 @@ export interface SendAttempt {
   errors: string[];
   /** Sent concurrently with other sends of its device: no order is promised among them. */
   concurrent?: boolean;
+  /** When the first try started and when the first ack came (Date.now()), for availability figures. */
+  startedAtMs?: number;
+  ackedAtMs?: number;
 }
 
 /** The smallest Snowflake id of a given Unix millisecond (worker 0, sequence 0). */
@@ -225,12 +228,14 @@ export class Device {
 
   /** Sends one attempt, retrying with the same client_msg_id until acknowledged or `deadline`. */
   async send(attempt: SendAttempt, deadline: number): Promise<void> {
+    attempt.startedAtMs ??= Date.now();
     while (Date.now() < deadline) {
       try {
         const client = await this.connected(Math.max(1, deadline - Date.now()));
         const connection = this.connections;
         const ack = await client.send(attempt.conversationId, attempt.text, attempt.clientMsgId);
         attempt.acks.push({ messageId: ack.messageId, connection });
+        attempt.ackedAtMs ??= Date.now();
         return;
       } catch (err) {
         attempt.errors.push(err instanceof Error ? err.message : String(err));
