@@ -22,12 +22,14 @@ export interface LeasedIdSourceOptions {
  * one, instead of taking the whole process down and every connection with it.
  *
  * Safe for the same reason a fresh process is: the new lease is exclusive like any other, and if it
- * names the worker id this process held before, the new generator starts past the last id it
- * issued, so no id repeats across the two.
+ * names a worker id this process held before, the new generator starts past the last id issued
+ * under it, so no id repeats.
  */
 export class LeasedIdSource implements IdSource {
   private lease?: WorkerLease;
   private generator?: SnowflakeGenerator;
+  /** The last id issued under each worker id this process has held, so a regained one goes on past it. */
+  private readonly lastByWorker = new Map<number, bigint>();
   private retryTimer?: NodeJS.Timeout;
   private failures = 0;
   private closed = false;
@@ -65,8 +67,9 @@ export class LeasedIdSource implements IdSource {
       await lease.release();
       return workerId;
     }
-    const after = this.generator?.workerId === workerId ? this.generator.last : undefined;
-    this.generator = new SnowflakeGenerator({ workerId, after });
+    const previous = this.generator?.last;
+    if (this.generator && previous !== undefined) this.lastByWorker.set(this.generator.workerId, previous);
+    this.generator = new SnowflakeGenerator({ workerId, after: this.lastByWorker.get(workerId) });
     this.lease = lease;
     this.failures = 0;
     lease.onLost((reason) => {
