@@ -82,7 +82,7 @@ describe('the mesh when one node of anything dies', { timeout: 900_000 }, () => 
       await chatGoesOn(w, log, 'kafka-2 is dead', faultAt);
       log(`start kafka-2: ${await mesh.engineNode('start', 'kafka-2')}`);
     }, {
-      // Found here, not fixed: in 2 of 3 clean runs one to three group messages (in history, none
+      // Found here, not fixed: in 2 of 4 runs one to three group messages (in history, none
       // lost) were never shown on some devices, even after their final resume. Sends stall up to
       // 10 s while partitions move; the messages' ids are then older than the resume window
       // (CHAT_RESUME_OVERLAP_MS, 30 s) by the time a device resumes from a newer position: the
