@@ -33,7 +33,7 @@ export interface Connection {
   userId: string;
   /** The device (client-chosen, stable across reconnects). */
   deviceId: string;
-  /** The connection id, unique across the mesh. */
+  /** The connection id, unique across the mesh, of the form `<server_id>.<unique>`. */
   sessionId: string;
   /** The chat server holding the connection. */
   serverId: string;
@@ -168,6 +168,25 @@ export interface AddPresenceWatchesRequest {
 
 /** AddPresenceWatchesResponse answers AddPresenceWatches. */
 export interface AddPresenceWatchesResponse {
+}
+
+/** RenewServerLeaseRequest renews one chat server's lease. */
+export interface RenewServerLeaseRequest {
+  /** The chat server. */
+  serverId: string;
+  /**
+   * This run of the server process (random per start): a new instance under the same server_id
+   * starts a new lease, so connections of the previous run are not taken for its own.
+   */
+  instance: string;
+}
+
+/** RenewServerLeaseResponse answers RenewServerLease. */
+export interface RenewServerLeaseResponse {
+  /** The server held no live lease under this instance: register every live connection again. */
+  lapsed: boolean;
+  /** The lease lasts this long from the call; renew within a third of it. */
+  ttlMs: number;
 }
 
 function createBaseConnection(): Connection {
@@ -1575,11 +1594,170 @@ export const AddPresenceWatchesResponse: MessageFns<AddPresenceWatchesResponse> 
   },
 };
 
+function createBaseRenewServerLeaseRequest(): RenewServerLeaseRequest {
+  return { serverId: "", instance: "" };
+}
+
+export const RenewServerLeaseRequest: MessageFns<RenewServerLeaseRequest> = {
+  encode(message: RenewServerLeaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.serverId !== "") {
+      writer.uint32(10).string(message.serverId);
+    }
+    if (message.instance !== "") {
+      writer.uint32(18).string(message.instance);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewServerLeaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewServerLeaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.serverId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.instance = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewServerLeaseRequest {
+    return {
+      serverId: isSet(object.serverId)
+        ? globalThis.String(object.serverId)
+        : isSet(object.server_id)
+        ? globalThis.String(object.server_id)
+        : "",
+      instance: isSet(object.instance) ? globalThis.String(object.instance) : "",
+    };
+  },
+
+  toJSON(message: RenewServerLeaseRequest): unknown {
+    const obj: any = {};
+    if (message.serverId !== "") {
+      obj.serverId = message.serverId;
+    }
+    if (message.instance !== "") {
+      obj.instance = message.instance;
+    }
+    return obj;
+  },
+};
+
+function createBaseRenewServerLeaseResponse(): RenewServerLeaseResponse {
+  return { lapsed: false, ttlMs: 0 };
+}
+
+export const RenewServerLeaseResponse: MessageFns<RenewServerLeaseResponse> = {
+  encode(message: RenewServerLeaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lapsed !== false) {
+      writer.uint32(8).bool(message.lapsed);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(16).uint32(message.ttlMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewServerLeaseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewServerLeaseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.lapsed = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewServerLeaseResponse {
+    return {
+      lapsed: isSet(object.lapsed) ? globalThis.Boolean(object.lapsed) : false,
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: RenewServerLeaseResponse): unknown {
+    const obj: any = {};
+    if (message.lapsed !== false) {
+      obj.lapsed = message.lapsed;
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
+    return obj;
+  },
+};
+
 /**
  * SessionService tracks live connections (user, device, chat server) and derives presence from
- * them. Chat servers register and heartbeat their connections; anyone routing a message asks where
- * a user's devices are. Register, Heartbeat, Unregister, LocateUsers and WatchPresence are for
- * chat servers (service credentials); GetPresence is public. A chat server registers and
+ * them. Chat servers register and unregister their connections and keep them live with one lease
+ * per server (RenewServerLease); anyone routing a message asks where a user's devices are.
+ * Register, RenewServerLease, Unregister, LocateUsers and WatchPresence are for chat servers
+ * (service credentials); GetPresence is public. A chat server registers and
  * unregisters in batches (RegisterConnections, UnregisterConnections): a reconnect storm is then a
  * few calls per event-loop turn, not one call (and, past its deadline, one HTTP/2 stream reset)
  * per connection.
@@ -1618,14 +1796,35 @@ export const SessionServiceDefinition = {
       options: {},
     },
     /**
-     * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
-     * Sessions the service no longer knows (expired) are returned so the caller can re-register.
+     * Heartbeat is replaced by RenewServerLease: connections no longer have TTLs of their own. It
+     * renews server_id's lease (as an instance named after the server) and, when that lease had
+     * lapsed, returns every listed session as unknown, so an old caller registers them again.
+     *
+     * @deprecated
      */
     heartbeat: {
       name: "Heartbeat",
       requestType: HeartbeatRequest as typeof HeartbeatRequest,
       requestStream: false,
       responseType: HeartbeatResponse as typeof HeartbeatResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * RenewServerLease keeps every connection a chat server registered live until
+     * CHAT_SERVER_LEASE_TTL_MS from now: one call per chat server every third of that TTL, whatever
+     * its number of connections (a chat server times out its own silent connections and unregisters
+     * them). When the lease lapses, the service's sweep marks the server's users offline. lapsed
+     * answers that the server held no live lease under this instance (its first call, a restart,
+     * or a stall past the TTL): none of its connections is registered any more, and it must
+     * register them all again. Errors: INVALID_ARGUMENT (bad server_id, no instance),
+     * PERMISSION_DENIED (not a service), UNAVAILABLE.
+     */
+    renewServerLease: {
+      name: "RenewServerLease",
+      requestType: RenewServerLeaseRequest as typeof RenewServerLeaseRequest,
+      requestStream: false,
+      responseType: RenewServerLeaseResponse as typeof RenewServerLeaseResponse,
       responseStream: false,
       options: {},
     },
@@ -1714,9 +1913,10 @@ export const SessionServiceDefinition = {
 
 /**
  * SessionService tracks live connections (user, device, chat server) and derives presence from
- * them. Chat servers register and heartbeat their connections; anyone routing a message asks where
- * a user's devices are. Register, Heartbeat, Unregister, LocateUsers and WatchPresence are for
- * chat servers (service credentials); GetPresence is public. A chat server registers and
+ * them. Chat servers register and unregister their connections and keep them live with one lease
+ * per server (RenewServerLease); anyone routing a message asks where a user's devices are.
+ * Register, RenewServerLease, Unregister, LocateUsers and WatchPresence are for chat servers
+ * (service credentials); GetPresence is public. A chat server registers and
  * unregisters in batches (RegisterConnections, UnregisterConnections): a reconnect storm is then a
  * few calls per event-loop turn, not one call (and, past its deadline, one HTTP/2 stream reset)
  * per connection.
@@ -1758,8 +1958,11 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): RegisterConnectionsResponse => RegisterConnectionsResponse.decode(value),
   },
   /**
-   * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
-   * Sessions the service no longer knows (expired) are returned so the caller can re-register.
+   * Heartbeat is replaced by RenewServerLease: connections no longer have TTLs of their own. It
+   * renews server_id's lease (as an instance named after the server) and, when that lease had
+   * lapsed, returns every listed session as unknown, so an old caller registers them again.
+   *
+   * @deprecated
    */
   heartbeat: {
     path: "/chat.v1.SessionService/Heartbeat" as const,
@@ -1769,6 +1972,27 @@ export const SessionServiceService = {
     requestDeserialize: (value: Buffer): HeartbeatRequest => HeartbeatRequest.decode(value),
     responseSerialize: (value: HeartbeatResponse): Buffer => Buffer.from(HeartbeatResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
+  },
+  /**
+   * RenewServerLease keeps every connection a chat server registered live until
+   * CHAT_SERVER_LEASE_TTL_MS from now: one call per chat server every third of that TTL, whatever
+   * its number of connections (a chat server times out its own silent connections and unregisters
+   * them). When the lease lapses, the service's sweep marks the server's users offline. lapsed
+   * answers that the server held no live lease under this instance (its first call, a restart,
+   * or a stall past the TTL): none of its connections is registered any more, and it must
+   * register them all again. Errors: INVALID_ARGUMENT (bad server_id, no instance),
+   * PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  renewServerLease: {
+    path: "/chat.v1.SessionService/RenewServerLease" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenewServerLeaseRequest): Buffer =>
+      Buffer.from(RenewServerLeaseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenewServerLeaseRequest => RenewServerLeaseRequest.decode(value),
+    responseSerialize: (value: RenewServerLeaseResponse): Buffer =>
+      Buffer.from(RenewServerLeaseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RenewServerLeaseResponse => RenewServerLeaseResponse.decode(value),
   },
   /**
    * UnregisterConnection removes a connection. Idempotent. The user becomes OFFLINE when this was
@@ -1881,10 +2105,24 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   registerConnections: handleUnaryCall<RegisterConnectionsRequest, RegisterConnectionsResponse>;
   /**
-   * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
-   * Sessions the service no longer knows (expired) are returned so the caller can re-register.
+   * Heartbeat is replaced by RenewServerLease: connections no longer have TTLs of their own. It
+   * renews server_id's lease (as an instance named after the server) and, when that lease had
+   * lapsed, returns every listed session as unknown, so an old caller registers them again.
+   *
+   * @deprecated
    */
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
+  /**
+   * RenewServerLease keeps every connection a chat server registered live until
+   * CHAT_SERVER_LEASE_TTL_MS from now: one call per chat server every third of that TTL, whatever
+   * its number of connections (a chat server times out its own silent connections and unregisters
+   * them). When the lease lapses, the service's sweep marks the server's users offline. lapsed
+   * answers that the server held no live lease under this instance (its first call, a restart,
+   * or a stall past the TTL): none of its connections is registered any more, and it must
+   * register them all again. Errors: INVALID_ARGUMENT (bad server_id, no instance),
+   * PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  renewServerLease: handleUnaryCall<RenewServerLeaseRequest, RenewServerLeaseResponse>;
   /**
    * UnregisterConnection removes a connection. Idempotent. The user becomes OFFLINE when this was
    * its last connection.
@@ -1969,8 +2207,11 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: RegisterConnectionsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Heartbeat refreshes the TTL of many connections of one chat server in one call. Idempotent.
-   * Sessions the service no longer knows (expired) are returned so the caller can re-register.
+   * Heartbeat is replaced by RenewServerLease: connections no longer have TTLs of their own. It
+   * renews server_id's lease (as an instance named after the server) and, when that lease had
+   * lapsed, returns every listed session as unknown, so an old caller registers them again.
+   *
+   * @deprecated
    */
   heartbeat(
     request: HeartbeatRequest,
@@ -1986,6 +2227,31 @@ export interface SessionServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RenewServerLease keeps every connection a chat server registered live until
+   * CHAT_SERVER_LEASE_TTL_MS from now: one call per chat server every third of that TTL, whatever
+   * its number of connections (a chat server times out its own silent connections and unregisters
+   * them). When the lease lapses, the service's sweep marks the server's users offline. lapsed
+   * answers that the server held no live lease under this instance (its first call, a restart,
+   * or a stall past the TTL): none of its connections is registered any more, and it must
+   * register them all again. Errors: INVALID_ARGUMENT (bad server_id, no instance),
+   * PERMISSION_DENIED (not a service), UNAVAILABLE.
+   */
+  renewServerLease(
+    request: RenewServerLeaseRequest,
+    callback: (error: ServiceError | null, response: RenewServerLeaseResponse) => void,
+  ): ClientUnaryCall;
+  renewServerLease(
+    request: RenewServerLeaseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RenewServerLeaseResponse) => void,
+  ): ClientUnaryCall;
+  renewServerLease(
+    request: RenewServerLeaseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RenewServerLeaseResponse) => void,
   ): ClientUnaryCall;
   /**
    * UnregisterConnection removes a connection. Idempotent. The user becomes OFFLINE when this was
