@@ -72,7 +72,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
 
   const sessionRpc = rpcClientFromConfig(SessionServiceDefinition, config.sessionServiceAddr!, config, credentials, closers);
   const historyRpc = rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers);
-  const sessions = new SessionClient(sessionRpc, { serverId: config.serverId, heartbeatBatchMs: config.heartbeatBatchMs, maxHeartbeatBatch: 5_000, maxConnectionsPerCall: config.maxGroupSize });
+  const sessions = new SessionClient(sessionRpc, { serverId: config.serverId, maxConnectionsPerCall: config.maxGroupSize });
   const history = new HistoryClient(historyRpc, { maxDevicesPerCall: config.ackMaxBatch });
   const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), history);
 

@@ -8,7 +8,7 @@ import { ErrorCode } from '../../gen/chat/v1/errors';
 import { ConnectRequest, ConnectResponse, GatewayServiceClient } from '../../gen/chat/v1/gateway';
 import { GroupServiceClient, type CreateGroupResponse } from '../../gen/chat/v1/group';
 import { HistoryServiceClient, type AppendMessageResponse } from '../../gen/chat/v1/history';
-import { SessionServiceClient, type AddPresenceWatchesResponse, type LocateUsersResponse, type RegisterConnectionsResponse, type UnregisterConnectionsResponse, type WatchPresenceResponse } from '../../gen/chat/v1/session';
+import { SessionServiceClient, type AddPresenceWatchesResponse, type LocateUsersResponse, type RegisterConnectionsResponse, type RenewServerLeaseResponse, type UnregisterConnectionsResponse, type WatchPresenceResponse } from '../../gen/chat/v1/session';
 import { dmConversationId } from '../../internal/conversation/conversation-id';
 import { waitUntil } from '../../internal/testing/wait-until';
 import { TestChatd } from './testing/chatd-harness';
@@ -137,7 +137,13 @@ describe('chatd over gRPC', () => {
     const sessions = new SessionServiceClient(chatd.grpcAddress, chatd.grpcCredentials);
     const svc = new Metadata();
     svc.set('authorization', `Bearer ${await chatd.serviceToken()}`);
-    const conn = (userId: string, i: number) => ({ userId, deviceId: `d${i}`, sessionId: `batch-${userId}-${i}`, serverId: 'chat-x', serverAddress: '127.0.0.1:1' });
+    const conn = (userId: string, i: number) => ({ userId, deviceId: `d${i}`, sessionId: `chat-x.batch-${userId}-${i}`, serverId: 'chat-x', serverAddress: '127.0.0.1:1' });
+    // Connections live under their server's lease: chat-x takes it first, as a chat server does on start.
+    const lease = await unary<RenewServerLeaseResponse>((cb) => sessions.renewServerLease({ serverId: 'chat-x', instance: 'run-1' }, svc, cb));
+    assert.equal(lease.lapsed, true);
+    assert.ok(lease.ttlMs > 0);
+    const foreign = await unary<RegisterConnectionsResponse>((cb) => sessions.registerConnections({ connections: [{ ...conn('batch-one', 9), sessionId: 'other.s' }] }, svc, cb));
+    assert.equal(foreign.results[0].errorCode, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, 'a session id names its server');
     // CHAT_MAX_CONNECTIONS_PER_USER is 10: the 11th connection of batch-many is refused alone.
     const connections = [conn('batch-one', 0), { ...conn('', 1), userId: '' }, ...Array.from({ length: 11 }, (_, i) => conn('batch-many', i))];
     const { results } = await unary<RegisterConnectionsResponse>((cb) => sessions.registerConnections({ connections }, svc, cb));
@@ -149,7 +155,7 @@ describe('chatd over gRPC', () => {
     const located = await unary<LocateUsersResponse>((cb) => sessions.locateUsers({ userIds: ['batch-one', 'batch-many'], serverId: '' }, svc, cb));
     assert.equal(located.connections.length, 11);
 
-    const gone = await unary<UnregisterConnectionsResponse>((cb) => sessions.unregisterConnections({ sessionIds: ['batch-batch-one-0', 'batch-batch-many-0', 'batch-batch-many-1', 'never-registered'] }, svc, cb));
+    const gone = await unary<UnregisterConnectionsResponse>((cb) => sessions.unregisterConnections({ sessionIds: ['chat-x.batch-batch-one-0', 'chat-x.batch-batch-many-0', 'chat-x.batch-batch-many-1', 'chat-x.never-registered'] }, svc, cb));
     assert.deepEqual(gone.becameOffline, [true, false, false, false]);
 
     // The batch bound is CHAT_MAX_GROUP_SIZE (500): one more fails the whole call, registering none.

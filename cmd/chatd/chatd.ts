@@ -8,7 +8,7 @@ import { LocalEphemeralPublisher } from '../../internal/ephemeral/ephemeral-publ
 import { HistoryQueries } from '../../internal/chat/history-queries';
 import { historyRpc } from '../../internal/chat/history-rpc';
 import { MessageService } from '../../internal/chat/message-service';
-import type { Config } from '../../internal/config/config';
+import { serverLeaseTtlMs, type Config } from '../../internal/config/config';
 import { AckBatcher } from '../../internal/gateway/ack-batcher';
 import { ConnectionRegistry } from '../../internal/gateway/connection-registry';
 import { StoreCursorBatchWriter } from '../../internal/gateway/device-cursor-batches';
@@ -70,7 +70,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
       return Promise.resolve();
     },
     log,
-    ttlMs: config.presenceTtlMs,
+    leaseTtlMs: serverLeaseTtlMs(config),
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     sweepIntervalMs: Math.max(100, Math.floor(config.presenceTtlMs / 10)),
     presenceWatchTtlMs: config.presenceWatchTtlMs,

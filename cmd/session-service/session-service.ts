@@ -5,7 +5,7 @@ import { HistoryServiceDefinition } from '../../gen/chat/v1/history';
 import { SessionServiceService } from '../../gen/chat/v1/session';
 import { serviceSecret, verifierFromConfig } from '../../internal/auth/auth-from-config';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
-import type { Config } from '../../internal/config/config';
+import { serverLeaseTtlMs, type Config } from '../../internal/config/config';
 import { closeAll, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
 import { GroupClient } from '../../internal/group/group-client';
 import { HistoryClient } from '../../internal/history/history-client';
@@ -40,7 +40,7 @@ export async function startSessionService(config: Config, log: Logger): Promise<
       store,
       send: (serverId, notice) => inboxes.publish(serverId, notice),
       log,
-      ttlMs: config.presenceTtlMs,
+      leaseTtlMs: serverLeaseTtlMs(config),
       maxConnectionsPerUser: config.maxConnectionsPerUser,
       sweepIntervalMs: Math.max(100, Math.floor(config.presenceTtlMs / 10)),
       presenceWatchTtlMs: config.presenceWatchTtlMs,

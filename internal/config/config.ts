@@ -55,6 +55,11 @@ function crossCheck(c: Config): string[] {
   return problems;
 }
 
+/** A chat server's lease TTL: CHAT_SERVER_LEASE_TTL_MS, else the presence TTL less one heartbeat interval. */
+export function serverLeaseTtlMs(c: Pick<Config, 'serverLeaseTtlMs' | 'presenceTtlMs' | 'heartbeatIntervalMs'>): number {
+  return c.serverLeaseTtlMs ?? c.presenceTtlMs - c.heartbeatIntervalMs;
+}
+
 /**
  * A process of the mesh names the settings it cannot run without (its engines, the services it
  * calls); the error lists every missing one with the process that needs it.

@@ -37,7 +37,8 @@ async function mesh(lookups: (locate: () => Promise<Connection[]>, call: number)
   const publisher = new MeshEphemeralPublisher({ serverId: 'a', registry: a, locations, router: s.router });
   /** A device of `userId` connected to server `serverId` (`address` '' for one the relay cannot reach). */
   const connect = async (userId: string, sessionId: string, serverId: string, address = serverId === 'b' ? b.address : '') => {
-    await store.register({ userId, deviceId: sessionId, sessionId, serverId, serverAddress: address }, Date.now(), TTL_MS, 10);
+    await store.renewServer(serverId, 'run-1', Date.now(), TTL_MS);
+    await store.register({ userId, deviceId: sessionId, sessionId, serverId, serverAddress: address }, Date.now(), 10);
     const device = new Device(userId, sessionId);
     if (serverId === 'a') a.add(device);
     if (serverId === 'b') b.registry.add(device);

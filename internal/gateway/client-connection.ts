@@ -7,10 +7,13 @@ import type { Principal } from '../auth/principal';
 import { assertUserId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import type { RegisteredConnection } from './connection-registry';
+import type { Registrant } from './server-lease';
 import { DeliveredIds } from './delivered-ids';
 import type { GatewayContext } from './gateway-context';
 import { TokenBucket, type KeyedTokenBuckets } from './rate-limiter';
 import { resumeConversations } from './resume';
+import type { Connection } from '../../gen/chat/v1/session';
+import { sessionIdFor } from '../session/session-store';
 
 /** Why the server ends a connection; transports map these to WS close codes / gRPC statuses. */
 export type CloseCause = 'unauthenticated' | 'protocol' | 'timeout' | 'slow_consumer' | 'going_away' | 'limit';
@@ -39,7 +42,7 @@ const DELIVERED_IDS_KEPT = 2048;
  * becomes an `error` frame; the connection is closed only for authentication, repeated protocol
  * violations, a lapsed heartbeat, an expired token or a slow reader.
  */
-export class ClientConnection implements RegisteredConnection {
+export class ClientConnection implements RegisteredConnection, Registrant {
   userId = '';
   sessionId = '';
   private deviceId = '';
@@ -192,7 +195,7 @@ export class ClientConnection implements RegisteredConnection {
         case 'ack':
           return this.ack(frame.value.messageIds);
         case 'heartbeat':
-          return await this.heartbeat(requestId);
+          return this.heartbeat(requestId);
         case 'subscribePresence':
           return await this.subscribePresence(requestId, frame.value);
         case 'history':
@@ -217,8 +220,8 @@ export class ClientConnection implements RegisteredConnection {
     this.principal = withoutToken(principal);
     this.userId = principal.id;
     this.deviceId = hello.deviceId;
-    this.sessionId = `${this.ctx.serverId}.${randomUUID()}`;
-    await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId, serverAddress: this.ctx.serverAddress });
+    this.sessionId = sessionIdFor(this.ctx.serverId, randomUUID());
+    await this.ctx.sessions.register(this.registration());
     if (this.isClosed()) {
       // The socket went away while we were registering: undo, or presence would linger for a TTL.
       await this.ctx.sessions.unregister(this.sessionId);
@@ -298,14 +301,35 @@ export class ClientConnection implements RegisteredConnection {
     this.push({ requestId, frame: { $case: 'tokenRefreshed', value: { expiresAt } } });
   }
 
-  private async heartbeat(requestId: string): Promise<void> {
+  /** Liveness stays on this server (lastBeatAtMs, checked by the sweep): a heartbeat costs no call. */
+  private heartbeat(requestId: string): void {
     this.lastBeatAtMs = this.ctx.now();
-    const { unknown } = await this.ctx.sessions.heartbeat([this.sessionId]);
-    if (unknown.length > 0) {
-      // Our session lapsed (e.g. the process was paused past the TTL): register it again.
-      await this.ctx.sessions.register({ userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId, serverAddress: this.ctx.serverAddress });
-    }
     this.push({ requestId, frame: { $case: 'pong', value: { serverTime: new Date(this.ctx.now()) } } });
+  }
+
+  /**
+   * Registers this connection again, after the server's lease lapsed. A connection still in its
+   * hello registers too: its first registration may have landed under the lapsed lease. Refused
+   * (the user is at its connection limit meanwhile): closed. False when the session service was
+   * unavailable, to be retried.
+   */
+  async reregister(): Promise<boolean> {
+    if (!this.sessionId || this.isClosed()) return true;
+    try {
+      await this.ctx.sessions.register(this.registration());
+      return true;
+    } catch (err) {
+      if (err instanceof ChatError && err.code !== ErrorCode.ERROR_CODE_UNAVAILABLE && err.code !== ErrorCode.ERROR_CODE_INTERNAL) {
+        this.shutdown('limit', `registration refused: ${err.message}`, true);
+        return true;
+      }
+      this.log.warn({ err }, 'registering again failed; retried at the next lease renewal');
+      return false;
+    }
+  }
+
+  private registration(): Connection {
+    return { userId: this.userId, deviceId: this.deviceId, sessionId: this.sessionId, serverId: this.ctx.serverId, serverAddress: this.ctx.serverAddress };
   }
 
   private async subscribePresence(requestId: string, sub: SubscribePresence): Promise<void> {

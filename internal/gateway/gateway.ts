@@ -1,10 +1,12 @@
 import { ClientConnection, type FrameSink } from './client-connection';
 import type { GatewayContext } from './gateway-context';
 import { KeyedTokenBuckets } from './rate-limiter';
+import { ServerLease } from './server-lease';
 
 /**
  * The edge of one chat server: creates client connections for the transports, keeps this
- * server's presence watches renewed (presence changes, typing indicators and receipts come to
+ * server's lease at the session service (which keeps all its connections live) and its presence
+ * watches renewed (presence changes, typing indicators and receipts come to
  * its connections through the server's inbox, not a bus topic every server reads), closes
  * connections past a deadline (hello, heartbeat, token expiry), and drains on shutdown.
  */
@@ -14,19 +16,21 @@ export class Gateway {
   private draining = false;
   /** Sends per user over all its connections to this server (a user cannot multiply its rate by connecting more). */
   private readonly userSends: KeyedTokenBuckets;
+  private readonly lease: ServerLease;
 
   constructor(readonly ctx: GatewayContext) {
     const { sendRatePerSec, sendBurst, userSendRatePerSec, userSendBurst } = ctx.limits;
     this.userSends = new KeyedTokenBuckets(userSendRatePerSec ?? 2 * sendRatePerSec, userSendBurst ?? 2 * sendBurst, ctx.now);
+    this.lease = new ServerLease({ serverId: ctx.serverId, sessions: ctx.sessions, registrants: () => this.live, log: ctx.log });
   }
 
-  /** Starts the timers: deadline sweeps and presence watch renewals. */
-  start(): Promise<void> {
+  /** Takes the server's lease, then starts the timers: lease and presence watch renewals, deadline sweeps. */
+  async start(): Promise<void> {
+    await this.lease.start();
     this.ctx.presenceWatches.start();
     const { heartbeatIntervalMs, handshakeTimeoutMs } = this.ctx.limits;
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(250, Math.floor(Math.min(heartbeatIntervalMs, handshakeTimeoutMs) / 5)));
     this.sweepTimer.unref();
-    return Promise.resolve();
   }
 
   /** A new transport connection; undefined while draining (the transport refuses it). */
@@ -54,6 +58,7 @@ export class Gateway {
     this.draining = true;
     clearInterval(this.sweepTimer);
     this.ctx.presenceWatches.stop();
+    this.lease.stop();
     for (const conn of this.live) conn.shutdown('going_away', 'server shutting down', true);
     const deadline = Date.now() + graceMs;
     while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -16,7 +16,7 @@ function setup(maxPerCall = 500) {
     store,
     send: () => Promise.resolve(),
     log,
-    ttlMs: 10_000,
+    leaseTtlMs: 10_000,
     maxConnectionsPerUser: 10,
     sweepIntervalMs: 1_000,
     presenceWatchTtlMs: TTL,

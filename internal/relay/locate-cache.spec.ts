@@ -11,7 +11,7 @@ const log = pino({ level: 'silent' });
 const conn = (userId: string, sessionId: string, serverId: string): Connection => ({ userId, deviceId: sessionId, sessionId, serverId, serverAddress: `${serverId}:1` });
 
 /** A cache of chat server `me` whose inbox gets the session service's notices for `me` directly. */
-function setup(ttlMs = 60_000) {
+async function setup(ttlMs = 60_000) {
   const told: string[] = [];
   const tracker = new SessionTracker({
     store: new MemorySessionStore(),
@@ -21,13 +21,15 @@ function setup(ttlMs = 60_000) {
       return Promise.resolve();
     },
     log,
-    ttlMs: 10_000,
+    leaseTtlMs: 10_000,
     maxConnectionsPerUser: 10,
     sweepIntervalMs: 1_000,
     presenceWatchTtlMs: 60_000,
     locateCacheMs: 60_000,
     maxPerNotice: 500,
   });
+  // The chat servers of these tests hold live leases, as running ones do.
+  for (const serverId of ['a', 'b']) await tracker.renewServerLease(serverId, 'run-1');
   const asked: (string | undefined)[] = [];
   const counted = { locate: (ids: readonly string[], locator?: string) => (asked.push(locator), tracker.locate(ids, locator)) };
   const cache = new LocateCache(counted, { serverId: 'me', ttlMs, maxUsers: 2 });
@@ -38,7 +40,7 @@ const servers = (cs: Connection[]) => cs.map((c) => c.serverId).sort();
 
 describe('LocateCache', () => {
   it('answers repeated lookups from the cache', async () => {
-    const { tracker, cache, lookups } = setup();
+    const { tracker, cache, lookups } = await setup();
     await tracker.register(conn('ann', 's1', 'a'));
     assert.deepEqual(servers(await cache.locate(['ann'])), ['a']);
     assert.deepEqual(servers(await cache.locate(['ann'])), ['a']);
@@ -46,7 +48,7 @@ describe('LocateCache', () => {
   });
 
   it('sees a new device as soon as the session service tells this server, the one that located the user', async () => {
-    const { tracker, cache, told, asked } = setup();
+    const { tracker, cache, told, asked } = await setup();
     await tracker.register(conn('ben', 's1', 'a'));
     assert.deepEqual(servers(await cache.locate(['ben'])), ['a']);
     assert.deepEqual(asked, ['me'], 'the lookup names this server');
@@ -57,7 +59,7 @@ describe('LocateCache', () => {
   });
 
   it('does not cache a lookup that raced with a change, and evicts the oldest users beyond its size', async () => {
-    const { tracker, cache, lookups } = setup();
+    const { tracker, cache, lookups } = await setup();
     await tracker.register(conn('cid', 's1', 'a'));
     const pending = cache.locate(['cid']);
     cache.invalidate('cid'); // a change arrives while the lookup is in flight
@@ -71,7 +73,7 @@ describe('LocateCache', () => {
   });
 
   it('always asks the session service when disabled', async () => {
-    const { tracker, cache, lookups, asked } = setup(0);
+    const { tracker, cache, lookups, asked } = await setup(0);
     await tracker.register(conn('fay', 's1', 'a'));
     await cache.locate(['fay']);
     await cache.locate(['fay']);

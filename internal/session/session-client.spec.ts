@@ -17,11 +17,11 @@ function fake() {
     }),
     unregisterConnections: (req: { sessionIds: string[] }) => ({ becameOffline: req.sessionIds.map((id) => id === 's1') }),
     locateUsers: (req: { userIds: string[] }) => ({ connections: [conn('ann', 'a1'), conn('ann', 'a2'), conn('bob', 'b1')].filter((c) => req.userIds.includes(c.userId)) }),
-    heartbeat: (req: { sessionIds: string[] }) => ({ unknownSessionIds: req.sessionIds.filter((id) => id === 'gone') }),
+    renewServerLease: () => ({ lapsed: false, ttlMs: 5_000 }),
     addPresenceWatches: () => ({}),
   };
   const rpc = { call: (method: string, req: never) => (calls.push([method, req]), Promise.resolve(answers[method](req))) } as unknown as RpcClient<typeof SessionServiceDefinition>;
-  return { calls, client: new SessionClient(rpc, { serverId: 'chat-1', heartbeatBatchMs: 5, maxHeartbeatBatch: 100, maxConnectionsPerCall: 500 }) };
+  return { calls, client: new SessionClient(rpc, { serverId: 'chat-1', maxConnectionsPerCall: 500 }) };
 }
 
 describe('SessionClient', () => {
@@ -52,12 +52,14 @@ describe('SessionClient', () => {
     assert.deepEqual(calls, [['addPresenceWatches', { serverId: 'chat-1', userIds: ['ann', 'bob', 'cy'] }]]);
   });
 
-  it('unregisters and heartbeats in batches too', async () => {
+  it('unregisters in batches too; the server lease is one call whatever the number of connections', async () => {
     const { calls, client } = fake();
     const [a, b] = await Promise.all([client.unregister('s1'), client.unregister('s2')]);
     assert.deepEqual([a, b], [{ becameOffline: true }, { becameOffline: false }]);
-    const [x, y] = await Promise.all([client.heartbeat(['s1', 'gone']), client.heartbeat(['s2'])]);
-    assert.deepEqual([x, y], [{ unknown: ['gone'] }, { unknown: [] }]);
-    assert.deepEqual(calls.map(([m]) => m), ['unregisterConnections', 'heartbeat']);
+    assert.deepEqual(await client.renewServerLease('chat-1', 'run-1'), { lapsed: false, ttlMs: 5_000 });
+    assert.deepEqual(calls, [
+      ['unregisterConnections', { sessionIds: ['s1', 's2'] }],
+      ['renewServerLease', { serverId: 'chat-1', instance: 'run-1' }],
+    ]);
   });
 });

@@ -4,27 +4,23 @@ import type { UserPresence } from '../../gen/chat/v1/message';
 import { ChatError } from '../errors/chat-error';
 import { CallBatcher } from '../rpc/call-batcher';
 import type { RpcClient } from '../rpc/grpc-client';
-import type { Sessions } from './sessions';
+import type { LeaseGrant, Sessions } from './sessions';
 
 export interface SessionClientOptions {
   serverId: string;
-  /** Heartbeats arriving within this window travel in one Heartbeat call. */
-  heartbeatBatchMs: number;
-  maxHeartbeatBatch: number;
   /** Connections per RegisterConnections / UnregisterConnections call (the service's bound). */
   maxConnectionsPerCall: number;
 }
 
 /**
  * A chat server's view of the session service over gRPC. Calls are coalesced, so their cost is
- * per server and event-loop turn, not per connection: every heartbeat within `heartbeatBatchMs`
- * travels in one Heartbeat call, and the registrations, unregistrations, locates and presence
- * watches of one turn in one RegisterConnections, UnregisterConnections, LocateUsers and
- * AddPresenceWatches call each (a DM load is a locate per message the cache misses; a login burst
- * is watches of many connections).
+ * per server and event-loop turn, not per connection: the registrations, unregistrations, locates
+ * and presence watches of one turn travel in one RegisterConnections, UnregisterConnections,
+ * LocateUsers and AddPresenceWatches call each (a DM load is a locate per message the cache
+ * misses; a login burst is watches of many connections). Heartbeats cost nothing here: the server
+ * keeps its connections live with one RenewServerLease.
  */
 export class SessionClient implements Sessions {
-  private readonly beats: CallBatcher<string, boolean>;
   private readonly registrations: CallBatcher<Connection, { becameOnline: boolean }>;
   private readonly unregistrations: CallBatcher<string, { becameOffline: boolean }>;
   private readonly locations: CallBatcher<ServerAndUser, Connection[]>;
@@ -34,13 +30,6 @@ export class SessionClient implements Sessions {
     private readonly rpc: RpcClient<typeof SessionServiceDefinition>,
     opts: SessionClientOptions,
   ) {
-    this.beats = new CallBatcher(
-      async (sessionIds) => {
-        const unknown = new Set((await rpc.call('heartbeat', { serverId: opts.serverId, sessionIds })).unknownSessionIds);
-        return sessionIds.map((id) => unknown.has(id));
-      },
-      { windowMs: opts.heartbeatBatchMs, maxBatch: opts.maxHeartbeatBatch },
-    );
     const perTurn = { windowMs: 0, maxBatch: opts.maxConnectionsPerCall };
     this.registrations = new CallBatcher<Connection, { becameOnline: boolean }>(
       async (connections) =>
@@ -71,9 +60,8 @@ export class SessionClient implements Sessions {
     return this.registrations.call(connection);
   }
 
-  async heartbeat(sessionIds: readonly string[]): Promise<{ unknown: string[] }> {
-    const flags = await Promise.all(sessionIds.map((id) => this.beats.call(id)));
-    return { unknown: sessionIds.filter((_, i) => flags[i]) };
+  renewServerLease(serverId: string, instance: string): Promise<LeaseGrant> {
+    return this.rpc.call('renewServerLease', { serverId, instance });
   }
 
   unregister(sessionId: string): Promise<{ becameOffline: boolean }> {

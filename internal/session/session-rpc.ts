@@ -9,6 +9,7 @@ import { ChatError } from '../errors/chat-error';
 import { authenticate } from '../rpc/authenticate';
 import { bearerOf, toServiceError } from '../rpc/grpc-unary';
 import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
+import { serverOfSession } from './session-store';
 import type { Sessions } from './sessions';
 
 export interface SessionRpcOptions {
@@ -35,6 +36,7 @@ export function sessionRpc(opts: SessionRpcOptions): UnaryMethod[] {
   };
   const register = (connection: Connection | undefined) => {
     if (!connection?.sessionId || !connection.userId) throw ChatError.invalidArgument('connection with user_id and session_id is required');
+    if (serverOfSession(connection.sessionId) !== serverIdOf(connection.serverId)) throw ChatError.invalidArgument('session_id must be `<server_id>.<unique>`');
     return sessions.register(connection);
   };
   return unaryMethods(SessionServiceDefinition, {
@@ -43,7 +45,20 @@ export function sessionRpc(opts: SessionRpcOptions): UnaryMethod[] {
       access: 'internal',
       handle: async (req) => ({ results: await Promise.all(bounded(req.connections, 'connections').map((c) => registerOneOfBatch(() => register(c)))) }),
     },
-    heartbeat: { access: 'internal', handle: async (req) => ({ unknownSessionIds: (await sessions.heartbeat(req.sessionIds)).unknown }) },
+    renewServerLease: {
+      access: 'internal',
+      handle: async (req) => {
+        if (!req.instance) throw ChatError.invalidArgument('instance is required');
+        return sessions.renewServerLease(serverIdOf(req.serverId), req.instance);
+      },
+    },
+    heartbeat: {
+      access: 'internal',
+      handle: async (req) => {
+        const { lapsed } = await sessions.renewServerLease(serverIdOf(req.serverId), `heartbeat:${req.serverId}`);
+        return { unknownSessionIds: lapsed ? req.sessionIds : [] };
+      },
+    },
     unregisterConnection: { access: 'internal', handle: (req) => sessions.unregister(req.sessionId) },
     unregisterConnections: {
       access: 'internal',

@@ -2,10 +2,17 @@ import type { Connection } from '../../gen/chat/v1/session';
 import { KeyedLists } from '../collections/keyed-lists';
 import { ChatError } from '../errors/chat-error';
 import { MemoryServerInterest } from './server-interest-memory';
-import type { OfflineTransition, PresenceRecord, RegisterResult, SessionStore } from './session-store';
+import { noLease, type LeaseRenewal, type OfflineTransition, type PresenceRecord, type RegisterResult, type SessionStore } from './session-store';
 
 interface Entry {
   connection: Connection;
+  /** The lease of its server it was registered under. */
+  epoch: number;
+}
+
+interface Lease {
+  token: string;
+  epoch: number;
   expiresAtMs: number;
 }
 
@@ -17,68 +24,74 @@ interface Entry {
 export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
   private readonly byUser = new KeyedLists<string, string>();
+  /** Session ids per server and lease epoch: what a lapsed lease takes with it. */
+  private readonly byLease = new Map<string, Map<number, Set<string>>>();
+  private readonly leases = new Map<string, Lease>();
+  /** Epochs replaced by a new lease (a restart) but not yet swept, with when they ended. */
+  private readonly replaced = new Map<string, Map<number, number>>();
+  /** The last epoch of every server: epochs only grow, so an old entry is never live again. */
+  private readonly epochs = new Map<string, number>();
   private readonly lastSeen = new Map<string, number>();
   private readonly watchers = new MemoryServerInterest();
   private readonly locatedBy = new MemoryServerInterest();
 
-  register(connection: Connection, nowMs: number, ttlMs: number, maxPerUser: number): Promise<RegisterResult> {
-    const existing = this.sessions.get(connection.sessionId);
-    if (existing && existing.expiresAtMs > nowMs) {
-      existing.expiresAtMs = nowMs + ttlMs;
-      return Promise.resolve({ becameOnline: false });
+  renewServer(serverId: string, token: string, nowMs: number, ttlMs: number): Promise<LeaseRenewal> {
+    const lease = this.leases.get(serverId);
+    if (lease && lease.token === token && lease.expiresAtMs > nowMs) {
+      lease.expiresAtMs = nowMs + ttlMs;
+      return Promise.resolve({ lapsed: false });
     }
+    if (lease) this.endEpoch(serverId, lease.epoch, Math.min(lease.expiresAtMs, nowMs));
+    const epoch = (this.epochs.get(serverId) ?? 0) + 1;
+    this.epochs.set(serverId, epoch);
+    this.leases.set(serverId, { token, epoch, expiresAtMs: nowMs + ttlMs });
+    return Promise.resolve({ lapsed: true });
+  }
+
+  register(connection: Connection, nowMs: number, maxPerUser: number): Promise<RegisterResult> {
+    const lease = this.leases.get(connection.serverId);
+    if (!lease || lease.expiresAtMs <= nowMs) return Promise.reject(noLease(connection.serverId));
+    const existing = this.sessions.get(connection.sessionId);
+    if (existing && existing.epoch === lease.epoch) return Promise.resolve({ becameOnline: false });
     const live = this.liveSessions(connection.userId, nowMs);
-    const lapsed = live.length === 0 ? this.removeLapsed(connection.userId, nowMs) : undefined;
     if (live.length >= maxPerUser) {
       return Promise.reject(ChatError.limitExceeded(`user ${connection.userId} already has ${maxPerUser} live connections`));
     }
-    this.sessions.set(connection.sessionId, { connection, expiresAtMs: nowMs + ttlMs });
+    const lapsed = live.length === 0 ? this.removeDead(connection.userId, nowMs) : undefined;
+    this.sessions.set(connection.sessionId, { connection, epoch: lease.epoch });
     this.byUser.add(connection.userId, connection.sessionId);
-    this.lastSeen.set(connection.userId, nowMs);
+    this.leaseSessions(connection.serverId, lease.epoch).add(connection.sessionId);
+    this.lastSeen.set(connection.userId, Math.max(this.lastSeen.get(connection.userId) ?? 0, nowMs));
     return Promise.resolve(lapsed ? { becameOnline: true, lapsed } : { becameOnline: live.length === 0 });
-  }
-
-  /** Removes a user's lapsed, unswept entries; the offline transition they amount to, if any. */
-  private removeLapsed(userId: string, nowMs: number): OfflineTransition | undefined {
-    let transition: OfflineTransition | undefined;
-    for (const id of [...this.byUser.get(userId)]) {
-      const e = this.sessions.get(id);
-      if (e && e.expiresAtMs <= nowMs) transition = this.remove(e, e.expiresAtMs) ?? transition;
-    }
-    return transition;
-  }
-
-  refresh(sessionIds: readonly string[], nowMs: number, ttlMs: number): Promise<{ unknown: string[] }> {
-    const unknown: string[] = [];
-    for (const id of sessionIds) {
-      const e = this.sessions.get(id);
-      if (!e || e.expiresAtMs <= nowMs) {
-        unknown.push(id);
-        continue;
-      }
-      e.expiresAtMs = nowMs + ttlMs;
-      this.lastSeen.set(e.connection.userId, nowMs);
-    }
-    return Promise.resolve({ unknown });
   }
 
   unregister(sessionId: string, nowMs: number): Promise<{ offline?: OfflineTransition }> {
     const e = this.sessions.get(sessionId);
     if (!e) return Promise.resolve({});
-    // An already-lapsed entry is the sweep's to report, with the time it lapsed.
-    const at = e.expiresAtMs <= nowMs ? e.expiresAtMs : nowMs;
-    return Promise.resolve({ offline: this.remove(e, at) });
+    // A dead entry went offline when its lease ended, not now.
+    return Promise.resolve({ offline: this.remove(e, this.endOf(e, nowMs) ?? nowMs) });
   }
 
   /** Also prunes lapsed presence watchers and locators: the sweep is this store's only timer. */
   expire(nowMs: number): Promise<OfflineTransition[]> {
     this.watchers.prune(nowMs);
     this.locatedBy.prune(nowMs);
+    for (const [serverId, lease] of this.leases) {
+      if (lease.expiresAtMs > nowMs) continue;
+      this.leases.delete(serverId);
+      this.endEpoch(serverId, lease.epoch, lease.expiresAtMs);
+    }
     const out: OfflineTransition[] = [];
-    for (const e of this.sessions.values()) {
-      if (e.expiresAtMs > nowMs) continue;
-      const t = this.remove(e, e.expiresAtMs);
-      if (t) out.push(t);
+    for (const [serverId, ended] of this.replaced) {
+      for (const [epoch, atMs] of ended) {
+        for (const id of this.byLease.get(serverId)?.get(epoch) ?? []) {
+          const e = this.sessions.get(id);
+          const t = e && e.epoch === epoch ? this.remove(e, atMs) : undefined;
+          if (t) out.push(t);
+        }
+        this.byLease.get(serverId)?.delete(epoch);
+      }
+      this.replaced.delete(serverId);
     }
     return Promise.resolve(out);
   }
@@ -115,24 +128,57 @@ export class MemorySessionStore implements SessionStore {
     return Promise.resolve();
   }
 
+  /** When the lease an entry was registered under ended; undefined while it is live. */
+  private endOf(e: Entry, nowMs: number): number | undefined {
+    const { serverId } = e.connection;
+    const lease = this.leases.get(serverId);
+    if (lease?.epoch === e.epoch) return lease.expiresAtMs > nowMs ? undefined : lease.expiresAtMs;
+    return this.replaced.get(serverId)?.get(e.epoch) ?? nowMs;
+  }
+
+  private endEpoch(serverId: string, epoch: number, atMs: number): void {
+    let ended = this.replaced.get(serverId);
+    if (!ended) this.replaced.set(serverId, (ended = new Map<number, number>()));
+    ended.set(epoch, atMs);
+  }
+
+  private leaseSessions(serverId: string, epoch: number): Set<string> {
+    let epochs = this.byLease.get(serverId);
+    if (!epochs) this.byLease.set(serverId, (epochs = new Map<number, Set<string>>()));
+    let ids = epochs.get(epoch);
+    if (!ids) epochs.set(epoch, (ids = new Set()));
+    return ids;
+  }
+
+  /** Removes a user's dead, unswept entries; the offline transition they amount to, if any. */
+  private removeDead(userId: string, nowMs: number): OfflineTransition | undefined {
+    let transition: OfflineTransition | undefined;
+    for (const id of this.byUser.get(userId)) {
+      const e = this.sessions.get(id);
+      const end = e && this.endOf(e, nowMs);
+      if (e && end !== undefined) transition = this.remove(e, end) ?? transition;
+    }
+    return transition;
+  }
+
   private liveSessions(userId: string, nowMs: number): Entry[] {
     const out: Entry[] = [];
     for (const id of this.byUser.get(userId)) {
       const e = this.sessions.get(id);
-      if (e && e.expiresAtMs > nowMs) out.push(e);
+      if (e && this.endOf(e, nowMs) === undefined) out.push(e);
     }
     return out;
   }
 
-  /** Removes one entry; reports the user going offline when no other connection is still live. */
+  /** Removes one entry; reports the user going offline when no other connection is left. */
   private remove(e: Entry, atMs: number): OfflineTransition | undefined {
-    const { userId, sessionId } = e.connection;
+    const { userId, sessionId, serverId } = e.connection;
     this.sessions.delete(sessionId);
-    if (this.byUser.remove(userId, sessionId) > 0) {
-      // Other entries exist; if all of them have lapsed too, the sweep reports the transition.
-      return undefined;
-    }
-    this.lastSeen.set(userId, Math.max(this.lastSeen.get(userId) ?? 0, atMs));
-    return { userId, lastSeenMs: this.lastSeen.get(userId)! };
+    this.byLease.get(serverId)?.get(e.epoch)?.delete(sessionId);
+    const seen = Math.max(this.lastSeen.get(userId) ?? 0, atMs);
+    this.lastSeen.set(userId, seen);
+    // Other entries left: if all of them are dead too, the sweep reports the transition.
+    return this.byUser.remove(userId, sessionId) > 0 ? undefined : { userId, lastSeenMs: seen };
   }
 }
+

@@ -42,49 +42,57 @@ sessionStoreContract('redis', () =>
 );
 
 const T = 1_000_000;
-const conn = (user: string, session: string, serverId = 'srv-1') => ({ userId: user, deviceId: `dev-${session}`, sessionId: session, serverId, serverAddress: '' });
+const conn = (user: string, unique: string, serverId = 'srv-1') => ({ userId: user, deviceId: `dev-${unique}`, sessionId: `${serverId}.${unique}`, serverId, serverAddress: '' });
 
 describe('RedisSessionStore on a real Redis', () => {
   it('reports each lapse exactly once while two processes sweep concurrently', async () => {
     const keyPrefix = `${run}:sweep:`;
     const a = new RedisSessionStore({ redis: await client(), keyPrefix, commandTimeoutMs: 5000, sweepBatch: 16 });
     const b = new RedisSessionStore({ redis: await client(), keyPrefix, commandTimeoutMs: 5000, sweepBatch: 16 });
+    await a.renewServer('srv-1', 'i', T, 10_000);
+    await b.renewServer('srv-2', 'i', T + 1, 10_000);
     const users = Array.from({ length: 150 }, (_, i) => `u${i}`);
-    for (const u of users) {
-      await a.register(conn(u, `${u}-1`), T, 10_000, 10);
-      await b.register(conn(u, `${u}-2`), T + 1, 10_000, 10);
-    }
+    await Promise.all(users.map(async (u) => {
+      await a.register(conn(u, `${u}-1`, 'srv-1'), T, 10);
+      await b.register(conn(u, `${u}-2`, 'srv-2'), T + 1, 10);
+    }));
     const [fromA, fromB] = await Promise.all([a.expire(T + 20_000), b.expire(T + 20_000)]);
     const reported = [...fromA, ...fromB].map((t) => t.userId).sort();
     assert.deepEqual(reported, [...users].sort(), 'every user once, none twice');
-    assert.ok(fromA.length > 0 && fromB.length > 0, 'both sweepers did part of the work');
-    for (const t of [...fromA, ...fromB]) assert.equal(t.lastSeenMs, T + 10_001, 'offline when the later session lapsed');
+    for (const t of [...fromA, ...fromB]) assert.equal(t.lastSeenMs, T + 10_001, 'offline when the later lease ended');
     assert.deepEqual(await a.expire(T + 30_000), []);
+    assert.equal(await shared.zcard(`${keyPrefix}{servers}exp`), 0, 'servers that are gone leave the index');
   });
 
-  it('refreshes a large heartbeat batch and names the unknown sessions', async () => {
-    const store = new RedisSessionStore({ redis: shared, keyPrefix: `${run}:refresh:`, commandTimeoutMs: 5000 });
-    const ids: string[] = [];
-    for (let i = 0; i < 600; i++) {
-      await store.register(conn(`r${i}`, `r${i}`), T, 10_000, 10);
-      ids.push(`r${i}`);
-    }
-    const ghosts = Array.from({ length: 601 }, (_, i) => `ghost${i}`);
-    const { unknown } = await store.refresh([...ids, ...ghosts], T + 9_000, 10_000);
-    assert.deepEqual(unknown, ghosts);
-    assert.equal((await store.locate(['r0', 'r599'], T + 18_000)).length, 2, 'refreshed past the first TTL');
+  it('drops a lapsed server of many connections in batches, costing nothing per heartbeat meanwhile', async () => {
+    const keyPrefix = `${run}:big:`;
+    const store = new RedisSessionStore({ redis: shared, keyPrefix, commandTimeoutMs: 5000, sweepBatch: 64 });
+    await store.renewServer('big', 'i', T, 10_000);
+    const users = Array.from({ length: 600 }, (_, i) => `b${i}`);
+    await Promise.all(users.map((u) => store.register(conn(u, u, 'big'), T, 10)));
+    const before = Number(/total_commands_processed:(\d+)/.exec(await shared.info('stats'))?.[1]);
+    for (let t = T + 3_000; t < T + 30_000; t += 3_000) await store.renewServer('big', 'i', t, 10_000);
+    const after = Number(/total_commands_processed:(\d+)/.exec(await shared.info('stats'))?.[1]);
+    // 9 renewals of 2 scripts each (+ the INFO call): not 9 x 600 refreshes. Other suites may share the server, so bounded loosely.
+    assert.ok(after - before < 200, `${after - before} commands for 9 renewals of a server with 600 connections`);
+    assert.equal((await store.locate(users.slice(0, 3), T + 35_000)).length, 3);
+    const swept = await store.expire(T + 40_000);
+    assert.equal(swept.length, 600);
+    assert.equal(await shared.exists(`${keyPrefix}{srv:big}conns:1`, `${keyPrefix}{srv:big}dead`, `${keyPrefix}{u:b0}conn`), 0, 'nothing left of the dead lease');
   });
 
-  it('keeps presence:<user> with the TTL while online and deletes it on the offline transition', async () => {
-    const keyPrefix = `${run}:presence:`;
+  it('keeps each script on one slot: server keys, user keys and the index are hash-tagged', async () => {
+    const keyPrefix = `${run}:layout:`;
     const store = new RedisSessionStore({ redis: shared, keyPrefix, commandTimeoutMs: 2000 });
-    await store.register(conn('p', 'p-1'), T, 10_000, 10);
-    const pttl = await shared.pttl(`${keyPrefix}presence:p`);
-    assert.ok(pttl > 0 && pttl <= 10_000, `presence TTL ${pttl}`);
-    assert.deepEqual(await shared.hgetall(`${keyPrefix}conn:p`), { 'p-1': JSON.stringify(['dev-p-1', 'srv-1', '']) });
-    await store.unregister('p-1', T + 1);
-    assert.equal(await shared.exists(`${keyPrefix}presence:p`, `${keyPrefix}conn:p`), 0);
-    assert.equal(await shared.get(`${keyPrefix}seen:p`), String(T + 1));
+    await store.renewServer('srv-9', 'i', T, 10_000);
+    await store.register(conn('p', 'p-1', 'srv-9'), T, 10);
+    assert.deepEqual(await shared.hgetall(`${keyPrefix}{u:p}conn`), { 'srv-9.p-1': JSON.stringify(['dev-p-1', 'srv-9', '', 1]) });
+    assert.deepEqual(await shared.hgetall(`${keyPrefix}{srv:srv-9}conns:1`), { 'srv-9.p-1': 'p' });
+    assert.deepEqual(await shared.zrange(`${keyPrefix}{servers}exp`, '0', '-1', 'WITHSCORES'), ['srv-9', String(T + 10_000)]);
+    for (const k of await shared.keys(`${keyPrefix}*`)) assert.match(k, /\{(srv:srv-9|u:p|servers)\}/, `${k}: a script's keys share one of these hash tags`);
+    await store.unregister('srv-9.p-1', T + 1);
+    assert.equal(await shared.exists(`${keyPrefix}{u:p}conn`), 0);
+    assert.equal(await shared.get(`${keyPrefix}{u:p}seen`), String(T + 1));
   });
 
   it('keeps watchers and locators in one hash-tagged sorted set per user that expires when idle', async () => {
@@ -113,7 +121,8 @@ describe('RedisSessionStore on a real Redis', () => {
     try {
       const store = new RedisSessionStore({ redis, keyPrefix: 'r:', commandTimeoutMs: timeoutMs });
       const now = Date.now();
-      await store.register(conn('x', 'x-1'), now, 10_000, 10);
+      await store.renewServer('srv-1', 'i', now, 10_000);
+      await store.register(conn('x', 'x-1'), now, 10);
       const expectUnavailable = async (calls: Promise<unknown>[], atLeastMs: number): Promise<void> => {
         const started = Date.now();
         const outcomes = await Promise.allSettled(calls);
@@ -131,20 +140,19 @@ describe('RedisSessionStore on a real Redis', () => {
       // Down: nothing is queued for later, every call fails at once.
       await server.kill();
       await expectUnavailable(
-        [store.register(conn('x', 'x-2'), now, 10_000, 10), store.refresh(['x-1'], now, 10_000), store.locate(['x'], now), store.expire(now)],
+        [store.register(conn('x', 'x-2'), now, 10), store.renewServer('srv-1', 'i', now, 10_000), store.locate(['x'], now), store.expire(now)],
         0,
       );
       await server.restart();
       let recovered = false;
       await waitUntil(
-        async () => (recovered = await store.register(conn('y', 'y-1'), Date.now(), 10_000, 10).then(() => true, () => false)),
+        async () => (recovered = await store.renewServer('srv-1', 'i', Date.now(), 10_000).then((r) => r.lapsed, () => false)),
         10_000,
-        'a registration after the restart',
+        'a lease renewal after the restart',
       );
+      // The restarted Redis kept nothing: the renewal said the lease lapsed, and the chat server registers again.
       assert.ok(recovered);
-      // The restarted server kept nothing: the chat server learns it from the heartbeat and registers again.
-      assert.deepEqual(await store.refresh(['x-1'], Date.now(), 10_000), { unknown: ['x-1'] });
-      assert.equal((await store.register(conn('x', 'x-1'), Date.now(), 10_000, 10)).becameOnline, true);
+      assert.equal((await store.register(conn('x', 'x-1'), Date.now(), 10)).becameOnline, true);
     } finally {
       redis.disconnect(); // before the server goes: a client of a dead server waits out its close timeout
       await server.stop();

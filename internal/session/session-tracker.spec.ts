@@ -27,7 +27,7 @@ async function setup(opts: { maxPerNotice?: number } = {}) {
     store: new MemorySessionStore(),
     send: (serverId, notice) => inbox.publish(serverId, notice),
     log,
-    ttlMs: 10_000,
+    leaseTtlMs: 10_000,
     maxConnectionsPerUser: 5,
     sweepIntervalMs: 1_000,
     presenceWatchTtlMs: 60_000,
@@ -35,6 +35,9 @@ async function setup(opts: { maxPerNotice?: number } = {}) {
     maxPerNotice: opts.maxPerNotice ?? 500,
     now: () => clock.now,
   });
+  /** srv-x holds its connections: renewing its lease is what keeps them live. */
+  const renew = () => tracker.renewServerLease('srv-x', 'run-1');
+  await renew();
   const received: Record<string, RelayBatch[]> = { 'srv-a': [], 'srv-b': [] };
   for (const serverId of Object.keys(received)) {
     const sub = bus.subscribe(deliveryTopic(serverId), (r) => void received[serverId].push(RelayBatch.decode(r.payload)));
@@ -48,12 +51,12 @@ async function setup(opts: { maxPerNotice?: number } = {}) {
     await tracker.register(conn(fence, `${fence}-1`));
     await waitUntil(() => presences('srv-b').some(([u]) => u === fence), 2000, 'the fence on srv-b');
   };
-  return { tracker, clock, received, presences, changed, fenceB };
+  return { tracker, clock, received, presences, changed, fenceB, renew };
 }
 
 describe('SessionTracker', () => {
-  it('tells ONLINE on first connect and OFFLINE on disconnect or a lapsed TTL to the watching servers only', async () => {
-    const { tracker, clock, presences, fenceB } = await setup();
+  it('tells ONLINE on first connect and OFFLINE on disconnect or a lapsed server lease to the watching servers only', async () => {
+    const { tracker, clock, presences, fenceB, renew } = await setup();
     await tracker.addPresenceWatches('srv-a', ['u', 'v']);
     await tracker.register(conn('u', 's1'));
     await tracker.register(conn('v', 's2'));
@@ -62,12 +65,13 @@ describe('SessionTracker', () => {
     assert.deepEqual(await tracker.unregister('s3'), { becameOffline: false });
     assert.deepEqual(await tracker.unregister('s1'), { becameOffline: true });
     clock.now = 9_000;
-    await tracker.heartbeat(['s2']);
+    assert.deepEqual(await renew(), { lapsed: false, ttlMs: 10_000 });
     clock.now = 18_999;
     await tracker.sweep();
     clock.now = 19_000;
     await tracker.sweep();
     await waitUntil(() => presences('srv-a').length === 4);
+    assert.deepEqual(await renew(), { lapsed: true, ttlMs: 10_000 });
     assert.deepEqual(presences('srv-a'), [
       ['u', ON, 1_000],
       ['v', ON, 1_000],
@@ -79,11 +83,12 @@ describe('SessionTracker', () => {
   });
 
   it('stops telling a server once its watch lapsed, and a renewal keeps it', async () => {
-    const { tracker, clock, presences } = await setup();
+    const { tracker, clock, presences, renew } = await setup();
     await tracker.addPresenceWatches('srv-a', ['u', 'v']);
     clock.now = 40_000;
     await tracker.addPresenceWatches('srv-a', ['v']);
     clock.now = 61_000; // u's watch lapsed at 61 000, v's lives until 100 000
+    await renew();
     await tracker.register(conn('u', 's1'));
     await tracker.register(conn('v', 's2'));
     await waitUntil(() => presences('srv-a').length === 1);
@@ -91,7 +96,7 @@ describe('SessionTracker', () => {
   });
 
   it('tells a connection change only to the servers that located the user, while their entry lives', async () => {
-    const { tracker, clock, received, changed, fenceB } = await setup();
+    const { tracker, clock, received, changed, fenceB, renew } = await setup();
     await tracker.register(conn('u', 's1'));
     assert.deepEqual((await tracker.locate(['u'], 'srv-a')).map((c) => c.sessionId), ['s1']);
     await tracker.locate(['u']); // a one-off lookup: srv-b is not remembered
@@ -102,6 +107,7 @@ describe('SessionTracker', () => {
     await tracker.unregister('s1');
     await waitUntil(() => changed('srv-a').length === 2);
     clock.now = 11_000; // srv-a's entry lapsed: it dropped its cached answer by now
+    await renew();
     await tracker.register(conn('u', 's3'));
     await fenceB('fence');
     assert.deepEqual(changed('srv-a'), ['u', 'u']);
@@ -134,13 +140,14 @@ describe('SessionTracker', () => {
       store,
       send: () => Promise.reject(new Error('bus down')),
       log,
-      ttlMs: 10_000,
+      leaseTtlMs: 10_000,
       maxConnectionsPerUser: 5,
       sweepIntervalMs: 1_000,
       presenceWatchTtlMs: 60_000,
       locateCacheMs: 10_000,
       maxPerNotice: 500,
     });
+    await tracker.renewServerLease('srv-x', 'run-1');
     await tracker.addPresenceWatches('srv-a', ['u']);
     await assert.rejects(tracker.register(conn('u', 's1')), /bus down/);
     await tracker.register(conn('nobody-watches', 's2'));

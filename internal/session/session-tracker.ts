@@ -3,7 +3,7 @@ import type { Connection } from '../../gen/chat/v1/session';
 import type { UserPresence } from '../../gen/chat/v1/message';
 import { SessionNotices, type NoticeSender } from './session-notices';
 import type { SessionStore } from './session-store';
-import type { Sessions } from './sessions';
+import type { LeaseGrant, Sessions } from './sessions';
 import { presenceOf } from './user-presence';
 
 export interface SessionTrackerOptions {
@@ -11,9 +11,10 @@ export interface SessionTrackerOptions {
   /** Where notices for one chat server go: its delivery topic in the mesh, its inbox in `chatd`. */
   send: NoticeSender;
   log: Logger;
-  ttlMs: number;
+  /** How long a chat server's lease lasts unless renewed (CHAT_SERVER_LEASE_TTL_MS). */
+  leaseTtlMs: number;
   maxConnectionsPerUser: number;
-  /** How often lapsed connections are swept; a fraction of the TTL so OFFLINE is timely. */
+  /** How often the connections of lapsed leases are swept; a fraction of the TTL so OFFLINE is timely. */
   sweepIntervalMs: number;
   /** How long a presence watch lasts unless renewed (CHAT_PRESENCE_WATCH_TTL_MS). */
   presenceWatchTtlMs: number;
@@ -27,8 +28,9 @@ export interface SessionTrackerOptions {
 /**
  * The session service's logic: connections in, presence transitions and connection changes out,
  * each told only to the chat servers that watch or located that user (SessionNotices). OFFLINE is
- * found both on disconnect and by a periodic sweep of lapsed TTLs (a chat server that died says
- * nothing). Transitions also go to in-process listeners ({@link onPresence}: WatchPresence).
+ * found both on disconnect and by a periodic sweep of lapsed chat server leases (a chat server
+ * that died says nothing). Transitions also go to in-process listeners ({@link onPresence}:
+ * WatchPresence).
  */
 export class SessionTracker implements Sessions {
   private readonly now: () => number;
@@ -65,7 +67,7 @@ export class SessionTracker implements Sessions {
    */
   async register(connection: Connection): Promise<{ becameOnline: boolean }> {
     const now = this.now();
-    const r = await this.opts.store.register(connection, now, this.opts.ttlMs, this.opts.maxConnectionsPerUser);
+    const r = await this.opts.store.register(connection, now, this.opts.maxConnectionsPerUser);
     const told: Promise<void>[] = [];
     if (r.lapsed) told.push(this.transition(presenceOf(r.lapsed.userId, false, r.lapsed.lastSeenMs)));
     if (r.becameOnline) told.push(this.transition(presenceOf(connection.userId, true, now)));
@@ -74,8 +76,9 @@ export class SessionTracker implements Sessions {
     return { becameOnline: r.becameOnline };
   }
 
-  heartbeat(sessionIds: readonly string[]): Promise<{ unknown: string[] }> {
-    return this.opts.store.refresh(sessionIds, this.now(), this.opts.ttlMs);
+  async renewServerLease(serverId: string, token: string): Promise<LeaseGrant> {
+    const { lapsed } = await this.opts.store.renewServer(serverId, token, this.now(), this.opts.leaseTtlMs);
+    return { lapsed, ttlMs: this.opts.leaseTtlMs };
   }
 
   async unregister(sessionId: string): Promise<{ becameOffline: boolean }> {
@@ -103,7 +106,7 @@ export class SessionTracker implements Sessions {
     return this.opts.store.addPresenceWatches(serverId, userIds, this.now(), this.opts.presenceWatchTtlMs);
   }
 
-  /** Reports lapsed connections as OFFLINE, told in one notice per server. Exposed for tests that drive the clock. */
+  /** Reports the connections of lapsed leases as OFFLINE, told in one notice per server. Exposed for tests that drive the clock. */
   async sweep(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;

@@ -7,7 +7,14 @@ import type { UserPresence } from '../../gen/chat/v1/message';
  */
 export interface Sessions {
   register(connection: Connection): Promise<{ becameOnline: boolean }>;
-  heartbeat(sessionIds: readonly string[]): Promise<{ unknown: string[] }>;
+  /**
+   * Chat server `serverId`, running as instance `token`, is alive for its lease TTL: the one call
+   * that keeps every connection it registered live (no call per connection or heartbeat). Renew
+   * every third of the TTL. `lapsed`: the server held no live lease under this token (first
+   * renewal, restart, or a stall past the TTL), so none of its connections is registered any
+   * more: register them all again. `ttlMs`: the lease's TTL, which sets the renewal period.
+   */
+  renewServerLease(serverId: string, token: string): Promise<LeaseGrant>;
   unregister(sessionId: string): Promise<{ becameOffline: boolean }>;
   /**
    * The live connections of the users. With `locatorServerId`, that chat server is told (its
@@ -21,4 +28,10 @@ export interface Sessions {
    * presence changes from when this resolves go to its inbox (`presences`). Renew before it lapses.
    */
   addPresenceWatches(serverId: string, userIds: readonly string[]): Promise<void>;
+}
+
+/** What a lease renewal grants: whether the lease had lapsed (re-register everything) and its TTL. */
+export interface LeaseGrant {
+  lapsed: boolean;
+  ttlMs: number;
 }
