@@ -72,7 +72,8 @@ test-unit: install
 test-engines: install
 	deploy/local/with-test-engines $(MAKE) --no-print-directory engine-suites
 
-# Needs CHAT_REDIS_URL, CHAT_KAFKA_BROKERS, CHAT_CASSANDRA_CONTACT_POINTS (from deploy/local/up).
+# Needs CHAT_REDIS_URL, CHAT_REDIS_CLUSTER_NODES, CHAT_KAFKA_BROKERS, CHAT_CASSANDRA_CONTACT_POINTS
+# (from deploy/local/up all redis-cluster).
 engine-suites:
 	$(NODE_TEST) --test-concurrency=1 $(ENGINE_SPECS)
 	CHAT_TEST_ADAPTERS=engines $(NODE_TEST) --test-concurrency=1 $(CHATD_SPECS)

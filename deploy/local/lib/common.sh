@@ -16,6 +16,11 @@ LOCAL_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 : "${CHAT_LOCAL_REDIS_PORT:=16379}"
 : "${CHAT_LOCAL_REDIS_TIMEOUT:=30}"
+# The Redis Cluster (`up redis-cluster`): redis-cluster-1..6, 3 primaries and 3 replicas. Each node
+# has a client port and a cluster bus port (Redis's default, port + 10000, named explicitly here so
+# that any free port will do).
+: "${CHAT_LOCAL_REDIS_CLUSTER_PORTS:=16701,16702,16703,16704,16705,16706}"
+: "${CHAT_LOCAL_REDIS_CLUSTER_BUS_PORTS:=26701,26702,26703,26704,26705,26706}"
 
 : "${CHAT_LOCAL_KAFKA_VERSION:=4.1.2}"
 : "${CHAT_LOCAL_KAFKA_PORT:=19092}"
@@ -34,6 +39,8 @@ LOCAL_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${CHAT_LOCAL_CASSANDRA_DC:=datacenter1}" # what SimpleSnitch reports; informational
 
 ENGINES=(redis kafka cassandra)
+# Engines that start and stop only when named (not with `all`); `down` with no engine named stops them too.
+OPTIONAL_ENGINES=(redis-cluster)
 
 # The replicated set (`up --ha`): its own nodes, ports and dirs, beside the single nodes above.
 # Lists are comma-separated, one port per node.
@@ -52,11 +59,13 @@ HA_SETTINGS=(CHAT_LOCAL_HA_REDIS_PORTS CHAT_LOCAL_HA_SENTINEL_PORTS CHAT_LOCAL_H
   CHAT_LOCAL_HA_CASSANDRA_PORT CHAT_LOCAL_HA_CASSANDRA_STORAGE_PORT CHAT_LOCAL_HA_CASSANDRA_JMX_PORTS
   CHAT_LOCAL_HA_CASSANDRA_HEAP CHAT_LOCAL_KAFKA_VERSION CHAT_LOCAL_KAFKA_CLUSTER_ID
   CHAT_LOCAL_CASSANDRA_VERSION)
-# Nodes of each engine in the replicated set, in start order.
+# Nodes of each engine in the replicated set, in start order (and those of the Redis Cluster, which
+# is replicated by itself: it has no single node, and the same nodes with or without --ha).
 declare -A HA_NODES=(
   [redis]="redis-1 redis-2 redis-sentinel-1 redis-sentinel-2 redis-sentinel-3"
   [kafka]="kafka-1 kafka-2 kafka-3"
   [cassandra]="cassandra-1 cassandra-2 cassandra-3"
+  [redis-cluster]="redis-cluster-1 redis-cluster-2 redis-cluster-3 redis-cluster-4 redis-cluster-5 redis-cluster-6"
 )
 
 # ------------------------------------------------------------------ output ---
@@ -336,7 +345,8 @@ stop_engine() {
 # the single node of an engine is named after it (redis, kafka, cassandra), the nodes of the
 # replicated set as in HA_NODES.
 
-# node_engine NODE: kafka-2 -> kafka, redis-sentinel-1 -> redis, cassandra -> cassandra
+# node_engine NODE: kafka-2 -> kafka, redis-sentinel-1 -> redis, cassandra -> cassandra,
+# redis-cluster-3 -> redis (what it runs; its engine in HA_NODES is redis-cluster)
 node_engine() { printf '%s' "${1%%-*}"; }
 
 # stop_timeout NODE: seconds from SIGTERM to SIGKILL for the node's engine.
@@ -412,21 +422,23 @@ stop_nodes() {
   return 0
 }
 
-# Engines named on the command line ("all" or nothing = every engine).
+# Engines named on the command line ("all" = every engine of ENGINES; nothing = the same, or with
+# --optional first, those of OPTIONAL_ENGINES as well).
 parse_engines() {
   SELECTED=()
-  local a e
+  local a e none=("${ENGINES[@]}")
+  if [[ ${1:-} == --optional ]]; then none+=("${OPTIONAL_ENGINES[@]}"); shift; fi
   for a in "$@"; do
     case $a in
-      all) SELECTED=("${ENGINES[@]}") ;;
-      redis | kafka | cassandra) SELECTED+=("$a") ;;
-      *) die "unknown engine '$a' (expected redis, kafka, cassandra or all)" ;;
+      all) SELECTED+=("${ENGINES[@]}") ;;
+      redis | kafka | cassandra | redis-cluster) SELECTED+=("$a") ;;
+      *) die "unknown engine '$a' (expected redis, kafka, cassandra, redis-cluster or all)" ;;
     esac
   done
-  (( ${#SELECTED[@]} )) || SELECTED=("${ENGINES[@]}")
+  (( ${#SELECTED[@]} )) || SELECTED=("${none[@]}")
   # de-duplicate, keep canonical order
   local out=()
-  for e in "${ENGINES[@]}"; do
+  for e in "${ENGINES[@]}" "${OPTIONAL_ENGINES[@]}"; do
     [[ " ${SELECTED[*]} " == *" $e "* ]] && out+=("$e")
   done
   SELECTED=("${out[@]}")

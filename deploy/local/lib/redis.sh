@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2034  # variables here are read by up/down
 # Redis: Debian's redis-server, no persistence, loopback only. The replicated set (up --ha):
 # redis-1 and redis-2, one the primary and the other its replica, and three Sentinels
-# (redis-sentinel-1..3, quorum 2) that fail over to the replica.
+# (redis-sentinel-1..3, quorum 2) that fail over to the replica. The Redis Cluster (up
+# redis-cluster): redis-cluster-1..6, 3 primaries and 3 replicas.
 
 REDIS_STOP_TIMEOUT=15
 
@@ -214,4 +215,88 @@ redis_ha_wait() {
   emit CHAT_REDIS_URL "redis://127.0.0.1:$REDIS_PRIMARY_PORT"
   emit CHAT_REDIS_SENTINELS "$sentinels"
   emit CHAT_REDIS_SENTINEL_NAME "$CHAT_LOCAL_HA_SENTINEL_NAME"
+}
+
+# ------------------------------------------------------------- Redis Cluster ---
+# redis-cluster-1..6: six nodes with cluster-enabled, joined by `redis-cli --cluster create` into
+# 3 primaries with a replica each (16384 slots over the primaries). No persistence but nodes.conf
+# (the cluster's membership), so nodes stopped by `down` come back into the same cluster.
+
+# redis_cluster_port NODE [bus]: the client (or cluster bus) port of redis-cluster-N.
+redis_cluster_port() {
+  if [[ ${2:-} == bus ]]; then nth "$CHAT_LOCAL_REDIS_CLUSTER_BUS_PORTS" "${1#redis-cluster-}"
+  else nth "$CHAT_LOCAL_REDIS_CLUSTER_PORTS" "${1#redis-cluster-}"; fi
+}
+
+redis_cluster_start() {
+  local n bus
+  validate_port_list CHAT_LOCAL_REDIS_CLUSTER_PORTS 6
+  validate_port_list CHAT_LOCAL_REDIS_CLUSTER_BUS_PORTS 6
+  redis_tools
+  REDIS_CLUSTER_T0=$(now_ms)
+  for n in ${HA_NODES[redis-cluster]}; do
+    bus=$(redis_cluster_port "$n" bus)
+    if ! engine_pid "$n" >/dev/null && port_open "$bus"; then
+      die "$n: cluster bus port 127.0.0.1:$bus is already in use by another process; set CHAT_LOCAL_REDIS_CLUSTER_BUS_PORTS"
+    fi
+    redis_server_start "$n" "$(redis_cluster_port "$n")" CHAT_LOCAL_REDIS_CLUSTER_PORTS \
+      --cluster-enabled yes --cluster-port "$bus" --cluster-config-file nodes.conf \
+      --cluster-node-timeout 5000 --repl-diskless-sync-delay 0 --maxmemory 64mb
+  done
+}
+
+# redis_cluster_info PORT FIELD: a field of CLUSTER INFO of the node on PORT.
+redis_cluster_info() {
+  redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'
+}
+
+# redis_cluster_state: true when every node says cluster_state:ok with all 16384 slots served by
+# 3 primaries, knows all 6 nodes, and every replica's link to its primary is up and in sync.
+# Otherwise sets REDIS_CLUSTER_WHY.
+redis_cluster_state() {
+  local n port info primaries=0
+  REDIS_CLUSTER_WHY=
+  for n in ${HA_NODES[redis-cluster]}; do
+    port=$(redis_cluster_port "$n")
+    info=$(redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | tr -d '\r')
+    [[ $info == *cluster_state:ok* && $info == *cluster_slots_ok:16384* && $info == *cluster_known_nodes:6* \
+      && $info == *cluster_size:3* ]] \
+      || { REDIS_CLUSTER_WHY="$n (:$port): $(grep -E '^cluster_(state|slots_ok|known_nodes|size):' <<<"$info" | paste -sd' ' -)"; return 1; }
+    info=$(redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | tr -d '\r')
+    if [[ $info == *role:master* ]]; then
+      primaries=$((primaries + 1))
+    elif ! [[ $info == *master_link_status:up* && $info == *master_sync_in_progress:0* ]]; then
+      REDIS_CLUSTER_WHY="$n (:$port) is not (yet) an in-sync replica"
+      return 1
+    fi
+  done
+  (( primaries == 3 )) || { REDIS_CLUSTER_WHY="$primaries primaries instead of 3"; return 1; }
+}
+
+# redis_cluster_wait: every node answers; a fresh set (each node alone, no slot assigned) is joined
+# into one cluster, a set that runs or restarted from its nodes.conf is only checked; then
+# redis_cluster_state must hold.
+redis_cluster_wait() {
+  local n port addrs=() fresh=1 deadline created
+  for n in ${HA_NODES[redis-cluster]}; do
+    port=$(redis_cluster_port "$n")
+    redis_ping_wait "$n" "$port"
+    addrs+=("127.0.0.1:$port")
+    [[ $(redis_cluster_info "$port" cluster_known_nodes) == 1 && $(redis_cluster_info "$port" cluster_slots_assigned) == 0 ]] || fresh=0
+  done
+  if (( fresh )); then
+    created="$(engine_dir redis-cluster-1)/logs/cluster-create.log"
+    log "redis-cluster: creating the cluster (log: $created)"
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes </dev/null >"$created" 2>&1 9>&- || {
+      show_log_tail "$created"
+      fail_engine redis-cluster-1 "redis-cluster: redis-cli --cluster create failed; see $created"
+    }
+  fi
+  deadline=$(( $(now_ms) + CHAT_LOCAL_REDIS_TIMEOUT * 1000 ))
+  until redis_cluster_state; do
+    (( $(now_ms) < deadline )) || fail_engine redis-cluster "redis-cluster: not ready within ${CHAT_LOCAL_REDIS_TIMEOUT}s: $REDIS_CLUSTER_WHY (a set that cannot join again: down --purge redis-cluster)"
+    sleep 0.2
+  done
+  log "redis-cluster: ready (cluster_state:ok on all 6 nodes, 3 primaries with an in-sync replica each), Redis server v=$REDIS_VERSION, ${addrs[*]}, in $(secs_since "$REDIS_CLUSTER_T0")s"
+  emit CHAT_REDIS_CLUSTER_NODES "$(IFS=,; printf '%s' "${addrs[*]}")"
 }
