@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, describeSettings, loadConfig } from './config';
+import { ConfigError, describeSettings, loadConfig, requireSettings } from './config';
 import { SETTINGS } from './config-schema';
 
 describe('loadConfig', () => {
@@ -97,6 +97,17 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true' }).cassandraSpeculativeDelayMs, 300);
     assert.equal(loadConfig({ CHAT_DEV_MODE: 'true', CHAT_CASSANDRA_SPECULATIVE_DELAY_MS: '0' }).cassandraSpeculativeDelayMs, 0);
     assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_CASSANDRA_SPECULATIVE_DELAY_MS: '-5' }), /CHAT_CASSANDRA_SPECULATIVE_DELAY_MS/);
+  });
+
+  it('takes a Redis Cluster as host:port seeds, in place of CHAT_REDIS_URL, never with Sentinels', () => {
+    const nodes = '127.0.0.1:16701, 127.0.0.1:16702';
+    const c = loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SESSIONS: 'redis', CHAT_REDIS_CLUSTER_NODES: nodes });
+    assert.deepEqual([c.redisClusterNodes, c.redisUrl], [nodes, undefined]);
+    assert.doesNotThrow(() => requireSettings(c, ['redisUrl'], 'chat-server'));
+    assert.throws(() => requireSettings(loadConfig({ CHAT_DEV_MODE: 'true' }), ['redisUrl'], 'chat-server'), /CHAT_REDIS_URL \(or CHAT_REDIS_CLUSTER_NODES\) is required by chat-server/);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_SESSIONS: 'redis' }), /CHAT_REDIS_URL \(or CHAT_REDIS_CLUSTER_NODES\) is required for CHAT_SESSIONS=redis/);
+    assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_REDIS_CLUSTER_NODES: nodes, CHAT_REDIS_SENTINELS: '127.0.0.1:26380' }), /exclude each other/);
+    for (const bad of ['127.0.0.1', 'a:1,,b:2']) assert.throws(() => loadConfig({ CHAT_DEV_MODE: 'true', CHAT_REDIS_CLUSTER_NODES: bad }), /CHAT_REDIS_CLUSTER_NODES.*host:port/);
   });
 
   it('takes the services\' max gRPC connection age, 5 min by default, 0 for never', () => {

@@ -37,7 +37,8 @@ function crossCheck(c: Config): string[] {
   const asym = c.jwtAlgorithms.some((a) => a !== 'HS256');
   if (hs && !c.jwtSecret && !c.devMode) problems.push('CHAT_JWT_SECRET is required for HS256 unless CHAT_DEV_MODE=true');
   if (asym && !c.jwtPublicKeyFile && !c.jwtJwksUrl) problems.push('CHAT_JWT_PUBLIC_KEY_FILE or CHAT_JWT_JWKS_URL is required for RS256/ES256');
-  if (c.sessions === 'redis' && !c.redisUrl) problems.push('CHAT_REDIS_URL is required for CHAT_SESSIONS=redis');
+  if (c.sessions === 'redis' && !c.redisUrl && !c.redisClusterNodes) problems.push('CHAT_REDIS_URL (or CHAT_REDIS_CLUSTER_NODES) is required for CHAT_SESSIONS=redis');
+  if (c.redisClusterNodes && c.redisSentinels) problems.push('CHAT_REDIS_CLUSTER_NODES and CHAT_REDIS_SENTINELS exclude each other (a Redis Cluster fails over by itself)');
   if (c.bus === 'kafka' && !c.kafkaBrokers) problems.push('CHAT_KAFKA_BROKERS is required for CHAT_BUS=kafka');
   if (c.kafkaMinInsyncReplicas !== undefined && c.kafkaMinInsyncReplicas > c.kafkaReplicationFactor) {
     problems.push('CHAT_KAFKA_MIN_INSYNC_REPLICAS must not exceed CHAT_KAFKA_REPLICATION_FACTOR (no publish could succeed)');
@@ -65,7 +66,11 @@ export function serverLeaseTtlMs(c: Pick<Config, 'serverLeaseTtlMs' | 'presenceT
  * calls); the error lists every missing one with the process that needs it.
  */
 export function requireSettings(config: Config, keys: readonly SettingKey[], processName: string): void {
-  const missing = keys.filter((k) => config[k] === undefined || config[k] === '').map((k) => `${SETTINGS[k].env} is required by ${processName}`);
+  const set = (k: SettingKey) => config[k] !== undefined && config[k] !== '';
+  // A Redis Cluster stands in for the one Redis of CHAT_REDIS_URL.
+  const missing = keys
+    .filter((k) => !set(k) && !(k === 'redisUrl' && set('redisClusterNodes')))
+    .map((k) => `${SETTINGS[k].env}${k === 'redisUrl' ? ' (or CHAT_REDIS_CLUSTER_NODES)' : ''} is required by ${processName}`);
   if (missing.length > 0) throw new ConfigError(missing);
 }
 

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus';
 import { KafkaBus } from '../bus/bus-kafka';
@@ -6,11 +6,11 @@ import { prefixedBus } from '../bus/bus-prefixed';
 import { CassandraSession, parseContactPoints } from '../cassandra/cassandra-session';
 import type { Config } from '../config/config';
 import { withDeadline } from '../deadline/with-deadline';
-import { sessionRedisOptions } from '../session/session-store-redis';
 import type { IdSource } from '../snowflake/id-source';
 import { LeasedIdSource } from '../snowflake/leased-id-source';
 import { RedisWorkerLease } from '../snowflake/worker-lease-redis';
 import type { ChatMetrics } from '../telemetry/metrics';
+import { createRedisClient, describeRedisTarget, type RedisClient, type RedisTarget } from './redis-client';
 
 /** Something opened that must be closed, in reverse order, when the process stops. */
 export type Closer = () => Promise<void> | void;
@@ -53,44 +53,32 @@ export function openCassandra(config: Config, closers: Closer[]): CassandraSessi
   return session;
 }
 
-export async function openRedis(config: Config, log: Logger, closers: Closer[]): Promise<Redis> {
-  const redis = config.redisSentinels ? sentinelRedis(config) : new Redis(config.redisUrl!, sessionRedisOptions(config.engineTimeoutMs));
+/**
+ * The Redis of a process: a single server (CHAT_REDIS_URL), the primary that Sentinel names
+ * (CHAT_REDIS_SENTINELS) or a Redis Cluster (CHAT_REDIS_CLUSTER_NODES); see createRedisClient.
+ */
+export async function openRedis(config: Config, log: Logger, closers: Closer[]): Promise<RedisClient> {
+  const target: RedisTarget = { url: config.redisUrl, sentinels: config.redisSentinels, sentinelName: config.redisSentinelName, clusterNodes: config.redisClusterNodes };
+  const where = describeRedisTarget(target);
+  const redis = createRedisClient(target, config.engineTimeoutMs);
   closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
   // ioredis reports connection trouble as events; keep the latest for the startup error, and log
-  // later ones (it reconnects by itself; calls fail fast with UNAVAILABLE meanwhile).
+  // later ones (it reconnects by itself; calls fail fast with UNAVAILABLE meanwhile). A Cluster
+  // reports its nodes' errors as 'node error'.
   let lastError: Error | undefined;
-  redis.on('error', (err: Error) => {
+  const onError = (err: Error) => {
     if (lastError === undefined || lastError.message !== err.message) log.warn({ err: err.message }, 'redis connection error');
     lastError = err;
-  });
+  };
+  redis.on('error', onError);
+  if (redis instanceof Cluster) redis.on('node error', onError);
   try {
-    await withDeadline(redis.connect(), config.engineTimeoutMs, `connecting to Redis at ${config.redisUrl}`);
+    await withDeadline(redis.connect(), config.engineTimeoutMs, `connecting to ${where}`);
   } catch (err) {
     redis.disconnect();
-    throw new Error(`cannot connect to Redis at ${config.redisUrl}: ${(lastError ?? (err as Error)).message}`, { cause: err });
+    throw new Error(`cannot connect to ${where}: ${(lastError ?? (err as Error)).message}`, { cause: err });
   }
   return redis;
-}
-
-/**
- * Redis through Sentinel: ioredis asks the sentinels for the current primary, and after a failover
- * reconnects to the promoted one. A command that reaches a demoted primary (READONLY) reconnects
- * and is retried there; others fail fast meanwhile (no offline queue), as with a plain Redis.
- */
-function sentinelRedis(config: Config): Redis {
-  const url = new URL(config.redisUrl!);
-  const sentinels = config.redisSentinels!.split(',').map((s) => {
-    const [host, port] = s.trim().split(':');
-    return { host, port: Number(port) };
-  });
-  return new Redis({
-    ...sessionRedisOptions(config.engineTimeoutMs),
-    sentinels,
-    name: config.redisSentinelName,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
-    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
-  });
 }
 
 /**
@@ -99,7 +87,7 @@ function sentinelRedis(config: Config): Redis {
  * place, retried every tenth of the TTL and backing off (see LeasedIdSource); the process stays
  * up. The lease is released on close.
  */
-export async function leasedWorkerIds(redis: Redis, config: Config, log: Logger, closers: Closer[]): Promise<IdSource> {
+export async function leasedWorkerIds(redis: RedisClient, config: Config, log: Logger, closers: Closer[]): Promise<IdSource> {
   const ids = new LeasedIdSource({
     newLease: () => new RedisWorkerLease({ redis, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.engineTimeoutMs, ttlMs: config.workerLeaseTtlMs }),
     retryMs: Math.ceil(config.workerLeaseTtlMs / 10),

@@ -1,25 +1,23 @@
-import { after } from 'node:test';
-import { Redis } from 'ioredis';
-import { requireEngineEnv, uniquePrefix } from '../testing/engines';
+import { after, before } from 'node:test';
+import type { RedisClient } from '../engines/redis-client';
+import { uniquePrefix } from '../testing/engines';
+import { deleteKeys, forEachRedis } from '../testing/redis-targets';
 import { RedisSendClaims } from './send-claims-redis';
 import { sendClaimsContract } from './send-claims.contract';
 
-const url = requireEngineEnv('CHAT_REDIS_URL');
-const run = uniquePrefix('claims');
-const clients: Redis[] = [];
-after(async () => {
-  const admin = new Redis(url);
-  const keys = await admin.keys(`${run}:*`);
-  if (keys.length > 0) await admin.unlink(...keys);
-  await admin.quit();
-  await Promise.all(clients.map((c) => c.quit()));
-});
+forEachRedis((target) => {
+  const run = uniquePrefix('claims');
+  // The contract asks for holders synchronously; they take turns on clients connected beforehand,
+  // so successive holders use different connections, as separate chat servers would.
+  const clients: RedisClient[] = [];
+  let next = 0;
+  before(async () => void clients.push(...(await Promise.all(Array.from({ length: 4 }, () => target.connect())))));
+  after(async () => {
+    await deleteKeys(clients[0], `${run}:`);
+    await Promise.all(clients.map((c) => c.quit()));
+  });
 
-sendClaimsContract('redis', () => ({
-  // Each holder gets its own connection: the contenders are separate chat servers.
-  claims: (ttlMs) => {
-    const redis = new Redis(url);
-    clients.push(redis);
-    return new RedisSendClaims({ redis, keyPrefix: `${run}:`, ttlMs, commandTimeoutMs: 2_000 });
-  },
-}));
+  sendClaimsContract(target.name, () => ({
+    claims: (ttlMs) => new RedisSendClaims({ redis: clients[next++ % clients.length], keyPrefix: `${run}:`, ttlMs, commandTimeoutMs: 2_000 }),
+  }));
+});

@@ -1,11 +1,12 @@
-import type { Redis } from 'ioredis';
 import { ChatMessage } from '../../gen/chat/v1/message';
 import { withDeadline } from '../deadline/with-deadline';
+import type { RedisClient } from '../engines/redis-client';
 import { ChatError } from '../errors/chat-error';
 import { claimKey, type SendClaims } from './send-claims';
 
 export interface RedisSendClaimsOptions {
-  redis: Redis;
+  /** One Redis or a Cluster (each claim is one command on one key). */
+  redis: RedisClient;
   keyPrefix: string;
   ttlMs: number;
   commandTimeoutMs: number;

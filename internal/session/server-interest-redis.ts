@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../engines/redis-client';
 
 /**
  * KEYS[1]: one user's sorted set (member = chat server id, score = expiry ms). ARGV: server id,
@@ -28,7 +28,7 @@ export class RedisServerInterest {
   private readonly addScript: AddScript;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** The user's key, hash-tagged by user. */
     private readonly keyOf: (userId: string) => string,
     /** Runs a call under the store's deadline and error mapping. */

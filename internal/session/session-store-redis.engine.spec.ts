@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { ErrorCode } from '../../gen/chat/v1/errors';
 import { ChatError } from '../errors/chat-error';
+import type { RedisClient } from '../engines/redis-client';
 import { requireEngineEnv, uniquePrefix } from '../testing/engines';
+import { deleteKeys, forEachRedis } from '../testing/redis-targets';
 import { waitUntil } from '../testing/wait-until';
 import { RedisSessionStore, sessionRedisOptions } from './session-store-redis';
 import { sessionStoreContract } from './session-store.contract';
@@ -35,11 +37,18 @@ after(async () => {
   }
   await Promise.all(clients.map((c) => c.quit()));
 });
-// A fresh prefix per store: each contract test starts from an empty store, as with the memory one.
+// On a single Redis and on the Cluster (where every script must stay on one slot). A fresh prefix
+// per store: each contract test starts from an empty store, as with the memory one.
 let stores = 0;
-sessionStoreContract('redis', () =>
-  Promise.resolve(new RedisSessionStore({ redis: shared, keyPrefix: `${run}:contract${++stores}:`, commandTimeoutMs: 2000 })),
-);
+forEachRedis((target) => {
+  let redis: RedisClient;
+  before(async () => (redis = await target.connect()));
+  after(async () => {
+    await deleteKeys(redis, `${run}:`);
+    await redis.quit();
+  });
+  sessionStoreContract(target.name, () => Promise.resolve(new RedisSessionStore({ redis, keyPrefix: `${run}:contract${++stores}:`, commandTimeoutMs: 2000 })));
+});
 
 const T = 1_000_000;
 const conn = (user: string, unique: string, serverId = 'srv-1') => ({ userId: user, deviceId: `dev-${unique}`, sessionId: `${serverId}.${unique}`, serverId, serverAddress: '' });

@@ -1,4 +1,6 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import { clientKeyPrefix, failsFast, type RedisClient } from '../engines/redis-client';
+
+export { sessionRedisOptions } from '../engines/redis-client';
 import type { Connection } from '../../gen/chat/v1/session';
 import { withDeadline } from '../deadline/with-deadline';
 import { ChatError } from '../errors/chat-error';
@@ -11,7 +13,7 @@ export interface RedisSessionStoreOptions {
    * The client, created with {@link sessionRedisOptions} (checked): its creator connects and quits
    * it. It has no `keyPrefix` of its own (the scripts build per-user keys from the one below).
    */
-  redis: Redis;
+  redis: RedisClient;
   /** Prefix of every key, e.g. `chat:sessions:`; unique per deployment sharing the server. */
   keyPrefix: string;
   /** Deadline of every call; past it the call rejects with UNAVAILABLE (if Redis had the command, it may still apply). */
@@ -22,19 +24,6 @@ export interface RedisSessionStoreOptions {
   registrationGraceMs?: number;
 }
 
-/**
- * ioredis options a {@link RedisSessionStore} client must have. A call the store reported as
- * failed must not take effect later: a registration replayed from ioredis's offline queue after a
- * reconnect would swallow the ONLINE transition its retry should report. So nothing is queued
- * while disconnected (calls fail fast with UNAVAILABLE) and nothing unanswered is resent. Connect
- * with `await redis.connect()` before the first call.
- */
-export function sessionRedisOptions(commandTimeoutMs: number): RedisOptions {
-  // Auto-pipelining: the commands of one event-loop turn (a turn's send claims, its session
-  // scripts) leave in one socket write instead of one write each, the chat servers' largest
-  // syscall cost under load (profiled: 40 % of their socket writes were single claims).
-  return { lazyConnect: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout: commandTimeoutMs, enableAutoPipelining: true };
-}
 
 /*
  * Key layout, P = keyPrefix. `{...}` are Redis Cluster hash tags: every script touches one slot
@@ -223,9 +212,8 @@ export class RedisSessionStore implements SessionStore {
   private viewLoading?: Promise<void>;
 
   constructor(private readonly opts: RedisSessionStoreOptions) {
-    const { keyPrefix, enableOfflineQueue, autoResendUnfulfilledCommands } = opts.redis.options;
-    if (keyPrefix) throw new Error('RedisSessionStore: pass keyPrefix to the store, not to the ioredis client');
-    if (enableOfflineQueue !== false || autoResendUnfulfilledCommands !== false) {
+    if (clientKeyPrefix(opts.redis)) throw new Error('RedisSessionStore: pass keyPrefix to the store, not to the ioredis client');
+    if (!failsFast(opts.redis)) {
       throw new Error('RedisSessionStore: create its ioredis client with sessionRedisOptions() (no offline queue, no resend)');
     }
     this.p = opts.keyPrefix;

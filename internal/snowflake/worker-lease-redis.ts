@@ -1,13 +1,13 @@
 import { randomInt } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { withDeadline } from '../deadline/with-deadline';
+import { clientKeyPrefix, type RedisClient } from '../engines/redis-client';
 import { ChatError } from '../errors/chat-error';
 import { ALL_WORKER_IDS, RenewingWorkerLease, type WorkerIdRange, type WorkerLeaseTiming } from './worker-lease';
 
 /** Options for {@link RedisWorkerLease}. */
 export interface RedisWorkerLeaseOptions extends WorkerLeaseTiming {
-  /** The client; its creator connects and quits it. No `keyPrefix` of its own (the script builds keys). */
-  redis: Redis;
+  /** The client (one Redis or a Cluster); its creator connects and quits it. No `keyPrefix` of its own (the scripts get whole keys). */
+  redis: RedisClient;
   /** Prefix of the lease keys, e.g. `chat:`; every process of one deployment uses the same one. */
   keyPrefix: string;
   /** Ids this process may take; default all of 0..1023. */
@@ -17,21 +17,15 @@ export interface RedisWorkerLeaseOptions extends WorkerLeaseTiming {
 }
 
 /*
- * Key layout: `<prefix>worker:<id>` = the holder's random token, PX = TTL. The three scripts are
- * the compare-and-set primitives; the token is what makes a late renewal or release by a former
- * holder harmless once another process took the id.
+ * Key layout: `<prefix>worker:<id>` = the holder's random token, PX = TTL; one key per id, so the
+ * ids spread over a Cluster's slots and every command or script touches one key. Acquisition is
+ * `SET NX PX` on one id at a time; the two scripts are the compare-and-set primitives. The token
+ * is what makes a late renewal or release by a former holder harmless once another process took
+ * the id.
  */
 
-/** ARGV: prefix, min, max, start, token, ttl. Returns the id taken, or -1 when all are held. */
-const ACQUIRE = `
-local P, min, max, start, token, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local size = max - min + 1
-for i = 0, size - 1 do
-  local id = min + (start - min + i) % size
-  if redis.call('SET', P .. 'worker:' .. id, token, 'NX', 'PX', ttl) then return id end
-end
-return -1
-`;
+/** Ids whose leases one round trip reads while acquiring. */
+const PROBE_WINDOW = 16;
 
 /** KEYS: the lease. ARGV: token, ttl. */
 const RENEW = `
@@ -50,35 +44,52 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
 /**
  * WorkerLease on Redis (`SET NX PX` with an owner token, renewed by compare-and-`PEXPIRE`,
  * released by compare-and-`DEL`), so the processes of a mesh never share a snowflake worker id.
- * See {@link WorkerLease} for what a holder must do when its lease is lost.
+ * Works on one Redis and on a Redis Cluster alike. See {@link WorkerLease} for what a holder must
+ * do when its lease is lost.
  */
 export class RedisWorkerLease extends RenewingWorkerLease {
+  private readonly redis: RedisClient;
   private readonly p: string;
   private readonly timeoutMs: number;
-  private readonly scripts: Record<'acquire' | 'renew' | 'release', Script>;
+  private readonly scripts: Record<'renew' | 'release', Script>;
 
   constructor(opts: RedisWorkerLeaseOptions) {
     super(opts.range ?? ALL_WORKER_IDS, opts);
-    if (opts.redis.options.keyPrefix) throw new Error('RedisWorkerLease: pass keyPrefix to the lease, not to the ioredis client');
+    if (clientKeyPrefix(opts.redis)) throw new Error('RedisWorkerLease: pass keyPrefix to the lease, not to the ioredis client');
+    this.redis = opts.redis;
     this.p = opts.keyPrefix;
     this.timeoutMs = opts.commandTimeoutMs;
-    const define = (name: string, lua: string, numberOfKeys: number): Script => {
+    const define = (name: string, lua: string): Script => {
       const command = `chatWorkerLease${name}`;
-      opts.redis.defineCommand(command, { lua, numberOfKeys });
+      opts.redis.defineCommand(command, { lua, numberOfKeys: 1 });
       const fn = (opts.redis as unknown as Record<string, Script>)[command];
       return (...args) => fn.apply(opts.redis, args);
     };
-    // The acquire script probes keys it computes, so it declares none: standalone Redis, not Cluster.
-    this.scripts = { acquire: define('Acquire', ACQUIRE, 0), renew: define('Renew', RENEW, 1), release: define('Release', RELEASE, 1) };
+    this.scripts = { renew: define('Renew', RENEW), release: define('Release', RELEASE) };
   }
 
+  /**
+   * Walks the range from a random id: one round trip reads which of the next ids are leased (their
+   * keys lie in different slots, so no one script may probe them on a Cluster), then `SET NX` takes
+   * the first that looked free; one taken meanwhile fails the SET and the walk goes on. A lease
+   * thus never holds more than the one id it returns, even for a moment.
+   */
   protected async tryAcquire(token: string): Promise<number | undefined> {
     const { min, max } = this.range;
+    const size = max - min + 1;
     // A random starting point: concurrent starters rarely probe the same ids, and an id the store
     // forgot (see the port's limit) is unlikely to be handed out again at once.
-    const start = min + randomInt(max - min + 1);
-    const id = Number(await this.run('acquire', () => this.scripts.acquire(this.p, min, max, start, token, this.ttlMs)));
-    return id >= 0 ? id : undefined;
+    const start = randomInt(size);
+    for (let from = 0; from < size; from += PROBE_WINDOW) {
+      const ids = Array.from({ length: Math.min(PROBE_WINDOW, size - from) }, (_, i) => min + ((start + from + i) % size));
+      // Sent together: auto-pipelining makes them one write per node.
+      const leased = await this.run('acquire', () => Promise.all(ids.map((id) => this.redis.exists(this.key(id)))));
+      for (const [i, id] of ids.entries()) {
+        if (leased[i] !== 0) continue;
+        if ((await this.run('acquire', () => this.redis.set(this.key(id), token, 'PX', this.ttlMs, 'NX'))) === 'OK') return id;
+      }
+    }
+    return undefined;
   }
 
   protected async renewLease(id: number, token: string): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /** The environment variables through which the real-engine test tier finds its servers. */
-export type EngineEnv = 'CHAT_REDIS_URL' | 'CHAT_KAFKA_BROKERS' | 'CHAT_CASSANDRA_CONTACT_POINTS';
+export type EngineEnv = 'CHAT_REDIS_URL' | 'CHAT_REDIS_CLUSTER_NODES' | 'CHAT_KAFKA_BROKERS' | 'CHAT_CASSANDRA_CONTACT_POINTS';
 
 /**
  * The endpoint of a real engine for `*.engine.spec.ts`. Engine tests never skip: a missing engine
@@ -13,7 +13,7 @@ export function requireEngineEnv(name: EngineEnv): string {
   if (value && value.trim() !== '') return value.trim();
   throw new Error(
     `${name} is not set: the engine tests need a real server. Run them through \`make test\`, ` +
-      `or start the engines with \`eval "$(deploy/local/up all)"\` and run them again in that shell.`,
+      `or start the engines with \`eval "$(deploy/local/up all redis-cluster)"\` and run them again in that shell.`,
   );
 }
 
