@@ -63,6 +63,12 @@ export class ClientConnection implements RegisteredConnection, Registrant {
   private readonly helloDueAtMs: number;
   private expiresAtMs?: number;
   private presenceChain = SETTLED;
+  /**
+   * This connection's registrations and its unregistration, in order: a registration again after
+   * a lapsed lease that raced the close would otherwise land after the unregistration and leave
+   * a closed connection registered.
+   */
+  private sessionOps = SETTLED;
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -135,7 +141,17 @@ export class ClientConnection implements RegisteredConnection, Registrant {
     if (!wasOpen) return;
     this.ctx.registry.remove(this, this.watched);
     // Its acks are already with the server's AckBatcher, which writes them with the next flush.
-    await this.ctx.sessions.unregister(this.sessionId).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'));
+    await this.sessionOp(() => this.ctx.sessions.unregister(this.sessionId)).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'));
+  }
+
+  /** Runs a session-service call of this connection after the ones before it. */
+  private sessionOp<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.sessionOps.then(op);
+    this.sessionOps = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
   }
 
   /** Ends the connection from the server side. */
@@ -221,10 +237,10 @@ export class ClientConnection implements RegisteredConnection, Registrant {
     this.userId = principal.id;
     this.deviceId = hello.deviceId;
     this.sessionId = sessionIdFor(this.ctx.serverId, randomUUID());
-    await this.ctx.sessions.register(this.registration());
+    await this.sessionOp(() => this.ctx.sessions.register(this.registration()));
     if (this.isClosed()) {
-      // The socket went away while we were registering: undo, or presence would linger for a TTL.
-      await this.ctx.sessions.unregister(this.sessionId);
+      // The socket went away while we were registering: undo, or presence would linger.
+      await this.sessionOp(() => this.ctx.sessions.unregister(this.sessionId));
       return;
     }
     this.state = 'open';
@@ -313,19 +329,22 @@ export class ClientConnection implements RegisteredConnection, Registrant {
    * (the user is at its connection limit meanwhile): closed. False when the session service was
    * unavailable, to be retried.
    */
-  async reregister(): Promise<boolean> {
-    if (!this.sessionId || this.isClosed()) return true;
-    try {
-      await this.ctx.sessions.register(this.registration());
-      return true;
-    } catch (err) {
-      if (err instanceof ChatError && err.code !== ErrorCode.ERROR_CODE_UNAVAILABLE && err.code !== ErrorCode.ERROR_CODE_INTERNAL) {
-        this.shutdown('limit', `registration refused: ${err.message}`, true);
+  reregister(): Promise<boolean> {
+    if (!this.sessionId) return Promise.resolve(true);
+    return this.sessionOp(async () => {
+      if (this.isClosed()) return true;
+      try {
+        await this.ctx.sessions.register(this.registration());
         return true;
+      } catch (err) {
+        if (err instanceof ChatError && err.code !== ErrorCode.ERROR_CODE_UNAVAILABLE && err.code !== ErrorCode.ERROR_CODE_INTERNAL) {
+          this.shutdown('limit', `registration refused: ${err.message}`, true);
+          return true;
+        }
+        this.log.warn({ err }, 'registering again failed; retried at the next lease renewal');
+        return false;
       }
-      this.log.warn({ err }, 'registering again failed; retried at the next lease renewal');
-      return false;
-    }
+    });
   }
 
   private registration(): Connection {
