@@ -282,7 +282,11 @@ export class RedisSessionStore implements SessionStore {
       if (others.length > 0) await this.dropEntries(userId, others);
       const lastSeenMs = dead.length > 0 && live === 0 ? Math.max(...dead.map((d) => d.endedAtMs)) : undefined;
       if (code >= 0) return lastSeenMs !== undefined ? { becameOnline: true, lapsed: { userId, lastSeenMs } } : { becameOnline: false };
-      if (others.length === 0 || attempt > 0) throw ChatError.limitExceeded(`user ${userId} already has ${maxPerUser} live connections`);
+      if (others.length === 0 || attempt > 0) {
+        // Refused: not the server's connection after all (else it would wait for its lease to end).
+        await this.run('register', () => this.opts.redis.hdel(`${k.conns}${epoch}`, sessionId));
+        throw ChatError.limitExceeded(`user ${userId} already has ${maxPerUser} live connections`);
+      }
       removedAtMs = lastSeenMs;
     }
   }
