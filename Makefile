@@ -16,7 +16,7 @@ DEPLOY_SPECS := deploy/deploy-files.spec.ts
 # The distributed mesh as real processes (built dist/) on the real engines, run in test-engines.
 E2E_SPECS := $(shell find e2e -name '*.e2e.spec.ts' 2>/dev/null | sort)
 # Every spec file runs under a deadline, so a hung test fails by name instead of running into CI's
-# limit: 10 min (the slowest file takes under one), 25 min for the fault suite's one file.
+# limit: 10 min (the slowest file takes under one), 25 min for each of the fault suite's files.
 TEST_FILE_TIMEOUT_MS := 600000
 NODE_TEST = node --import tsx --test --test-force-exit --test-timeout=$(TEST_FILE_TIMEOUT_MS)
 # buf breaking compares the contracts with main; on main itself that is a no-op.

@@ -38,7 +38,8 @@ export type EngineName = 'redis' | 'kafka' | 'cassandra';
 export class FaultMesh {
   private constructor(
     readonly dir: string,
-    private readonly common: Record<string, string>,
+    /** The environment every process of the mesh shares (topic prefix, engines...). */
+    readonly common: Record<string, string>,
     private readonly distDir: string,
     readonly services: MeshLayout['services'],
     /** The other replicas of each service (`replicas` > 1). */
@@ -46,8 +47,8 @@ export class FaultMesh {
     readonly chatServers: FaultChatServer[],
   ) {}
 
-  static async start(opts: { chatServers: number; replicas?: number; env?: Record<string, string> }): Promise<FaultMesh> {
-    const layout = await layoutMesh({ tag: 'faults', secret: SECRET, chatServers: opts.chatServers, replicas: opts.replicas, env: { CHAT_HEARTBEAT_INTERVAL_MS: '1000', CHAT_PRESENCE_TTL_MS: '3000', ...opts.env } });
+  static async start(opts: { chatServers: number; replicas?: number; syncWorkers?: number; env?: Record<string, string> }): Promise<FaultMesh> {
+    const layout = await layoutMesh({ tag: 'faults', secret: SECRET, chatServers: opts.chatServers, replicas: opts.replicas, syncWorkers: opts.syncWorkers, env: { CHAT_HEARTBEAT_INTERVAL_MS: '1000', CHAT_PRESENCE_TTL_MS: '3000', ...opts.env } });
     await startServices(layout.services, layout.standby);
     const mesh = new FaultMesh(layout.dir, layout.common, layout.distDir, layout.services, layout.standby, []);
     for (const [i, { http: httpPort, grpc: grpcPort }] of layout.chatPorts.entries()) {
@@ -115,6 +116,11 @@ export class FaultMesh {
       for (const s of this.serviceProcesses()) revive(s);
     }, 250);
     return { restarted, stop: () => clearInterval(timer) };
+  }
+
+  /** Every sync worker (the first, then `standby.sync`): one consumer group on the message log. */
+  syncWorkers(): Array<{ process: MeshProcess; http: string }> {
+    return [this.services.sync, ...this.standby.sync];
   }
 
   liveServers(): number[] {

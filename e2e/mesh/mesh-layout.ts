@@ -14,7 +14,7 @@ export interface MeshLayout {
   /** The environment every process shares. */
   common: Record<string, string>;
   services: Record<ServiceName, { process: MeshProcess; http: string }>;
-  /** The further replicas of each service (`replicas` - 1 each; none by default), started with the first. */
+  /** The further replicas of each service (`replicas` - 1 each; none by default; `syncWorkers` - 1 sync workers), started with the first. */
   standby: Record<ServiceName, Array<{ process: MeshProcess; http: string }>>;
   /** Two free ports (http, grpc) per chat server. */
   chatPorts: Array<{ http: number; grpc: number }>;
@@ -25,15 +25,29 @@ export interface MeshLayout {
  * prefix and topic prefix, free ports, one log dir, the built tree (`make build`; CHAT_TEST_DIST
  * overrides it). Shared by the end-to-end tests and the fault suite.
  */
-export async function layoutMesh(opts: { tag: string; secret: string; chatServers: number; replicas?: number; traces?: boolean; env?: Record<string, string> }): Promise<MeshLayout> {
+export async function layoutMesh(opts: {
+  tag: string;
+  secret: string;
+  chatServers: number;
+  replicas?: number;
+  /** Sync workers (one consumer group on the message log); default `replicas`. Those past `replicas` go in `standby.sync`. */
+  syncWorkers?: number;
+  traces?: boolean;
+  env?: Record<string, string>;
+}): Promise<MeshLayout> {
   const dir = mkdtempSync(join(tmpdir(), `${opts.tag}-`));
   const distDir = resolve(process.env.CHAT_TEST_DIST ?? join(__dirname, '..', '..', 'dist'));
   const prefix = uniquePrefix(opts.tag);
   const replicas = opts.replicas ?? 1;
+  const syncWorkers = opts.syncWorkers ?? replicas;
+  if (!Number.isSafeInteger(syncWorkers) || syncWorkers < 1) throw new RangeError(`syncWorkers must be a positive integer, got ${syncWorkers}`);
+  const extraSync = Math.max(0, syncWorkers - replicas);
   // Per replica: grpc ports of session, group, history; http ports of those, the sync worker and the api-server.
-  const ports = await freePorts(8 * replicas + 2 * opts.chatServers);
+  // Then two per chat server, then the http port of each sync worker past the replicas.
+  const ports = await freePorts(8 * replicas + 2 * opts.chatServers + extraSync);
   const replicaPorts = Array.from({ length: replicas }, (_, r) => ports.slice(8 * r, 8 * r + 8));
   const rest = ports.slice(8 * replicas);
+  const extraSyncPorts = rest.slice(2 * opts.chatServers);
   // Chat servers and the api-server spread their calls over every replica (round robin, grpc-client.ts).
   const addresses = (slot: number) => replicaPorts.map((p) => `127.0.0.1:${p[slot]}`).join(',');
   const common: Record<string, string> = {
@@ -61,12 +75,14 @@ export async function layoutMesh(opts: { tag: string; secret: string; chatServer
     ...opts.env,
   };
   const url = (port: number) => `http://127.0.0.1:${port}`;
+  /** Process `name` number `n` (1-based: `name`, `name-2`, ...). */
+  const meshProcess = (n: number, name: string, httpPort: number, env: Record<string, string> = {}) => {
+    const id = n === 1 ? name : `${name}-${n}`;
+    return { process: new MeshProcess(id, name, { ...common, CHAT_HTTP_PORT: String(httpPort), ...env }, { distDir, logDir: dir, httpPort }), http: url(httpPort) };
+  };
   const replica = (r: number): MeshLayout['services'] => {
     const [sessionGrpc, groupGrpc, historyGrpc, sessionHttp, groupHttp, historyHttp, syncHttp, apiHttp] = replicaPorts[r];
-    const proc = (name: string, httpPort: number, env: Record<string, string> = {}) => {
-      const id = r === 0 ? name : `${name}-${r + 1}`;
-      return { process: new MeshProcess(id, name, { ...common, CHAT_HTTP_PORT: String(httpPort), ...env }, { distDir, logDir: dir, httpPort }), http: url(httpPort) };
-    };
+    const proc = (name: string, httpPort: number, env: Record<string, string> = {}) => meshProcess(r + 1, name, httpPort, env);
     return {
       session: proc('session-service', sessionHttp, { CHAT_GRPC_PORT: String(sessionGrpc) }),
       group: proc('group-service', groupHttp, { CHAT_GRPC_PORT: String(groupGrpc) }),
@@ -82,7 +98,11 @@ export async function layoutMesh(opts: { tag: string; secret: string; chatServer
     distDir,
     common,
     services: all[0],
-    standby: Object.fromEntries(names.map((n) => [n, all.slice(1).map((a) => a[n])])) as MeshLayout['standby'],
+    standby: {
+      ...(Object.fromEntries(names.map((n) => [n, all.slice(1).map((a) => a[n])])) as MeshLayout['standby']),
+      // Sync workers share one consumer group: every one past the first is a standby of the same kind.
+      sync: [...all.slice(1).map((a) => a.sync), ...extraSyncPorts.map((port, k) => meshProcess(replicas + k + 1, 'sync-worker', port))].slice(0, syncWorkers - 1),
+    },
     chatPorts: Array.from({ length: opts.chatServers }, (_, i) => ({ http: rest[2 * i], grpc: rest[2 * i + 1] })),
   };
 }
