@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Bus } from '../../internal/bus/bus';
 import { MemoryBus } from '../../internal/bus/bus-memory';
-import type { Config } from '../../internal/config/config';
+import { serverLeaseTtlMs, type Config } from '../../internal/config/config';
 import { closeAll, leasedWorkerIds, openCassandra, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
 import type { GroupStore } from '../../internal/group/group-store';
 import { CassandraGroupStore } from '../../internal/group/group-store-cassandra';
@@ -82,7 +82,7 @@ async function openSessions(config: Config, log: Logger, closers: Closer[]): Pro
     case 'redis': {
       const redis = await openRedis(config, log, closers);
       const ids = await leasedWorkerIds(redis, config, log, closers);
-      return { sessions: new RedisSessionStore({ redis, keyPrefix: `${config.redisKeyPrefix}sessions:`, commandTimeoutMs: config.engineTimeoutMs }), ids };
+      return { sessions: new RedisSessionStore({ redis, keyPrefix: `${config.redisKeyPrefix}sessions:`, commandTimeoutMs: config.engineTimeoutMs, outageGraceMs: serverLeaseTtlMs(config) }), ids };
     }
   }
 }

@@ -34,7 +34,7 @@ export async function startSessionService(config: Config, log: Logger): Promise<
     const metrics = new ChatMetrics({ service: 'session-service', instance: `${hostname()}:${config.grpcPort}` });
     const bus = await openKafkaBus(config, log, 'session-service', closers, metrics);
     const redis = await openRedis(config, log, closers);
-    const store = new RedisSessionStore({ redis, keyPrefix: `${config.redisKeyPrefix}sessions:`, commandTimeoutMs: config.engineTimeoutMs });
+    const store = new RedisSessionStore({ redis, keyPrefix: `${config.redisKeyPrefix}sessions:`, commandTimeoutMs: config.engineTimeoutMs, outageGraceMs: serverLeaseTtlMs(config) });
     const inboxes = new InboxPublisher({ bus, publishTimeoutMs: config.engineTimeoutMs });
     const tracker = new SessionTracker({
       store,

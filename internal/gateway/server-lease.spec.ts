@@ -33,8 +33,33 @@ describe('ServerLease', () => {
       assert.equal(registered.length, 6, 'a live lease with nothing pending registers nothing');
       now += 10_000;
       await lease.renew();
-      assert.equal(registered.length, 8, 'after a stall past the TTL, everything registers again');
-      assert.equal(renewals, 5);
+      assert.equal(registered.length, 6, 'renewed late, before any sweep: the same lease, nothing to register');
+      now += 10_000;
+      await store.expire(now);
+      await lease.renew();
+      assert.equal(registered.length, 8, 'after a stall past the TTL and a sweep, everything registers again');
+      assert.equal(renewals, 6);
+    } finally {
+      lease.stop();
+    }
+  });
+
+  it('registers everything again when a renewal names another epoch, even not lapsed (a late renewal started one)', async () => {
+    const grants = [
+      { lapsed: true, ttlMs: 3_000, epoch: 1 },
+      { lapsed: false, ttlMs: 3_000, epoch: 1 },
+      { lapsed: false, ttlMs: 3_000, epoch: 2 },
+    ];
+    const sessions = { renewServerLease: () => Promise.resolve(grants.shift()!) };
+    let registered = 0;
+    const lease = new ServerLease({ serverId: 'chat-1', sessions, registrants: () => [{ reregister: () => (registered++, Promise.resolve(true)) }], log });
+    try {
+      await lease.start();
+      assert.equal(registered, 1);
+      await lease.renew();
+      assert.equal(registered, 1, 'same epoch: nothing to do');
+      await lease.renew();
+      assert.equal(registered, 2, 'another epoch: registered again');
     } finally {
       lease.stop();
     }
@@ -42,7 +67,7 @@ describe('ServerLease', () => {
 
   it('keeps renewing after a failed renewal', async () => {
     let calls = 0;
-    const sessions = { renewServerLease: () => (++calls === 1 ? Promise.reject(new Error('session service down')) : Promise.resolve({ lapsed: false, ttlMs: 90 })) };
+    const sessions = { renewServerLease: () => (++calls === 1 ? Promise.reject(new Error('session service down')) : Promise.resolve({ lapsed: false, ttlMs: 90, epoch: 1 })) };
     const lease = new ServerLease({ serverId: 'chat-1', sessions, registrants: () => [], log, retryMs: 10 });
     try {
       await lease.start();

@@ -33,6 +33,8 @@ export class ServerLease {
   private stopped = false;
   /** Some connection still has to register again after a lapse. */
   private pending = false;
+  /** The lease epoch this server's connections are registered under. */
+  private epoch?: number;
 
   constructor(private readonly opts: ServerLeaseOptions) {
     this.periodMs = opts.retryMs ?? 500;
@@ -52,9 +54,11 @@ export class ServerLease {
   async renew(): Promise<void> {
     clearTimeout(this.timer);
     try {
-      const { lapsed, ttlMs } = await this.opts.sessions.renewServerLease(this.opts.serverId, this.instance);
+      const { lapsed, ttlMs, epoch } = await this.opts.sessions.renewServerLease(this.opts.serverId, this.instance);
       this.periodMs = Math.max(50, Math.floor(ttlMs / 3));
-      if (lapsed) this.pending = true;
+      // Another epoch than ours (a renewal that timed out was applied late and started one): as lapsed.
+      if (lapsed || epoch !== this.epoch) this.pending = true;
+      this.epoch = epoch;
       if (this.pending) this.pending = !(await this.registerAll(lapsed));
     } catch (err) {
       this.opts.log.warn({ err }, 'renewing the server lease failed');

@@ -17,7 +17,7 @@ function fake() {
     }),
     unregisterConnections: (req: { sessionIds: string[] }) => ({ becameOffline: req.sessionIds.map((id) => id === 's1') }),
     locateUsers: (req: { userIds: string[] }) => ({ connections: [conn('ann', 'a1'), conn('ann', 'a2'), conn('bob', 'b1')].filter((c) => req.userIds.includes(c.userId)) }),
-    renewServerLease: () => ({ lapsed: false, ttlMs: 5_000 }),
+    renewServerLease: () => ({ lapsed: false, ttlMs: 5_000, epoch: '7' }),
     addPresenceWatches: () => ({}),
   };
   const rpc = { call: (method: string, req: never) => (calls.push([method, req]), Promise.resolve(answers[method](req))) } as unknown as RpcClient<typeof SessionServiceDefinition>;
@@ -56,7 +56,7 @@ describe('SessionClient', () => {
     const { calls, client } = fake();
     const [a, b] = await Promise.all([client.unregister('s1'), client.unregister('s2')]);
     assert.deepEqual([a, b], [{ becameOffline: true }, { becameOffline: false }]);
-    assert.deepEqual(await client.renewServerLease('chat-1', 'run-1'), { lapsed: false, ttlMs: 5_000 });
+    assert.deepEqual(await client.renewServerLease('chat-1', 'run-1'), { lapsed: false, ttlMs: 5_000, epoch: 7 });
     assert.deepEqual(calls, [
       ['unregisterConnections', { sessionIds: ['s1', 's2'] }],
       ['renewServerLease', { serverId: 'chat-1', instance: 'run-1' }],

@@ -60,8 +60,9 @@ export class SessionClient implements Sessions {
     return this.registrations.call(connection);
   }
 
-  renewServerLease(serverId: string, instance: string): Promise<LeaseGrant> {
-    return this.rpc.call('renewServerLease', { serverId, instance });
+  async renewServerLease(serverId: string, instance: string): Promise<LeaseGrant> {
+    const { lapsed, ttlMs, epoch } = await this.rpc.call('renewServerLease', { serverId, instance });
+    return { lapsed, ttlMs, epoch: Number(epoch) };
   }
 
   unregister(sessionId: string): Promise<{ becameOffline: boolean }> {

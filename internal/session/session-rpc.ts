@@ -49,7 +49,8 @@ export function sessionRpc(opts: SessionRpcOptions): UnaryMethod[] {
       access: 'internal',
       handle: async (req) => {
         if (!req.instance) throw ChatError.invalidArgument('instance is required');
-        return sessions.renewServerLease(serverIdOf(req.serverId), req.instance);
+        const { lapsed, ttlMs, epoch } = await sessions.renewServerLease(serverIdOf(req.serverId), req.instance);
+        return { lapsed, ttlMs, epoch: String(epoch) };
       },
     },
     heartbeat: {

@@ -37,15 +37,16 @@ export class MemorySessionStore implements SessionStore {
 
   renewServer(serverId: string, token: string, nowMs: number, ttlMs: number): Promise<LeaseRenewal> {
     const lease = this.leases.get(serverId);
-    if (lease && lease.token === token && lease.expiresAtMs > nowMs) {
-      lease.expiresAtMs = nowMs + ttlMs;
-      return Promise.resolve({ lapsed: false });
+    // The same instance keeps its lease until a sweep took it, even renewing late.
+    if (lease && lease.token === token) {
+      lease.expiresAtMs = Math.max(lease.expiresAtMs, nowMs + ttlMs);
+      return Promise.resolve({ lapsed: false, epoch: lease.epoch });
     }
     if (lease) this.endEpoch(serverId, lease.epoch, Math.min(lease.expiresAtMs, nowMs));
     const epoch = (this.epochs.get(serverId) ?? 0) + 1;
     this.epochs.set(serverId, epoch);
     this.leases.set(serverId, { token, epoch, expiresAtMs: nowMs + ttlMs });
-    return Promise.resolve({ lapsed: true });
+    return Promise.resolve({ lapsed: true, epoch });
   }
 
   register(connection: Connection, nowMs: number, maxPerUser: number): Promise<RegisterResult> {

@@ -22,6 +22,13 @@ export interface RedisSessionStoreOptions {
   sweepBatch?: number;
   /** How long a registration may be in flight (noted under a lease, not yet added to its user). Default twice the deadline. */
   registrationGraceMs?: number;
+  /**
+   * While this process finds Redis unreachable and this long after the last failure, no lease
+   * counts as lapsed (for reads and for the sweep): chat servers could not renew meanwhile, and get
+   * this long to do it before their users are taken offline and they register every connection
+   * again. Usually the lease TTL. Default 0.
+   */
+  outageGraceMs?: number;
 }
 
 
@@ -45,16 +52,18 @@ export interface RedisSessionStoreOptions {
  */
 
 /**
- * KEYS: lease, dead. ARGV: token, now, ttl, conns prefix. Extends the lease of the same instance;
- * otherwise (first renewal, restart, lapse) its epoch ends (dead, when it has connections) and a
- * new one starts. Returns {epoch, lapsed 0|1, dead epochs}.
+ * KEYS: lease, dead. ARGV: token, now, ttl, conns prefix. Extends the lease of the same instance
+ * unless a sweep claimed it (a renewal late past its expiry, the store having been unreachable,
+ * keeps it); otherwise (first renewal, restart, claimed) its epoch ends (dead, when it has
+ * connections) and a new one starts. Returns {epoch, lapsed 0|1, dead epochs}.
  */
 const RENEW = `
 local token, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local f = redis.call('HMGET', KEYS[1], 'token', 'epoch', 'exp')
 local epoch, exp = tonumber(f[2]) or 0, tonumber(f[3]) or 0
-if f[1] == token and exp > now then
-  redis.call('HSET', KEYS[1], 'exp', now + ttl)
+if f[1] == token and exp > 0 then
+  -- Never shortened: a renewal that timed out may still be applied late, after a newer one.
+  redis.call('HSET', KEYS[1], 'exp', math.max(exp, now + ttl))
   return {epoch, 0, redis.call('ZCARD', KEYS[2])}
 end
 if exp > 0 and redis.call('EXISTS', ARGV[4] .. epoch) == 1 then redis.call('ZADD', KEYS[2], math.min(exp, now), epoch) end
@@ -66,7 +75,7 @@ return {epoch, 1, redis.call('ZCARD', KEYS[2])}
 /** KEYS: exp index, epoch index, drain index. ARGV: server, lease expiry, epoch, has dead 0|1, now. */
 const INDEX = `
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if (tonumber(redis.call('HGET', KEYS[2], ARGV[1])) or 0) < tonumber(ARGV[3]) then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
 if ARGV[4] == '1' then redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[1]) else redis.call('ZREM', KEYS[3], ARGV[1]) end
 `;
 
@@ -204,6 +213,9 @@ export class RedisSessionStore implements SessionStore {
   private readonly timeoutMs: number;
   private readonly sweepBatch: number;
   private readonly graceMs: number;
+  private readonly outageGraceMs: number;
+  /** When a call of this process last failed (Redis unreachable, or slower than the deadline). */
+  private lastFailureAtMs = -Infinity;
   private readonly scripts: Record<'renew' | 'index' | 'unindex' | 'admit' | 'userRegister' | 'drop' | 'lookup' | 'claim' | 'finish', Script>;
   private readonly watchers: RedisServerInterest;
   private readonly locatedBy: RedisServerInterest;
@@ -220,6 +232,7 @@ export class RedisSessionStore implements SessionStore {
     this.timeoutMs = opts.commandTimeoutMs;
     this.sweepBatch = opts.sweepBatch ?? DEFAULT_SWEEP_BATCH;
     this.graceMs = opts.registrationGraceMs ?? 2 * opts.commandTimeoutMs;
+    this.outageGraceMs = opts.outageGraceMs ?? 0;
     const define = (name: string, lua: string, numberOfKeys: number): Script => {
       // Prefixed names: several adapters may share one client.
       const command = `chatSession${name}`;
@@ -250,7 +263,7 @@ export class RedisSessionStore implements SessionStore {
     // readers that see its entry can find its epoch in the index.
     await this.run('index', () => this.scripts.index(...this.indexKeys(), serverId, nowMs + ttlMs, epoch, dead > 0 ? 1 : 0, nowMs));
     this.view.set(serverId, { expiresAtMs: nowMs + ttlMs, epoch });
-    return { lapsed: lapsed === 1 };
+    return { lapsed: lapsed === 1, epoch };
   }
 
   async register(connection: Connection, nowMs: number, maxPerUser: number): Promise<RegisterResult> {
@@ -313,11 +326,13 @@ export class RedisSessionStore implements SessionStore {
   async expire(nowMs: number): Promise<OfflineTransition[]> {
     await this.loadView(nowMs, true);
     const [exp, , drain] = this.indexKeys();
+    // No lease counts as lapsed within the outage grace: only restarts' dead epochs are drained.
+    const lapsedBy = this.inOutageGrace() ? 0 : nowMs;
     const [lapsed, draining] = await this.run('expire', () =>
-      Promise.all([this.opts.redis.zrangebyscore(exp, '-inf', nowMs, 'LIMIT', 0, SWEEP_SERVERS), this.opts.redis.zrange(drain, '0', String(SWEEP_SERVERS - 1))]),
+      Promise.all([lapsedBy > 0 ? this.opts.redis.zrangebyscore(exp, '-inf', lapsedBy, 'LIMIT', 0, SWEEP_SERVERS) : Promise.resolve([]), this.opts.redis.zrange(drain, '0', String(SWEEP_SERVERS - 1))]),
     );
     const out: OfflineTransition[] = [];
-    for (const serverId of new Set([...lapsed, ...draining])) out.push(...(await this.sweepServer(serverId, nowMs)));
+    for (const serverId of new Set([...lapsed, ...draining])) out.push(...(await this.sweepServer(serverId, nowMs, lapsedBy)));
     return out;
   }
 
@@ -373,9 +388,9 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** One server: claim a lapsed lease, drop every dead epoch, then keep or forget it in the index. */
-  private async sweepServer(serverId: string, nowMs: number): Promise<OfflineTransition[]> {
+  private async sweepServer(serverId: string, nowMs: number, lapsedBy: number): Promise<OfflineTransition[]> {
     const k = this.serverKeys(serverId);
-    const [leaseExp, ...dead] = (await this.run('expire', () => this.scripts.claim(k.lease, k.dead, nowMs, k.conns))) as [number, ...string[]];
+    const [leaseExp, ...dead] = (await this.run('expire', () => this.scripts.claim(k.lease, k.dead, lapsedBy, k.conns))) as [number, ...string[]];
     const out: OfflineTransition[] = [];
     let left = 0;
     for (let i = 0; i < dead.length; i += 2) {
@@ -387,7 +402,7 @@ export class RedisSessionStore implements SessionStore {
       await this.run('expire', () => this.scripts.finish(`${k.conns}${epoch}`, k.dead, epoch, final));
       if (!final) left++;
     }
-    if (left === 0 && Number(leaseExp) === 0) await this.run('expire', () => this.scripts.unindex(...this.indexKeys(), serverId, nowMs));
+    if (left === 0 && Number(leaseExp) === 0) await this.run('expire', () => this.scripts.unindex(...this.indexKeys(), serverId, lapsedBy));
     else if (left === 0) await this.run('expire', () => this.opts.redis.zrem(this.indexKeys()[2], serverId));
     return out;
   }
@@ -436,7 +451,7 @@ export class RedisSessionStore implements SessionStore {
       const seen = this.view.get(entry[1]);
       if (!seen) return nowMs;
       if (entry[3] < seen.epoch) return 'replaced';
-      return seen.expiresAtMs > nowMs ? undefined : seen.expiresAtMs;
+      return seen.expiresAtMs > nowMs || this.inOutageGrace() ? undefined : seen.expiresAtMs;
     };
     if (judge() === undefined) return undefined;
     await this.loadView(nowMs, false);
@@ -487,7 +502,13 @@ export class RedisSessionStore implements SessionStore {
    */
   private run<T>(what: string, call: () => Promise<T>): Promise<T> {
     return withDeadline(call(), this.timeoutMs, what).catch((err: unknown) => {
+      this.lastFailureAtMs = Date.now();
       throw ChatError.unavailable(`session store unavailable (${what})`, err);
     });
+  }
+
+  /** Whether Redis failed this process within the outage grace (real time): then no lease counts as lapsed. */
+  private inOutageGrace(): boolean {
+    return this.outageGraceMs > 0 && Date.now() - this.lastFailureAtMs < this.outageGraceMs;
   }
 }

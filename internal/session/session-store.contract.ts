@@ -37,20 +37,35 @@ export function sessionStoreContract(name: string, factory: () => Promise<Sessio
     it('keeps connections live by renewing the server lease only, and drops them exactly once when it lapses', async () => {
       store = await factory();
       const s = srv('b');
-      assert.deepEqual(await store.renewServer(s, 'i1', T, TTL), { lapsed: true }, 'a first renewal takes a new lease');
+      assert.equal((await store.renewServer(s, 'i1', T, TTL)).lapsed, true, 'a first renewal takes a new lease');
       const b = conn('b', s);
       await store.register(b, T, 10);
-      for (let t = T + 3_000; t <= T + 30_000; t += 3_000) assert.deepEqual(await store.renewServer(s, 'i1', t, TTL), { lapsed: false });
+      for (let t = T + 3_000; t <= T + 30_000; t += 3_000) assert.equal((await store.renewServer(s, 'i1', t, TTL)).lapsed, false);
       assert.deepEqual(await store.locate([b.userId], T + 39_999), [b], 'live while the lease is');
       assert.deepEqual(await store.locate([b.userId], T + 40_000), [], 'reads hide the connections of a lapsed lease before the sweep');
       assert.deepEqual((await store.presence([b.userId], T + 40_000))[0]?.online, false);
       assert.deepEqual(await store.expire(T + 40_001), [{ userId: b.userId, lastSeenMs: T + 40_000 }], 'offline at the end of the lease');
       assert.deepEqual(await store.expire(T + 41_000), []);
-      assert.deepEqual(await store.renewServer(s, 'i1', T + 41_000, TTL), { lapsed: true }, 'a lapsed lease is never renewed');
+      assert.equal((await store.renewServer(s, 'i1', T + 41_000, TTL)).lapsed, true, 'a swept lease is never renewed');
       assert.deepEqual(await store.locate([b.userId], T + 41_000), [], 'never resurrects');
       assert.deepEqual(await store.unregister(b.sessionId, T + 41_000), {});
       assert.deepEqual(await store.register(b, T + 42_000, 10), { becameOnline: true }, 'registered again under the new lease');
       assert.deepEqual(await store.locate([b.userId], T + 42_000), [b]);
+    });
+
+    it('keeps a lease its instance renews late, until a sweep took it', async () => {
+      store = await factory();
+      const s = srv('late');
+      await store.renewServer(s, 'i1', T, TTL);
+      const l = conn('l', s);
+      await store.register(l, T, 10);
+      assert.deepEqual(await store.locate([l.userId], T + TTL), [], 'lapsed: reads hide it');
+      assert.equal((await store.renewServer(s, 'i1', T + TTL + 500, TTL)).lapsed, false, 'renewed late (the store was unreachable), before any sweep');
+      assert.deepEqual(await store.locate([l.userId], T + TTL + 500), [l], 'its connections are live again, nothing to register');
+      assert.deepEqual(await store.expire(T + TTL + 600), []);
+      const { epoch } = await store.renewServer(s, 'i1', T, TTL);
+      assert.equal(epoch, (await store.renewServer(s, 'i1', T + TTL + 600, TTL)).epoch, 'the same lease all along');
+      assert.deepEqual(await store.locate([l.userId], T + 2 * TTL + 499), [l], 'a renewal applied late (older clock) never shortened it');
     });
 
     it('refuses registrations under a server without a live lease', async () => {
@@ -69,7 +84,7 @@ export function sessionStoreContract(name: string, factory: () => Promise<Sessio
       const q = conn('q', s);
       await store.register(r1, T, 10);
       await store.register(q, T, 10);
-      assert.deepEqual(await store.renewServer(s, 'run-2', T + 1_000, TTL), { lapsed: true });
+      assert.equal((await store.renewServer(s, 'run-2', T + 1_000, TTL)).lapsed, true);
       assert.deepEqual(await store.locate([r1.userId, q.userId], T + 1_000), []);
       const r2 = { ...conn('r', s), userId: r1.userId };
       assert.deepEqual(await store.register(r2, T + 2_000, 10), { becameOnline: true, lapsed: { userId: r1.userId, lastSeenMs: T + 1_000 } }, 'offline since the restart');

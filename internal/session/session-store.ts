@@ -29,6 +29,8 @@ export interface LeaseRenewal {
    * are registered. The server must register every live connection again.
    */
   lapsed: boolean;
+  /** The lease's epoch: another one than the server registered under means register again too. */
+  epoch: number;
 }
 
 /**
@@ -53,7 +55,9 @@ export interface LeaseRenewal {
  * - `unregister` and `expire` report each online → offline transition exactly once, together with
  *   the last-seen time they stored; a connection removed by one is not reported by the other.
  *   `expire` dates a transition at the end of the lease its connections died with.
- * - `renewServer` never resurrects: connections of a lapsed lease stay dead.
+ * - `renewServer` by the same instance extends its lease even past its expiry until `expire`
+ *   took it (a renewal held up by a store outage keeps the server's connections); after that it
+ *   never resurrects: connections of a swept lease stay dead.
  * - Reads never return a dead connection, even before `expire` ran.
  * - Session ids are `<server id>.<unique>` (`sessionIdFor`): a session names its server.
  *

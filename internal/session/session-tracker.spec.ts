@@ -65,13 +65,13 @@ describe('SessionTracker', () => {
     assert.deepEqual(await tracker.unregister('s3'), { becameOffline: false });
     assert.deepEqual(await tracker.unregister('s1'), { becameOffline: true });
     clock.now = 9_000;
-    assert.deepEqual(await renew(), { lapsed: false, ttlMs: 10_000 });
+    assert.deepEqual(await renew(), { lapsed: false, ttlMs: 10_000, epoch: 1 });
     clock.now = 18_999;
     await tracker.sweep();
     clock.now = 19_000;
     await tracker.sweep();
     await waitUntil(() => presences('srv-a').length === 4);
-    assert.deepEqual(await renew(), { lapsed: true, ttlMs: 10_000 });
+    assert.deepEqual(await renew(), { lapsed: true, ttlMs: 10_000, epoch: 2 });
     assert.deepEqual(presences('srv-a'), [
       ['u', ON, 1_000],
       ['v', ON, 1_000],

@@ -77,8 +77,8 @@ export class SessionTracker implements Sessions {
   }
 
   async renewServerLease(serverId: string, token: string): Promise<LeaseGrant> {
-    const { lapsed } = await this.opts.store.renewServer(serverId, token, this.now(), this.opts.leaseTtlMs);
-    return { lapsed, ttlMs: this.opts.leaseTtlMs };
+    const { lapsed, epoch } = await this.opts.store.renewServer(serverId, token, this.now(), this.opts.leaseTtlMs);
+    return { lapsed, ttlMs: this.opts.leaseTtlMs, epoch };
   }
 
   async unregister(sessionId: string): Promise<{ becameOffline: boolean }> {

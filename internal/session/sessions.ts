@@ -34,4 +34,6 @@ export interface Sessions {
 export interface LeaseGrant {
   lapsed: boolean;
   ttlMs: number;
+  /** The lease's epoch; another one than the server registered under also means register again. */
+  epoch: number;
 }

@@ -187,6 +187,12 @@ export interface RenewServerLeaseResponse {
   lapsed: boolean;
   /** The lease lasts this long from the call; renew within a third of it. */
   ttlMs: number;
+  /**
+   * The lease's epoch. A server's connections are registered under one epoch; when a renewal
+   * names another one than the server registered under (a renewal that timed out may still have
+   * been applied late, and started one), it registers every connection again, as for lapsed.
+   */
+  epoch: string;
 }
 
 function createBaseConnection(): Connection {
@@ -1674,7 +1680,7 @@ export const RenewServerLeaseRequest: MessageFns<RenewServerLeaseRequest> = {
 };
 
 function createBaseRenewServerLeaseResponse(): RenewServerLeaseResponse {
-  return { lapsed: false, ttlMs: 0 };
+  return { lapsed: false, ttlMs: 0, epoch: "0" };
 }
 
 export const RenewServerLeaseResponse: MessageFns<RenewServerLeaseResponse> = {
@@ -1684,6 +1690,9 @@ export const RenewServerLeaseResponse: MessageFns<RenewServerLeaseResponse> = {
     }
     if (message.ttlMs !== 0) {
       writer.uint32(16).uint32(message.ttlMs);
+    }
+    if (message.epoch !== "0") {
+      writer.uint32(24).uint64(message.epoch);
     }
     return writer;
   },
@@ -1717,6 +1726,14 @@ export const RenewServerLeaseResponse: MessageFns<RenewServerLeaseResponse> = {
             message.ttlMs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.epoch = reader.uint64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1737,6 +1754,7 @@ export const RenewServerLeaseResponse: MessageFns<RenewServerLeaseResponse> = {
         : isSet(object.ttl_ms)
         ? globalThis.Number(object.ttl_ms)
         : 0,
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "0",
     };
   },
 
@@ -1747,6 +1765,9 @@ export const RenewServerLeaseResponse: MessageFns<RenewServerLeaseResponse> = {
     }
     if (message.ttlMs !== 0) {
       obj.ttlMs = Math.round(message.ttlMs);
+    }
+    if (message.epoch !== "0") {
+      obj.epoch = message.epoch;
     }
     return obj;
   },
