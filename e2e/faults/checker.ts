@@ -31,8 +31,8 @@ export interface Verdict {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const keyOf = (m: { senderId: string; clientMsgId: string }) => `${m.senderId}\u0000${m.clientMsgId}`;
 
-/** Every message of a conversation, newest first, paged backwards; throws if a page is out of order. */
-async function readHistory(api: ChatApi, conversationId: string, problems: string[]): Promise<ChatMessage[]> {
+/** Every message of a conversation through the api-server, newest first, paged backwards. */
+export async function listAllMessages(api: ChatApi, conversationId: string): Promise<ChatMessage[]> {
   const all: ChatMessage[] = [];
   let beforeId = '';
   for (;;) {
@@ -41,6 +41,12 @@ async function readHistory(api: ChatApi, conversationId: string, problems: strin
     if (!page.hasMore || page.messages.length === 0) break;
     beforeId = page.messages.at(-1)!.messageId;
   }
+  return all;
+}
+
+/** Every message of a conversation, newest first; a page out of order is a problem. */
+async function readHistory(api: ChatApi, conversationId: string, problems: string[]): Promise<ChatMessage[]> {
+  const all = await listAllMessages(api, conversationId);
   for (let i = 1; i < all.length; i++) {
     if (BigInt(all[i].messageId) >= BigInt(all[i - 1].messageId)) {
       problems.push(`history of ${conversationId} is not in strict id order at ${all[i - 1].messageId}, ${all[i].messageId}`);

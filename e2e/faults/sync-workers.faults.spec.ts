@@ -7,6 +7,7 @@ import type { ChatApi } from '../../internal/client/chat-api';
 import { KafkaLogOffsets } from '../../internal/messagelog/kafka-log-offsets';
 import { MESSAGE_LOG_TOPIC, SYNC_WORKER_GROUP } from '../../internal/messagelog/message-log';
 import { sampleValue } from '../../internal/telemetry/metrics-parse';
+import { listAllMessages } from './checker';
 import { FaultMesh } from './fault-mesh';
 import { FaultWorld, type SendAttempt } from './fault-world';
 import { SeededRandom } from './seeded-random';
@@ -181,15 +182,7 @@ function firstLogAfter(file: string, afterMs: number, text: string): number | un
 
 /** A conversation's whole history through the api-server, oldest first. */
 async function readConversation(api: ChatApi, conversationId: string): Promise<ChatMessage[]> {
-  const all: ChatMessage[] = [];
-  let beforeId = '';
-  for (;;) {
-    const page = await api.listMessages({ conversationId, beforeId, limit: 100 });
-    all.push(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) break;
-    beforeId = page.messages.at(-1)!.messageId;
-  }
-  return all.reverse();
+  return (await listAllMessages(api, conversationId)).reverse();
 }
 
 /**
