@@ -435,7 +435,7 @@ export class RedisSessionStore implements SessionStore {
     return out;
   }
 
-  /** Removes a user's dead entries (grouped by server and epoch) without reporting: the caller does. */
+  /** Removes a user's dead entries (one conditional drop each, concurrently) without reporting: the caller does. */
   private async dropEntries(userId: string, dead: ReadonlyArray<{ sid: string; entry: EntryValue; endedAtMs: number }>): Promise<void> {
     const u = this.userKeys(userId);
     await this.run('register', () => Promise.all(dead.map((d) => this.scripts.drop(u.conn, u.seen, d.endedAtMs, d.entry[1], d.entry[3], d.sid))));
