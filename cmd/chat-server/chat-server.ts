@@ -157,7 +157,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     metrics,
     tls: httpTlsFromConfig(config),
   });
-  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
+  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, closeTimeoutMs: config.closeTimeoutMs, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
   const grpc = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,

@@ -101,7 +101,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   };
   let ready = false;
   const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log, staticDir: config.webDir, metrics, tls: httpTlsFromConfig(config) });
-  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
+  attachWebSocket(http, gateway, { path: '/ws', maxFrameBytes: config.maxFrameBytes, maxBufferedBytes: config.maxBufferedBytes, closeTimeoutMs: config.closeTimeoutMs, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp });
 
   const grpc: RunningGrpcServer = await startGrpcServer({
     host: config.host,

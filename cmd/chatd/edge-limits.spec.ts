@@ -12,7 +12,7 @@ import { waitUntil } from '../../internal/testing/wait-until';
 import { TEST_SECRET, TestChatd } from './testing/chatd-harness';
 
 /**
- * The limits of the edge, each a CHAT_ setting, against a real chatd: handshake timeout, token
+ * The limits of the edge, each a CHAT_ setting, against a real chatd: handshake and close timeouts, token
  * expiry and refresh, sends per user, connections per IP, the Origin allow-list, no
  * permessage-deflate, the gRPC frame and message caps and keepalive. (Frame cap, text length, sends and
  * connections per user, protocol errors and slow readers: chatd-bad-input.spec.ts; subscriptions
@@ -36,7 +36,7 @@ function open(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ ws?: W
 
 describe('edge limits', () => {
   let chatd: TestChatd;
-  before(async () => (chatd = await TestChatd.start({ handshakeTimeoutMs: '300', userSendRatePerSec: '1', userSendBurst: '3' })));
+  before(async () => (chatd = await TestChatd.start({ handshakeTimeoutMs: '300', closeTimeoutMs: '400', userSendRatePerSec: '1', userSendBurst: '3' })));
   after(async () => chatd.stop());
 
   it('closes a socket that never completes hello (CHAT_HANDSHAKE_TIMEOUT_MS), with 4008', async () => {
@@ -45,6 +45,23 @@ describe('edge limits', () => {
     const started = Date.now();
     assert.equal(await closed, 4008);
     assert.ok(Date.now() - started < 5000);
+  });
+
+  it('cuts a socket whose client never answers the close frame (CHAT_CLOSE_TIMEOUT_MS), not after ws\'s 30 s', async () => {
+    const port = Number(new URL(chatd.wsUrl).port);
+    const raw = tcpConnect(port, '127.0.0.1');
+    raw.on('error', () => undefined);
+    let received = Buffer.alloc(0);
+    raw.on('data', (b: Buffer) => (received = Buffer.concat([received, b])));
+    const closed = new Promise<void>((resolve) => raw.on('close', () => resolve()));
+    // An upgrade, then silence: no hello (closed at the handshake timeout) and no close frame back.
+    raw.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 7).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    const started = Date.now();
+    await closed;
+    const frames = received.subarray(received.indexOf('\r\n\r\n') + 4);
+    assert.equal(frames[0], 0x88, 'the server sent a close frame first');
+    assert.equal(frames.readUInt16BE(2), 4008);
+    assert.ok(Date.now() - started < 5000, `cut after ${Date.now() - started} ms`);
   });
 
   it('rate-limits sends per user over all its connections (CHAT_USER_SEND_RATE_PER_SEC, CHAT_USER_SEND_BURST)', async () => {

@@ -76,6 +76,7 @@ export const SETTINGS = {
   resumeOverlapMs: setting('CHAT_RESUME_OVERLAP_MS', 'A resume replays from the device position moved back this much Snowflake time, so ids a little older than one already seen (clock skew between chat servers, the slower Kafka path) are not skipped; clients dedupe by id.', z.coerce.number().int().min(0), '30000'),
   resumeSyncWaitMs: setting('CHAT_RESUME_SYNC_WAIT_MS', 'Mesh: before a resume reads history, it waits at most this long for the sync worker to store every message already in the log; past it the replay sends what history has plus a gap frame (HISTORY_BEHIND).', z.coerce.number().int().min(0), '3000'),
   maxBufferedBytes: setting('CHAT_MAX_BUFFERED_BYTES', 'Unsent bytes queued to one slow client before it is disconnected.', positive, '4194304'),
+  closeTimeoutMs: setting('CHAT_CLOSE_TIMEOUT_MS', 'A WebSocket the server closes (timeout, protocol, shutdown) is cut when the client has not answered the close handshake within this long: a client that stopped reading never answers, and would hold its socket and backlog.', positive, '2000'),
   bus: setting('CHAT_BUS', 'Message bus adapter: memory (in-process) or kafka.', z.enum(['memory', 'kafka']), 'memory'),
   sessions: setting('CHAT_SESSIONS', 'Sessions and presence adapter: memory or redis.', z.enum(['memory', 'redis']), 'memory'),
   store: setting('CHAT_STORE', 'History and groups adapter: sqlite or cassandra.', z.enum(['sqlite', 'cassandra']), 'sqlite'),

@@ -15,6 +15,8 @@ export interface WsTransportOptions {
   maxFrameBytes: number;
   /** Unsent bytes one client may have queued before it is dropped as a slow consumer. */
   maxBufferedBytes: number;
+  /** A close the client has not answered within this long is cut (the socket destroyed). */
+  closeTimeoutMs: number;
   /** Browser origins allowed to connect (see originAllowed); undefined: same-origin only. */
   allowedOrigins?: readonly string[];
   /** Open sockets per client address; more are refused with 429. 0 or undefined: no limit. */
@@ -123,7 +125,14 @@ function serve(ws: WebSocket, socket: Duplex, gateway: Gateway, opts: WsTranspor
       ws.send(data, { binary: format === 'binary' });
     },
     close(cause, reason) {
-      if (ws.readyState === ws.OPEN) ws.close(CLOSE_CODES[cause], reason.slice(0, 120));
+      if (ws.readyState !== ws.OPEN) return;
+      // A client past the backlog cap is not reading: it would not read a close frame either.
+      if (ws.bufferedAmount - corkedBytes > opts.maxBufferedBytes) return ws.terminate();
+      ws.close(CLOSE_CODES[cause], reason.slice(0, 120));
+      // ws waits 30 s for the client's close frame; one that stopped reading would hold its socket
+      // and backlog that long, while frames for it are no longer sent (nor counted against the cap).
+      const cut = setTimeout(() => ws.terminate(), opts.closeTimeoutMs);
+      ws.once('close', () => clearTimeout(cut));
     },
   };
   const conn = gateway.open(sink);
