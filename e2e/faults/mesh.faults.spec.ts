@@ -131,6 +131,10 @@ describe('the mesh under faults', { timeout: 900_000 }, () => {
       let out = '';
       slow.stdout.on('data', (b: Buffer) => (out += b.toString()));
       slow.stdin.on('error', () => undefined); // it exits once its connection is gone
+      // It keeps heartbeating, so what drops it is its backlog, not the presence TTL (3 s here):
+      // on a busy machine the flood takes longer than that to fill the socket buffers.
+      let beats = 0;
+      const heartbeats = setInterval(() => slow.stdin.writable && slow.stdin.write(`${JSON.stringify({ requestId: `b${beats++}`, heartbeat: {} })}\n`), 500);
       try {
         await waitUntil(() => out.includes('welcome'), 10_000, 'the slow client to be welcomed');
         const rssBefore = rss();
@@ -165,6 +169,7 @@ describe('the mesh under faults', { timeout: 900_000 }, () => {
         log(`${other.deviceId}, on the same server, got all ${flood.length} of them live`);
         log(`the slow client's next write failed: ${out.trim().split('\n').at(-1)}`);
       } finally {
+        clearInterval(heartbeats);
         slow.kill();
       }
     }, { after: 10 });
