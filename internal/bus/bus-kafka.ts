@@ -17,6 +17,10 @@ import { kafkaLogCreator } from './kafka-log';
 import { KafkaSubscription, type KafkaSubscriptionDeps } from './kafka-subscription';
 import { KnownTopics, type TopicSpec } from './kafka-topics';
 import { withDeadline } from '../deadline/with-deadline';
+import { fixKafkajsRequestQueue } from './kafkajs-request-queue';
+
+// Before any client connects: kafkajs 2.2.4 spins a 1 ms timer per idle broker connection.
+fixKafkajsRequestQueue();
 
 /** Bounds on every call the Kafka bus makes. */
 export interface KafkaBusTimeouts {

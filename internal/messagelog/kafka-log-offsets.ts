@@ -2,6 +2,9 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { Logger } from 'pino';
 import { kafkaLogCreator } from '../bus/kafka-log';
 import type { LogOffsets } from './log-catch-up';
+import { fixKafkajsRequestQueue } from '../bus/kafkajs-request-queue';
+
+fixKafkajsRequestQueue(); // see there: kafkajs 2.2.4's idle connections spin
 
 export interface KafkaLogOffsetsOptions {
   brokers: readonly string[];
