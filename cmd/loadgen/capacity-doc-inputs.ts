@@ -34,6 +34,11 @@ export interface Idle {
   coresPerConn: Record<string, number>;
   /** Requests per second one idle connection causes, by counter. */
   workPerConnPerSec: Record<string, number>;
+  /**
+   * Tiers and counters whose median with the idle users came out below the empty mesh's: the
+   * difference of two windows is within their noise, and the figure above is 0 for them.
+   */
+  belowNoise: string[];
 }
 
 export interface Memory {
@@ -53,6 +58,8 @@ export interface Bytes {
   kafkaByTopic: Record<string, number>;
   commitlogPerMessage: number;
   sstablePerMessage: number;
+  /** Whether every run's sstables were flushed before both reads, so `sstablePerMessage` is the data as kept on disk. */
+  sstableFlushed: boolean;
 }
 
 /** The tier a cpuParts key belongs to: chat-1 … chat-n are one tier; old records' groups keep their names. */
@@ -112,8 +119,16 @@ function idleInputs(r: SuiteRecord): Idle | undefined {
   const cores = pairs.map(([x, e]) => perConn(byTier(x.cpuParts), byTier(e.cpuParts), x));
   const work = pairs.map(([x, e]) => perConn(x.engineCounts, e.engineCounts, x));
   const keys = (xs: (Record<string, number> | undefined)[]) => [...new Set(xs.flatMap((x) => Object.keys(x ?? {})))];
-  const med = (xs: (Record<string, number> | undefined)[]) => Object.fromEntries(keys(xs).map((k) => [k, median(xs.map((x) => x?.[k]))]).filter((e): e is [string, number] => e[1] !== undefined));
-  return { what: `mesh-idle: ${num(median(pairs.map(([x]) => x.connections)))} idle users against the empty mesh (median of ${pairs.length} paired run${pairs.length === 1 ? '' : 's'})`, coresPerConn: med(cores), workPerConnPerSec: med(work) };
+  const belowNoise: string[] = [];
+  // A negative cost is noise, not a saving: it would subtract machines from a tier in the model.
+  const med = (xs: (Record<string, number> | undefined)[]) =>
+    Object.fromEntries(
+      keys(xs)
+        .map((k) => [k, median(xs.map((x) => x?.[k]))])
+        .filter((e): e is [string, number] => e[1] !== undefined)
+        .map(([k, v]) => (v < 0 ? (belowNoise.push(k), [k, 0]) : [k, v])),
+    );
+  return { what: `mesh-idle: ${num(median(pairs.map(([x]) => x.connections)))} idle users against the empty mesh (median of ${pairs.length} paired run${pairs.length === 1 ? '' : 's'})`, coresPerConn: med(cores), workPerConnPerSec: med(work), belowNoise };
 }
 
 function memoryInputs(r: SuiteRecord): Memory | undefined {
@@ -139,6 +154,7 @@ function bytesInputs(step: Step, runs: RunResult[], what: string): Bytes | undef
     kafkaByTopic: medians(runs, (x) => { const g = samples.find((s) => step.results[s.result] === x); return g ? scale(g.kafkaLogBytes, g.messages) : undefined; }),
     commitlogPerMessage: median(samples.map((g) => g.cassandraCommitlogBytes / g.messages)) ?? 0,
     sstablePerMessage: median(samples.map((g) => g.cassandraSstableBytes / g.messages)) ?? 0,
+    sstableFlushed: samples.every((g) => g.cassandraFlushed === true),
   };
 }
 

@@ -105,20 +105,35 @@ export function sized(plan: TierPlan): Sized {
 }
 
 /**
- * Bytes a message leaves in Kafka (log bytes, all topics) and Cassandra (commitlog bytes) at the
- * seed's text size: measured at the bench's text, plus the difference in text for each copy. A
- * record without the measurement gets a floor instead, marked unmeasured: the computed log-record
- * value for Kafka (no record or batch headers, no other topic) and the text alone for Cassandra.
+ * Bytes a message leaves in Kafka (log bytes, all topics) and Cassandra at the seed's text size:
+ * measured at the bench's text, plus the difference in text for each copy (taken as incompressible).
+ * Cassandra's writes (the wire to it) are its commitlog bytes; what it keeps on disk is the growth
+ * of its flushed sstables, or the commitlog where the record has no flushed sstables. A record
+ * without the measurement gets a floor instead, marked unmeasured: the computed log-record value
+ * for Kafka (no record or batch headers, no other topic) and the text alone for Cassandra.
  */
 export interface Stored {
   kafka: number;
+  /** Bytes written to Cassandra per message (one replica): its commitlog, uncompressed. */
   cassandra: number;
+  /** Bytes Cassandra keeps on disk per message (one replica, before compaction headroom). */
+  cassandraDisk: number;
+  /** What `cassandraDisk` is, in words. */
+  cassandraDiskFrom: string;
   measured: boolean;
 }
 
 export function storedBytes(inputs: Inputs, frames: { bench: FrameSizes; seed: FrameSizes }): Stored {
   const b = inputs.bytes;
-  if (!b) return { kafka: frames.seed.logRecord, cassandra: SEED_TEXT_BYTES, measured: false };
-  const extra = SEED_TEXT_BYTES - inputs.textBytes;
-  return { kafka: b.kafkaPerMessage + (frames.seed.logRecord - frames.bench.logRecord), cassandra: b.commitlogPerMessage + extra * ASSUME.cassandraTextCopies.value, measured: true };
+  if (!b) return { kafka: frames.seed.logRecord, cassandra: SEED_TEXT_BYTES, cassandraDisk: SEED_TEXT_BYTES, cassandraDiskFrom: "the seed's average message: Cassandra bytes per message not measured", measured: false };
+  const extra = (SEED_TEXT_BYTES - inputs.textBytes) * ASSUME.cassandraTextCopies.value;
+  const cassandra = b.commitlogPerMessage + extra;
+  const flushed = b.sstableFlushed && b.sstablePerMessage > 0;
+  return {
+    kafka: b.kafkaPerMessage + (frames.seed.logRecord - frames.bench.logRecord),
+    cassandra,
+    cassandraDisk: flushed ? b.sstablePerMessage + extra : cassandra,
+    cassandraDiskFrom: flushed ? "flushed sstable bytes per message at the seed's text" : "commitlog bytes per message at the seed's text (the record has no flushed sstables)",
+    measured: true,
+  };
 }

@@ -104,7 +104,7 @@ function kafkaPlan(i: Inputs, load: Load, stored: Stored): TierPlan {
 
 function cassandraPlan(i: Inputs, load: Load, stored: Stored): TierPlan {
   const mutations = i.workPerMessage['cassandra mutations'];
-  const day = SEED.avgMsgPerSec * 86_400 * stored.cassandra * A.cassandraRf * A.compaction;
+  const day = SEED.avgMsgPerSec * 86_400 * stored.cassandraDisk * A.cassandraRf * A.compaction;
   return {
     tier: 'Cassandra',
     unit: 'nodes',
@@ -117,7 +117,7 @@ function cassandraPlan(i: Inputs, load: Load, stored: Stored): TierPlan {
       mutations === undefined
         ? { name: 'writes', how: 'Cassandra mutations per message: not measured' }
         : { name: 'writes', units: (load.msgPerSec * mutations * A.cassandraRf) / (A.cassandraNodeWrites * A.utilization), how: `${num(load.msgPerSec)}/s × ${fix(mutations, 2)} mutations per message × ${A.cassandraRf} replicas = ${num(load.msgPerSec * mutations * A.cassandraRf)}/s; ÷ (${num(A.cassandraNodeWrites)} per node × ${pct(A.utilization)})` },
-      { name: 'disk', units: (day * A.retentionDays) / (A.cassandraNodeDiskTB * 1e12), how: `${num(SEED.avgMsgPerSec)}/s (the average: a day's volume) × 86,400 s × ${num(stored.cassandra)} B × ${A.cassandraRf} replicas × ${A.compaction} = ${fix(day / 1e12, 1)} TB/day; × ${A.retentionDays} days ÷ ${A.cassandraNodeDiskTB} TB per node`, missing: stored.measured ? undefined : FLOOR_CASSANDRA },
+      { name: 'disk', units: (day * A.retentionDays) / (A.cassandraNodeDiskTB * 1e12), how: `${num(SEED.avgMsgPerSec)}/s (the average: a day's volume) × 86,400 s × ${num(stored.cassandraDisk)} B (${stored.cassandraDiskFrom}) × ${A.cassandraRf} replicas × ${A.compaction} = ${fix(day / 1e12, 1)} TB/day; × ${A.retentionDays} days ÷ ${A.cassandraNodeDiskTB} TB per node`, missing: stored.measured ? undefined : FLOOR_CASSANDRA },
     ],
   };
 }

@@ -115,9 +115,36 @@ describe('capacity doc from a complete fixture record', () => {
     assert.match(doc, /Cassandra disk: 511 B per message/);
   });
 
+  it('sizes Cassandra disk from flushed sstables when the record has them, and its network from the commitlog', () => {
+    const ramp = rampStep();
+    // 100 B per message in sstables after nodetool flush on both sides.
+    ramp.dataGrowth = ramp.dataGrowth!.map((g) => ({ ...g, cassandraSstableBytes: 3_000_000, cassandraFlushed: true }));
+    const flushedDoc = renderCapacityDoc(fixtureRecord([ramp, idleStep(), connectionsStep()]));
+    // 100 B + (101 − 64) × 3 copies = 211 B; 230k/s × 86,400 × 211 × 3 × 2 = 25.2 TB/day; × 365 ÷ 4 TB = 2,296 nodes.
+    assert.match(sizingRow(flushedDoc, 'Cassandra'), /\| 2,296 nodes \| .* \| disk \| 2,296 cassandra \|/);
+    assert.match(flushedDoc, /Cassandra disk: 211 B per message \(flushed sstable bytes/);
+    // The wire to Cassandra stays the commitlog's 511 B × 3 replicas at 690k/s.
+    assert.match(flushedDoc, /690,000\/s × 511 B \(commitlog bytes per message\) × 3 replicas/);
+  });
+
   it('names the tier that limits first and says linear scaling is not shown', () => {
     assert.match(doc, /limits first .*\*\*Cassandra\*\*, bound by disk with 365 days/);
     assert.match(doc, /no per-server flat-cost step/);
+  });
+
+  it('counts an idle cost below the empty mesh\'s as 0, and says so, instead of subtracting machines', () => {
+    const step = idleStep();
+    // The history service idled 0.1 CPU-s lower with the users than without: noise of two windows.
+    step.results[1] = { ...step.results[1], cpuParts: { ...step.results[1].cpuParts, 'history-service': 0.9 }, engineCounts: { 'redis commands': 2100, 'cassandra reads': 0 } };
+    step.results[0] = { ...step.results[0], cpuParts: { ...step.results[0].cpuParts, 'history-service': 1 }, engineCounts: { 'redis commands': 100, 'cassandra reads': 5 } };
+    const record = fixtureRecord([rampStep(), step, connectionsStep()]);
+    const i = readInputs(record);
+    assert.equal(i.idle?.coresPerConn['history-service'], 0);
+    assert.equal(i.idle?.workPerConnPerSec['cassandra reads'], 0);
+    assert.deepEqual(i.idle?.belowNoise, ['history-service', 'cassandra reads']);
+    const noisy = renderCapacityDoc(record);
+    assert.match(noisy, /history-service, cassandra reads cost less than in the empty mesh/);
+    assert.ok(!/\*\*-\d/.test(noisy), 'a negative number of units');
   });
 
   it('prints no lower bounds and no gaps where everything was measured', () => {

@@ -52,7 +52,8 @@ function idleTable(i: Inputs): string {
   if (!i.idle) return `Idle connections (CPU and requests of heartbeating users): ${NM} (the record has no mesh-idle step).`;
   const cores = Object.entries(i.idle.coresPerConn).map(([k, v]) => [k, fix(v * 1e4, 3)]);
   const work = Object.entries(i.idle.workPerConnPerSec).map(([k, v]) => [k, fix(v, 4)]);
-  return `From ${i.idle.what}:\n\n${table(['tier', 'cores per 10,000 idle users'], cores)}\n\n${work.length ? table(['counter', 'per idle connection per second'], work) : `Requests per idle connection: ${NM}.`}`;
+  const noise = i.idle.belowNoise.length ? `\n\nWith the idle users, ${i.idle.belowNoise.join(', ')} cost less than in the empty mesh: the difference of two windows is within their noise, so they count 0 above.` : '';
+  return `From ${i.idle.what}:\n\n${table(['tier', 'cores per 10,000 idle users'], cores)}\n\n${work.length ? table(['counter', 'per idle connection per second'], work) : `Requests per idle connection: ${NM}.`}${noise}`;
 }
 
 function memoryLine(i: Inputs): string {
@@ -64,12 +65,12 @@ function memoryLine(i: Inputs): string {
 function bytesSection(i: Inputs, stored: Stored, f: { bench: FrameSizes; seed: FrameSizes }): string {
   const b = i.bytes;
   const measured = b
-    ? `From ${b.what} (${b.runs} run${b.runs === 1 ? '' : 's'}${b.notAtRest ? `, ${b.notAtRest} read before the mesh was at rest` : ''}), the growth of the engines' data dirs from before the run's users connected to after the mesh was at rest, ÷ messages sent (connects and disconnects of the run's users included):\n\n${table(['where', `bytes per message (${i.textBytes}-byte text)`], [...Object.entries(b.kafkaByTopic).map(([t, v]) => [`Kafka log, ${t}`, fix(v, 1)]), ['Kafka log, all topics', fix(b.kafkaPerMessage, 1)], ['Cassandra commitlog', fix(b.commitlogPerMessage, 1)], ['Cassandra sstables', fix(b.sstablePerMessage, 1)]])}\n\nKafka's figure is exact: the .log segments hold the record batches as stored (one replica, no compression). Cassandra's is its commitlog (uncompressed; every table's writes, the overwritten last-message row included; 4 KiB granularity): with no JMX there is no \`nodetool flush\`, and sstables only grow when a memtable flushes. The commitlog also keeps the bench's text at its real size where sstable compression would shrink its padding.`
+    ? `From ${b.what} (${b.runs} run${b.runs === 1 ? '' : 's'}${b.notAtRest ? `, ${b.notAtRest} read before the mesh was at rest` : ''}), the growth of the engines' data dirs from before the run's users connected to after the mesh was at rest, ÷ messages sent (connects and disconnects of the run's users included):\n\n${table(['where', `bytes per message (${i.textBytes}-byte text)`], [...Object.entries(b.kafkaByTopic).map(([t, v]) => [`Kafka log, ${t}`, fix(v, 1)]), ['Kafka log, all topics', fix(b.kafkaPerMessage, 1)], ['Cassandra commitlog', fix(b.commitlogPerMessage, 1)], ['Cassandra sstables', fix(b.sstablePerMessage, 1)]])}\n\nKafka's figure is exact: the .log segments hold the record batches as stored (one replica, no compression). Cassandra's commitlog is what it was sent (uncompressed; every table's writes, the overwritten last-message row included; 4 KiB granularity): the network to Cassandra is sized from it. ${b.sstableFlushed ? "Its sstables were flushed (\`deploy/local/nodetool flush\`) before and after each run, so their growth is the data as kept on disk (LZ4-compressed; the last-message row overwritten within a flush kept once, not yet merged by compaction across flushes): the disk is sized from it. The bench's text is padding that compresses far better than real text, so the seed's extra text is added uncompressed." : 'Its sstables were not flushed around the runs (older record): they grew only where a memtable happened to flush, so the disk is sized from the commitlog, an overestimate.'}`
     : `Bytes per message on disk (Kafka log, Cassandra): ${NM} (the record has no data-dir growth; the suite records it on mesh load steps).`;
   const rows: [string, keyof FrameSizes][] = [['send (client → server)', 'send'], ['ack (client → server, one id)', 'ack'], ['heartbeat (client → server)', 'heartbeat'], ['send_ack (server → sender)', 'sendAck'], ['message (server → recipient)', 'message'], ['pong (server → client)', 'pong'], ['relay delivery (in a batch)', 'relayDelivery'], ['message-log record value (Kafka)', 'logRecord']];
   const frames = table(['frame', `${f.bench.textBytes}-byte text (bench)`, `${f.seed.textBytes}-byte text (seed)`], rows.map(([n, k]) => [n, String(f.bench[k]), String(f.seed[k])]));
   const seed = stored.measured
-    ? `At the seed's ${SEED_TEXT_BYTES}-byte text: Kafka ${num(stored.kafka)} B per message (measured + the log record's growth, ${f.seed.logRecord - f.bench.logRecord} B), Cassandra ${num(stored.cassandra)} B (measured + ${SEED_TEXT_BYTES - i.textBytes} B × ${ASSUME.cassandraTextCopies.value} copies of the text).`
+    ? `At the seed's ${SEED_TEXT_BYTES}-byte text: Kafka ${num(stored.kafka)} B per message (measured + the log record's growth, ${f.seed.logRecord - f.bench.logRecord} B), Cassandra ${num(stored.cassandra)} B written and ${num(stored.cassandraDisk)} B on disk (measured + ${SEED_TEXT_BYTES - i.textBytes} B × ${ASSUME.cassandraTextCopies.value} copies of the text).`
     : `Without them the sizing uses floors, marked "≥": for Kafka the computed log-record value at the seed's text (${stored.kafka} B: no record or batch headers, no other topic), for Cassandra the seed's average message (${stored.cassandra} B: the text once, no row, key or other table).`;
   return `${measured}\n\n${seed}\n\nFrames, computed (not measured) with this tree's protobuf encoders for a typical DM (user ids of ${TYPICAL.sender.length} characters, a UUID client message id, a 19-digit Snowflake, empty request ids, no trace context), WebSocket header and client mask included:\n\n${frames}`;
 }
@@ -113,11 +114,10 @@ function kafkaLines(s: Sizing, stored: Stored): string[] {
 }
 
 function cassandraLine(stored: Stored): string {
-  const day = SEED.avgMsgPerSec * 86_400 * stored.cassandra;
+  const day = SEED.avgMsgPerSec * 86_400 * stored.cassandraDisk;
   const held = day * ASSUME.cassandraRf.value * ASSUME.compaction.value;
   const ge = stored.measured ? '' : '≥ ';
-  const what = stored.measured ? 'commitlog bytes per message at the seed\'s text' : 'the seed\'s average message: Cassandra bytes per message not measured';
-  return `Cassandra disk: ${num(stored.cassandra)} B per message (${what}) × ${num(SEED.avgMsgPerSec)}/s × 86,400 s = ${ge}${fix(day / 1e12, 2)} TB/day for one replica (the seed says ${fix(SEED.bytesPerDay / 1e12, 0)} TB/day of messages); × ${ASSUME.cassandraRf.value} replicas × ${ASSUME.compaction.value} for compaction = ${ge}${fix(held / 1e12, 1)} TB/day, ${ge}${fix((held * 365) / 1e15, 2)} PB per year.`;
+  return `Cassandra disk: ${num(stored.cassandraDisk)} B per message (${stored.cassandraDiskFrom}) × ${num(SEED.avgMsgPerSec)}/s × 86,400 s = ${ge}${fix(day / 1e12, 2)} TB/day for one replica (the seed says ${fix(SEED.bytesPerDay / 1e12, 0)} TB/day of messages); × ${ASSUME.cassandraRf.value} replicas × ${ASSUME.compaction.value} for compaction = ${ge}${fix(held / 1e12, 1)} TB/day, ${ge}${fix((held * 365) / 1e15, 2)} PB per year.`;
 }
 
 function headline(s: Sizing): string {

@@ -45,8 +45,13 @@ export interface DataGrowth {
    * blocks are allocated as mutations are written (every table, uncompressed; 4 KiB granularity).
    */
   cassandraCommitlogBytes: number;
-  /** Growth of the sstable files of the non-system keyspaces (0 unless a memtable was flushed during the run). */
+  /**
+   * Growth of the sstable files of the non-system keyspaces: with `cassandraFlushed`, what the run
+   * wrote as Cassandra keeps it on disk (compressed); without, only memtables that happened to flush.
+   */
   cassandraSstableBytes: number;
+  /** Whether Cassandra's memtables were flushed (nodetool flush) before both reads. Absent in older records: not flushed. */
+  cassandraFlushed?: boolean;
   /** Whether the mesh was at rest when the sizes were read after the run (false: read after the wait timed out). */
   atRest: boolean;
 }
