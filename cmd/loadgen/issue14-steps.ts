@@ -27,6 +27,8 @@ export interface MeshSuite {
   runOne(step: Step, target: string, label: string, variant: Partial<RunOptions>): Promise<RunResult>;
   /** Writes the record and the doc with what has run so far. */
   checkpoint(): void;
+  /** Records a run that failed (the doc's "What did not run"); the suite goes on with the next. */
+  fail(what: string): void;
 }
 
 /**

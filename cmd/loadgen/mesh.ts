@@ -156,6 +156,15 @@ export class Mesh {
     }
   }
 
+  /**
+   * Writes every memtable of the mesh's Cassandra to sstables (deploy/local/nodetool flush), so
+   * its data dir holds what was written as it is kept on disk (compressed sstables), not only the
+   * commitlog. Rejects when nodetool fails.
+   */
+  async flushCassandra(): Promise<void> {
+    await this.script(['nodetool', 'flush'], this.env);
+  }
+
   /** Runs deploy/local/<args> with its stderr passed through; resolves with its stdout. */
   private script(args: string[], env: Record<string, string>): Promise<string> {
     const [name, ...rest] = args;

@@ -89,8 +89,9 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   const steps: Step[] = [];
   const failures: string[] = [];
   let meshInfo: SuiteRecord['mesh'];
-  /** The mesh's run dir while it runs: mesh load runs record what they made the engines write there. */
+  /** The mesh and its run dir while it runs: mesh load runs record what they made the engines write there. */
   let meshRunDir: string | undefined;
+  let dataMesh: Mesh | undefined;
   let interrupted = false;
 
   const plain: Variant = () => Promise.resolve({});
@@ -110,14 +111,24 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
   const runOne = async (step: Step, target: string, label: string, variant: Partial<RunOptions>): Promise<RunResult> => {
     if (!variant.measured && !['chatd', 'naive', 'coalesced'].includes(variant.target ?? target)) throw new Error(`suite: no way to run target ${target}`);
     const runDir = variant.measured && (step.scenario === 'dm' || step.scenario === 'group') ? meshRunDir : undefined;
-    const before = runDir ? readDataFiles(runDir) : undefined;
+    // Flushed on both sides, so the sstables' growth is this run's writes as stored on disk. A
+    // failed flush costs the run only that figure (the record says it was not flushed).
+    let cassandraFlushed = true;
+    const flushed = async (dir: string) => {
+      await dataMesh?.flushCassandra().catch((err: unknown) => {
+        cassandraFlushed = false;
+        process.stderr.write(`${label}: nodetool flush failed, sstable bytes of this run not kept: ${String(err)}\n`);
+      });
+      return readDataFiles(dir);
+    };
+    const before = runDir ? await flushed(runDir) : undefined;
     const result = await runScenario({ ...defaults, target: target as TargetKind, ...step.overrides, ...step.perTarget?.[target], ...variant, scenario: step.scenario, label });
     step.results.push(result);
     process.stderr.write(`${label}: ${markdownRow(result)}\n`);
     if (runDir && before) {
       // Read once the sync worker has written what the run sent (its Cassandra writes lag the deliveries).
       const rest = await waitAtRest(runDir, { timeoutMs: 30_000 }).catch(() => ({ atRest: false }));
-      (step.dataGrowth ??= []).push({ result: step.results.length - 1, messages: result.sent, ...dataGrowth(before, readDataFiles(runDir)), atRest: rest.atRest });
+      (step.dataGrowth ??= []).push({ result: step.results.length - 1, messages: result.sent, ...dataGrowth(before, await flushed(runDir)), cassandraFlushed, atRest: rest.atRest });
     }
     return result;
   };
@@ -175,6 +186,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
     try {
       mesh = await Mesh.prepare({ root: o.root, distDir: o.distDir, runDir, secret, chatServers: SUITE.mesh.chatServers, maxChatServers: want('mesh-flat') ? Math.max(...SUITE.meshFlat.servers) : undefined });
       meshRunDir = runDir;
+      dataMesh = mesh;
       const m = mesh;
       meshInfo = { chatServers: SUITE.mesh.chatServers, portOffset: m.portOffset, distDir: relative(o.root, o.distDir) || '.' };
       process.stderr.write(`mesh: engines and cluster under ${runDir}, CHAT_CLUSTER_PORT_OFFSET=${m.portOffset}, built tree ${o.distDir}\n`);
@@ -193,7 +205,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
           'chatd-cassandra': (run) => Promise.resolve({ target: 'chatd', targetLabel: 'chatd-cassandra', targetEnv: m.cassandraEnv(`bench_history_${tag}_${run}`) }),
         });
       }
-      const meshSuite: MeshSuite = { mesh: m, runs: o.runs, want, onMesh, runSteps, addStep: (step) => steps.push(step), runOne, checkpoint };
+      const meshSuite: MeshSuite = { mesh: m, runs: o.runs, want, onMesh, runSteps, addStep: (step) => steps.push(step), runOne, checkpoint, fail: (what) => failures.push(what) };
       await runIssue14Steps(meshSuite);
       if (want('cross-server')) {
         const n = SUITE.mesh.chatServers;
@@ -231,6 +243,7 @@ export async function runSuite(o: SuiteOptions): Promise<void> {
       process.stderr.write(`mesh failed: ${failures[failures.length - 1]}\n`);
     } finally {
       meshRunDir = undefined;
+      dataMesh = undefined;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       if (mesh) {
