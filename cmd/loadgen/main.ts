@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { writeCapacityDoc } from './capacity-doc';
@@ -61,7 +61,7 @@ program
   .option('--cluster-dir <dir>', 'drive a running deploy/local/cluster (its run dir): every chat server, per-process CPU and work counters (engines from CHAT_REDIS_URL, CHAT_CASSANDRA_CONTACT_POINTS)')
   .option('--settle <s>', 'connections: measure CPU and work over --duration starting this long after the last connection opened (default: from before the first connect); --users 0 measures the server at rest')
   .option('--drain <s>', 'seconds to wait after the window for messages sent in it (dm: what has not arrived then is lost)', '3')
-  .option('--secret <secret>', 'HS256 secret of the external target (CHAT_JWT_SECRET)', process.env.CHAT_JWT_SECRET)
+  .option('--secret <secret>', 'HS256 secret of the external target (CHAT_JWT_SECRET; with --cluster-dir, its run dir\'s secret file by default)', process.env.CHAT_JWT_SECRET)
   .addOption(new Option('--from <where>', 'run chatd and the baselines from dist/ or from source (tsx)').choices(['dist', 'tsx']).default('dist'))
   .addOption(new Option('--sqlite <mode>', 'CHAT_SQLITE_SYNCHRONOUS of the started chatd').choices(['full', 'normal']).default('normal'))
   .option('--cpu-prof <dir>', 'start the server with node --cpu-prof, profiles written to <dir>')
@@ -90,6 +90,9 @@ program
   .option('--json <file>', 'also write the JSON result to a file')
   .action(async (scenario: string, o: Record<string, unknown>) => {
     if (!['connections', 'dm', 'group', 'history', 'flat'].includes(scenario)) program.error(`unknown scenario '${scenario}'`);
+    // A cluster's run dir holds the secret deploy/local/cluster made for it, unless one was set.
+    const clusterSecret = o.clusterDir ? join(resolve(o.clusterDir as string), 'secret') : undefined;
+    if (!o.secret && clusterSecret && existsSync(clusterSecret)) o.secret = readFileSync(clusterSecret, 'utf8').trim();
     const opts = runOptions(scenario as ScenarioName, o);
     const probe = o.clusterDir ? new ClusterProbe(resolve(o.clusterDir as string), process.env) : undefined;
     if (probe) {
