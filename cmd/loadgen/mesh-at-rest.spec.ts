@@ -16,13 +16,14 @@ function page(o: { connections: number; relayed: number; locate: number; heartbe
     `chat_rpc_calls_total{method="/chat.v1.SessionService/LocateUsers",service="session-service",instance="s"} ${o.locate}`,
     `chat_rpc_calls_total{method="/chat.v1.SessionService/Heartbeat",service="session-service",instance="s"} ${o.heartbeats}`,
     `chat_rpc_calls_total{method="/grpc.health.v1.Health/Check",service="session-service",instance="s"} ${o.heartbeats}`,
+    `chat_rpc_calls_total{method="/chat.v1.SessionService/RenewServerLease",service="session-service",instance="s"} ${o.heartbeats * 3}`,
     `chat_sync_writes_total{result="created",service="sync-worker",instance="w"} ${o.syncWrites}`,
     `chat_kafka_requests_total{api="Fetch",service="sync-worker",instance="w"} ${o.heartbeats * 7}`,
   ].join('\n');
 }
 
 describe('activityOf / atRest', () => {
-  it('counts client connections and client-driven work, not heartbeats, health checks or Kafka polls', () => {
+  it('counts client connections and client-driven work, not heartbeats, lease renewals, health checks or Kafka polls', () => {
     assert.deepEqual(activityOf(parseMetrics(page({ connections: 3, relayed: 10, locate: 5, heartbeats: 1000, syncWrites: 7 }))), { connections: 3, work: 22 });
   });
 

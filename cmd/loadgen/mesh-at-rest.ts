@@ -7,8 +7,9 @@ export interface Activity {
   /** Live client connections on the chat servers. */
   connections: number;
   /**
-   * Running total of client-driven work: gRPC calls served (but session heartbeats and health
-   * checks, which an empty mesh makes too), deliveries handed to a path, sync-worker writes.
+   * Running total of client-driven work: gRPC calls served (but session heartbeats, chat servers'
+   * lease renewals and health checks, which an empty mesh makes too: 16 chat servers renew about
+   * 10 leases a second), deliveries handed to a path, sync-worker writes.
    */
   work: number;
 }
@@ -22,7 +23,7 @@ export function activityOf(samples: ReadonlyMap<string, number>): Activity {
   let work = 0;
   for (const [k, v] of samples) {
     if (k === 'chat_connections') connections += v;
-    else if (k.startsWith('chat_rpc_calls_total{') && !/Heartbeat|grpc\.health/.test(k)) work += v;
+    else if (k.startsWith('chat_rpc_calls_total{') && !/Heartbeat|RenewServerLease|grpc\.health/.test(k)) work += v;
     else if (k.startsWith('chat_deliveries_total{') || k.startsWith('chat_sync_writes_total{')) work += v;
   }
   return { connections, work };
