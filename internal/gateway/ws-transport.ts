@@ -100,6 +100,8 @@ function serve(ws: WebSocket, socket: Duplex, gateway: Gateway, opts: WsTranspor
   let corkedInTurn = 0;
   /** Bytes handed to the socket while corked in this turn: held by us, not refused by the client. */
   let corkedBytes = 0;
+  /** What the socket could not hand to the kernel, not what we hold corked in this turn. */
+  const backlog = () => ws.bufferedAmount - (corkedInTurn === turn ? corkedBytes : 0);
   const sink: FrameSink = {
     send(frame) {
       if (ws.readyState !== ws.OPEN) return;
@@ -113,8 +115,7 @@ function serve(ws: WebSocket, socket: Duplex, gateway: Gateway, opts: WsTranspor
         socket.cork();
         corkedBytes = 0;
       }
-      // The backlog is what the socket could not hand to the kernel, not what we hold this turn.
-      if (ws.bufferedAmount - corkedBytes > opts.maxBufferedBytes) {
+      if (backlog() > opts.maxBufferedBytes) {
         // A client that does not read would not read a close frame either: drop it at once, so
         // its backlog stops growing; it resumes from its last ack when it reconnects.
         ws.terminate();
@@ -127,7 +128,7 @@ function serve(ws: WebSocket, socket: Duplex, gateway: Gateway, opts: WsTranspor
     close(cause, reason) {
       if (ws.readyState !== ws.OPEN) return;
       // A client past the backlog cap is not reading: it would not read a close frame either.
-      if (ws.bufferedAmount - corkedBytes > opts.maxBufferedBytes) return ws.terminate();
+      if (backlog() > opts.maxBufferedBytes) return ws.terminate();
       ws.close(CLOSE_CODES[cause], reason.slice(0, 120));
       // ws waits 30 s for the client's close frame; one that stopped reading would hold its socket
       // and backlog that long, while frames for it are no longer sent (nor counted against the cap).
