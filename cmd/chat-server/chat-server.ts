@@ -5,6 +5,7 @@ import { RelayServiceService } from '../../gen/chat/v1/relay';
 import { SessionServiceDefinition } from '../../gen/chat/v1/session';
 import { devIssuerFromConfig, serviceSecret, verifierFromConfig } from '../../internal/auth/auth-from-config';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
+import { KnownConversations, notingDelivery } from '../../internal/chat/known-conversations';
 import { pushEphemeral } from '../../internal/ephemeral/ephemeral-events';
 import { MeshEphemeralPublisher } from '../../internal/ephemeral/ephemeral-publisher-mesh';
 import { HistoryQueries } from '../../internal/chat/history-queries';
@@ -74,7 +75,10 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const historyRpc = rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers);
   const sessions = new SessionClient(sessionRpc, { serverId: config.serverId, maxConnectionsPerCall: config.maxGroupSize });
   const history = new HistoryClient(historyRpc, { maxDevicesPerCall: config.ackMaxBatch });
-  const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), history);
+  // Fed by what this server sends and receives (notingDelivery, the inbox), so a presence check
+  // for a DM partner rarely asks the history service.
+  const known = new KnownConversations(history, { maxEntries: config.conversationCacheEntries });
+  const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), known);
 
   const registry = new ConnectionRegistry();
   // Invalidated through the inbox (connectionsChanged), by the session service's notices to this server only.
@@ -100,7 +104,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     access,
     ids,
     metrics,
-    delivery: new MeshDelivery({ serverId: config.serverId, registry, sessions: locations, router, metrics, log }),
+    delivery: notingDelivery(known, new MeshDelivery({ serverId: config.serverId, registry, sessions: locations, router, metrics, log })),
     limits: config,
     log,
   });
@@ -134,7 +138,10 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   // connections: one inbox for both paths, counted into chat_inbox_items_total.
   const inbox: ServerInbox = {
     counter: metrics.inboxItems,
-    deliveries: (ds, path) => pushDeliveries(registry, metrics, path, ds),
+    deliveries: (ds, path) => {
+      for (const d of ds) known.noteMessage(d.message);
+      pushDeliveries(registry, metrics, path, ds);
+    },
     events: (es) => pushEphemeral(registry, es),
     presences: (ps) => ps.forEach((p) => registry.publishPresence(p)),
     connectionsChanged: (userIds) => userIds.forEach((u) => locations.invalidate(u)),

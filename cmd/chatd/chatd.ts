@@ -97,7 +97,7 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const unary = {
     group: groupRpc(groups),
     history: withConversationReceipts(historyRpc(history, messageStore, adapters.receipts), summaries),
-    session: sessionRpc({ sessions, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize }),
+    session: sessionRpc({ sessions, visiblePresences: (viewer, targets) => access.visiblePresences(viewer, targets), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;
   const http = createHttpApi({ methods: [...unary.group, ...unary.history, ...unary.session], verifier, devTokens, ready: () => ready, maxBodyBytes: config.maxFrameBytes, log, staticDir: config.webDir, metrics, tls: httpTlsFromConfig(config) });

@@ -5,6 +5,7 @@ import { HistoryServiceDefinition } from '../../gen/chat/v1/history';
 import { SessionServiceService } from '../../gen/chat/v1/session';
 import { serviceSecret, verifierFromConfig } from '../../internal/auth/auth-from-config';
 import { ConversationAccess } from '../../internal/chat/conversation-access';
+import { KnownConversations } from '../../internal/chat/known-conversations';
 import { serverLeaseTtlMs, type Config } from '../../internal/config/config';
 import { closeAll, openKafkaBus, openRedis, type Closer } from '../../internal/engines/open-engines';
 import { GroupClient } from '../../internal/group/group-client';
@@ -49,8 +50,8 @@ export async function startSessionService(config: Config, log: Logger): Promise<
     });
     const groups = new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers));
     const history = new HistoryClient(rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers));
-    const access = new ConversationAccess(groups, history);
-    const methods = sessionRpc({ sessions: tracker, canSeePresence: (a, b) => access.canSeePresence(a, b), maxUsersPerCall: config.maxGroupSize });
+    const access = new ConversationAccess(groups, new KnownConversations(history, { maxEntries: config.conversationCacheEntries }));
+    const methods = sessionRpc({ sessions: tracker, visiblePresences: (viewer, targets) => access.visiblePresences(viewer, targets), maxUsersPerCall: config.maxGroupSize });
     tracker.start();
     closers.push(() => tracker.stop());
     return await serveProcess({

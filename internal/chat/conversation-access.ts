@@ -8,7 +8,7 @@ import type { ConversationIndex } from '../history/message-store';
  * The group reads access needs: the GroupService itself in `chatd` and the group service, the
  * GroupService client in chat servers.
  */
-export type GroupDirectory = Pick<GroupService, 'membersForSend' | 'shareGroup'>;
+export type GroupDirectory = Pick<GroupService, 'membersForSend' | 'usersSharingAGroup'>;
 
 /**
  * Who may read and write a conversation: the two users of a DM, the members of a group. Services
@@ -34,8 +34,18 @@ export class ConversationAccess {
   }
 
   async canSeePresence(viewer: string, target: string): Promise<boolean> {
-    if (viewer === target) return true;
-    if (await this.conversations.hasConversation(viewer, dmConversationId(viewer, target))) return true;
-    return this.groups.shareGroup(viewer, target);
+    return (await this.visiblePresences(viewer, [target])).has(target);
+  }
+
+  /**
+   * Which of `targets` the viewer may see the presence of: its DM partners (asked per target, the
+   * index remembers the yeses) and then, among the rest, those in a group with it.
+   */
+  async visiblePresences(viewer: string, targets: readonly string[]): Promise<Set<string>> {
+    const inDm = await Promise.all(targets.map((t) => (t === viewer ? Promise.resolve(true) : this.conversations.hasConversation(viewer, dmConversationId(viewer, t)))));
+    const visible = new Set(targets.filter((_, i) => inDm[i]));
+    const rest = targets.filter((_, i) => !inDm[i]);
+    for (const u of await this.groups.usersSharingAGroup(viewer, rest)) visible.add(u);
+    return visible;
   }
 }

@@ -357,9 +357,9 @@ export class ClientConnection implements RegisteredConnection, Registrant {
     if (this.watched.size + wanted.length > max) {
       throw ChatError.limitExceeded(`a connection watches at most ${max} users (watching ${this.watched.size}, asked for ${wanted.length} more)`);
     }
-    const visible = await Promise.all(wanted.map((u) => this.ctx.access.canSeePresence(this.userId, u)));
-    const allowed = wanted.filter((_, i) => visible[i]);
-    const denied = wanted.filter((_, i) => !visible[i]);
+    const visible = await this.ctx.access.visiblePresences(this.userId, wanted);
+    const allowed = wanted.filter((u) => visible.has(u));
+    const denied = wanted.filter((u) => !visible.has(u));
     for (const u of allowed) {
       (this.watchedUsers ??= new Set()).add(u);
       this.ctx.registry.watch(this, u);

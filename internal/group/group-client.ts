@@ -2,6 +2,7 @@ import type { GroupServiceDefinition } from '../../gen/chat/v1/group';
 import type { GroupDirectory } from '../chat/conversation-access';
 import { ChatError } from '../errors/chat-error';
 import type { RpcClient } from '../rpc/grpc-client';
+import { usersSharingAGroup } from './shared-groups';
 
 /**
  * The group reads of a chat server, through the GroupService (service credentials). The same
@@ -18,9 +19,7 @@ export class GroupClient implements GroupDirectory {
     return ids;
   }
 
-  async shareGroup(a: string, b: string): Promise<boolean> {
-    const [ga, gb] = await Promise.all([this.rpc.call('listUserGroups', { userId: a }), this.rpc.call('listUserGroups', { userId: b })]);
-    const ids = new Set(ga.groups.map((g) => g.groupId));
-    return gb.groups.some((g) => ids.has(g.groupId));
+  usersSharingAGroup(viewer: string, others: readonly string[]): Promise<Set<string>> {
+    return usersSharingAGroup(async (userId) => (await this.rpc.call('listUserGroups', { userId })).groups.map((g) => g.groupId), viewer, others);
   }
 }

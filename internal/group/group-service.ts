@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal';
 import { assertUserId, groupConversationId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import { GroupFullError, type GroupRecord, type GroupStore } from './group-store';
+import { usersSharingAGroup } from './shared-groups';
 
 export interface GroupLimits {
   maxGroupSize: number;
@@ -89,11 +90,9 @@ export class GroupService {
     return members.map((m) => m.userId);
   }
 
-  /** Whether two users have a group in common (one of the presence visibility rules). */
-  async shareGroup(a: string, b: string): Promise<boolean> {
-    const [ga, gb] = await Promise.all([this.opts.store.listUserGroups(a), this.opts.store.listUserGroups(b)]);
-    const ids = new Set(ga.map((g) => g.groupId));
-    return gb.some((g) => ids.has(g.groupId));
+  /** Which of `others` have a group in common with `viewer` (one of the presence visibility rules). */
+  usersSharingAGroup(viewer: string, others: readonly string[]): Promise<Set<string>> {
+    return usersSharingAGroup(async (u) => (await this.opts.store.listUserGroups(u)).map((g) => g.groupId), viewer, others);
   }
 
   private async requireMember(caller: Principal, groupId: string): Promise<GroupRecord> {

@@ -15,7 +15,7 @@ import type { Sessions } from './sessions';
 export interface SessionRpcOptions {
   sessions: Sessions;
   /** The presence visibility rule (users who share a conversation). */
-  canSeePresence: (viewer: string, target: string) => Promise<boolean>;
+  visiblePresences: (viewer: string, targets: readonly string[]) => Promise<Set<string>>;
   maxUsersPerCall: number;
 }
 
@@ -81,7 +81,7 @@ export function sessionRpc(opts: SessionRpcOptions): UnaryMethod[] {
       access: 'public',
       handle: async (req, caller) => {
         const ids = [...new Set(bounded(req.userIds))];
-        const visible = caller.kind === 'service' ? ids : (await Promise.all(ids.map(async (u) => ((await opts.canSeePresence(caller.id, u)) ? u : undefined)))).filter((u): u is string => u !== undefined);
+        const visible = caller.kind === 'service' ? ids : await opts.visiblePresences(caller.id, ids).then((seen) => ids.filter((u) => seen.has(u)));
         return { presences: await sessions.presence(visible) };
       },
     },
