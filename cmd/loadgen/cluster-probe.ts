@@ -4,6 +4,10 @@ import { parseMetrics } from '../../internal/telemetry/metrics-parse';
 import { EngineCounters } from './engine-counters';
 import type { DataGrowth } from './suite-plan';
 import { readCpuSeconds, readRssBytes, type Measured } from './target';
+import { waitAtRest } from './mesh-at-rest';
+
+/** How long a run waits for the mesh to finish what its setup started before the load. */
+const SETTLE_TIMEOUT_MS = 60_000;
 
 /** The engines whose pid files deploy/local/up writes under the run dir. */
 export const ENGINE_NAMES = ['kafka', 'cassandra', 'redis'] as const;
@@ -67,6 +71,7 @@ export class ClusterProbe {
         return out;
       },
       engineCounts: () => this.counters.read(),
+      settled: () => waitAtRest(this.runDir, { usersStay: true, timeoutMs: SETTLE_TIMEOUT_MS }),
     };
   }
 

@@ -100,10 +100,14 @@ export async function runFlat(o: RunOptions, urls: string[], workers: Workers, t
 
   const ready = workers.collect('flatReady');
   workers.showProgress(`${o.label} setup`);
-  workers.dispatch((w) => ({ op: 'flatSetup', runId, users: mine(w).map(({ user, conversations, watch }) => ({ user, conversations, watch })), retryMs: 500, deadlineMs: Date.now() + SETUP_DEADLINE_MS }));
+  workers.dispatch((w) => ({ op: 'flatSetup', runId, users: mine(w).map(({ user, conversations, watch }) => ({ user, conversations, watch })), retryMs: 500, deadlineMs: Date.now() + SETUP_DEADLINE_MS, concurrency: o.concurrency }));
   const setup = await ready;
   workers.hideProgress();
   const setupErrors = (await workers.report()).errors;
+  // The seeds' deliveries and history writes, and the subscriptions, finish before the load
+  // starts, so the window measures the per-server load and not the setup's tail.
+  const settle = await target?.settled?.();
+  if (settle && !settle.atRest) setupErrors[`setup: the mesh still busy ${settle.waitedS.toFixed(0)} s after it (${settle.last.work} RPCs, deliveries and sync writes in the last 2 s)`] = 1;
 
   const startUs = nowUs() + 300_000;
   const fromUs = startUs + o.warmupS * 1e6;

@@ -31,6 +31,8 @@ describe('activityOf / atRest', () => {
     assert.equal(atRest({ connections: 0, work: 100 }, { connections: 0, work: 110 }), true);
     assert.equal(atRest({ connections: 0, work: 100 }, { connections: 0, work: 111 }), false);
     assert.equal(atRest({ connections: 1, work: 100 }, { connections: 1, work: 100 }), false);
+    assert.equal(atRest({ connections: 1, work: 100 }, { connections: 1, work: 110 }, true), true, 'settled: users may stay');
+    assert.equal(atRest({ connections: 1, work: 100 }, { connections: 1, work: 111 }, true), false);
   });
 });
 

@@ -29,9 +29,12 @@ export function activityOf(samples: ReadonlyMap<string, number>): Activity {
   return { connections, work };
 }
 
-/** At rest between two reads: no client connected, and (almost) no client-driven work done between them. */
-export function atRest(a: Activity, b: Activity): boolean {
-  return b.connections === 0 && b.work - a.work <= REST_WORK_PER_SAMPLE;
+/**
+ * At rest between two reads: no client connected, and (almost) no client-driven work done between
+ * them. With `usersStay`, connected clients may remain (settled: what they did before is done).
+ */
+export function atRest(a: Activity, b: Activity, usersStay = false): boolean {
+  return (usersStay || b.connections === 0) && b.work - a.work <= REST_WORK_PER_SAMPLE;
 }
 
 /** One scrape of every chat server and service listed in the run dir's cluster.json. */
@@ -59,7 +62,7 @@ export interface RestResult {
  * before have gone, their unregistrations are done and the sync worker has caught up. Gives up
  * after `timeoutMs` and says so (the caller records it); a process whose /metrics fails throws.
  */
-export async function waitAtRest(runDir: string, o: { sampleMs?: number; timeoutMs?: number } = {}): Promise<RestResult> {
+export async function waitAtRest(runDir: string, o: { sampleMs?: number; timeoutMs?: number; usersStay?: boolean } = {}): Promise<RestResult> {
   const sampleMs = o.sampleMs ?? 2000;
   const started = Date.now();
   let a = await readActivity(runDir);
@@ -68,7 +71,7 @@ export async function waitAtRest(runDir: string, o: { sampleMs?: number; timeout
     const b = await readActivity(runDir);
     const last = { connections: b.connections, work: b.work - a.work };
     const waitedS = (Date.now() - started) / 1000;
-    if (atRest(a, b)) return { atRest: true, waitedS, last };
+    if (atRest(a, b, o.usersStay)) return { atRest: true, waitedS, last };
     if (Date.now() - started >= (o.timeoutMs ?? 60_000)) return { atRest: false, waitedS, last };
     a = b;
   }

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { RestResult } from './mesh-at-rest';
 
 /** What the loadgen drives: chatd (the product) or one of the two bare `ws` relays in bench/baselines. */
 export type TargetKind = 'chatd' | 'naive' | 'coalesced';
@@ -44,6 +45,8 @@ export interface Measured {
   counters?(): Promise<Record<string, number>>;
   /** Work done so far (mesh: RPCs, Kafka requests, Cassandra statements, Redis commands; see EngineCounters). */
   engineCounts?(): Promise<Record<string, number>>;
+  /** Waits until what came before is done, connected users staying (mesh: waitAtRest with usersStay). */
+  settled?(): Promise<RestResult>;
 }
 
 /** A server process the loadgen started: its URLs, and its CPU and memory as the kernel and V8 see them. */

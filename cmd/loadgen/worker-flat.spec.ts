@@ -80,7 +80,7 @@ describe('the flat workload in a loadgen worker', () => {
       if (f?.$case === 'heartbeat') return [pong(req.requestId)];
       return [];
     });
-    runFlatSetup({ op: 'flatSetup', runId: 'r', retryMs: 1, deadlineMs: Date.now() + 10_000, users: [{ user: 'ann', conversations: ['dm:ann:bob', 'dm:ann:cy'], watch: ['bob', 'cy'] }, { user: 'bob', conversations: ['dm:bob:cy'], watch: ['cy'] }] }, h.host);
+    runFlatSetup({ op: 'flatSetup', runId: 'r', concurrency: 10, retryMs: 1, deadlineMs: Date.now() + 10_000, users: [{ user: 'ann', conversations: ['dm:ann:bob', 'dm:ann:cy'], watch: ['bob', 'cy'] }, { user: 'bob', conversations: ['dm:bob:cy'], watch: ['cy'] }] }, h.host);
     await waitUntil(() => h.replies.length === 1, 5_000, 'flatReady');
     assert.deepEqual(h.replies[0], { op: 'flatReady', users: 2, subscribed: 2 });
     assert.deepEqual(cases(h.conns.get('ann')!), ['send', 'send', 'subscribePresence', 'heartbeat', 'subscribePresence', 'heartbeat', 'subscribePresence', 'heartbeat']);
@@ -89,9 +89,21 @@ describe('the flat workload in a loadgen worker', () => {
     assert.deepEqual(h.errors, {}, 'a refusal the retry outlives is no error');
   });
 
+  it('sets up at most `concurrency` users at once, the next as one is done', async () => {
+    const order: string[] = [];
+    const h = scriptedHost(['ann', 'bob', 'cy'], (conn, req) => {
+      order.push(`${conn.userId} ${req.frame?.$case}`);
+      return req.frame?.$case === 'heartbeat' ? [pong(req.requestId)] : [];
+    });
+    runFlatSetup({ op: 'flatSetup', runId: 'r', concurrency: 1, retryMs: 1, deadlineMs: Date.now() + 10_000, users: ['ann', 'bob', 'cy'].map((u) => ({ user: u, conversations: [`dm:${u}:zz`], watch: ['zz'] })) }, h.host);
+    await waitUntil(() => h.replies.length === 1, 5_000, 'flatReady');
+    assert.deepEqual(h.replies[0], { op: 'flatReady', users: 3, subscribed: 3 });
+    assert.deepEqual(order, ['ann', 'bob', 'cy'].flatMap((u) => [`${u} send`, `${u} subscribePresence`, `${u} heartbeat`]));
+  });
+
   it('gives up at the deadline, counting the user as not subscribed', async () => {
     const h = scriptedHost(['dee'], (_conn, req) => (req.frame?.$case === 'subscribePresence' ? [refused(req.requestId)] : req.frame?.$case === 'heartbeat' ? [pong(req.requestId)] : []));
-    runFlatSetup({ op: 'flatSetup', runId: 'r', retryMs: 1, deadlineMs: Date.now() + 20, users: [{ user: 'dee', conversations: ['dm:dee:eve'], watch: ['eve'] }] }, h.host);
+    runFlatSetup({ op: 'flatSetup', runId: 'r', concurrency: 10, retryMs: 1, deadlineMs: Date.now() + 20, users: [{ user: 'dee', conversations: ['dm:dee:eve'], watch: ['eve'] }] }, h.host);
     await waitUntil(() => h.replies.length === 1, 5_000, 'flatReady');
     assert.deepEqual(h.replies[0], { op: 'flatReady', users: 1, subscribed: 0 });
     assert.equal(h.errors['subscribe: still refused at the deadline (no shared conversation in history)'], 1);
@@ -100,7 +112,7 @@ describe('the flat workload in a loadgen worker', () => {
   it('sends, types and churns at its rates until the window ends; a churned user rejoins and subscribes again', async () => {
     const users = ['u0', 'u1', 'u2', 'u3'];
     const h = scriptedHost(users, () => []);
-    runFlatSetup({ op: 'flatSetup', runId: 'r', retryMs: 1, deadlineMs: Date.now(), users: users.map((u) => ({ user: u, conversations: [`dm:${u}:z`], watch: ['z'] })) }, h.host);
+    runFlatSetup({ op: 'flatSetup', runId: 'r', concurrency: 10, retryMs: 1, deadlineMs: Date.now(), users: users.map((u) => ({ user: u, conversations: [`dm:${u}:z`], watch: ['z'] })) }, h.host);
     const startUs = nowUs() + 10_000;
     // 200 ms: 20 sends at 100/s, 10 typing frames at 50/s, 4 churns at 20/s (each user once, back in 10 ms).
     runFlatLoad({ op: 'flatLoad', runId: 'r', pairs: users.map((u) => ({ user: u, conversationId: `dm:${u}:z` })), ratePerSec: 100, typingPerSec: 50, churn: [...users].reverse(), churnPerSec: 20, offlineMs: 10, textBytes: 64, startUs, measureFromUs: startUs, measureToUs: startUs + 200_000 }, h.host);

@@ -1,6 +1,6 @@
 import { ErrorCode } from '../../gen/chat/v1/errors';
 import { Case, SendTemplate, decodeResponse, markerFrame, nowUs, peekRequestId, sendFrame, subscribePresenceFrame, typingFrame } from './frames';
-import type { FlatLoadCommand, FlatSetupCommand, ToParent } from './worker-protocol';
+import type { FlatLoadCommand, FlatSetupCommand, FlatUserCommand, ToParent } from './worker-protocol';
 
 /**
  * The worker's side of the flat-cost workload (flat-plan.ts, mesh-flat.ts): setting up each user's
@@ -67,16 +67,21 @@ function settledHook(host: Pick<FlatHost<FlatConn>, 'countError'>): FrameHook {
  * message), then subscribes to its users' presence followed by a marker heartbeat. The server
  * handles a connection's frames in order, so the marker's pong says the subscription was answered:
  * if it was refused (the conversation not yet in history: the sync worker writes it a moment
- * after the send), the user subscribes again after `retryMs`, until the deadline. Answers
- * `flatReady` when every user is done, or at the deadline plus 5 s for those that never answered.
+ * after the send), the user subscribes again after `retryMs`, until the deadline. At most
+ * `concurrency` users are in setup at once, so the seeds of a large mesh do not arrive as one
+ * burst. Answers `flatReady` when every user is done, or at the deadline plus 5 s for those that
+ * never answered.
  */
 export function runFlatSetup<C extends FlatConn>(cmd: FlatSetupCommand, host: FlatHost<C>): void {
   host.beginPhase(0, 0);
   const waiting = new Set(cmd.users.map((u) => u.user));
   let subscribed = 0;
+  const queue = [...cmd.users];
   const done = (user: string, ok: boolean) => {
     if (!waiting.delete(user)) return;
     if (ok) subscribed++;
+    const next = queue.shift();
+    if (next) start(next);
     if (waiting.size === 0) {
       clearTimeout(giveUp);
       host.reply({ op: 'flatReady', users: cmd.users.length, subscribed });
@@ -92,13 +97,13 @@ export function runFlatSetup<C extends FlatConn>(cmd: FlatSetupCommand, host: Fl
     clearTimeout(giveUp);
     return host.reply({ op: 'flatReady', users: 0, subscribed: 0 });
   }
-  for (const u of cmd.users) {
+  const start = (u: FlatUserCommand) => {
     watchOf.set(u.user, u.watch);
     const conn = host.conn(u.user);
     if (!conn) {
       host.countError('setup: user not connected');
       done(u.user, false);
-      continue;
+      return;
     }
     let refused = false;
     let failed = false;
@@ -136,7 +141,8 @@ export function runFlatSetup<C extends FlatConn>(cmd: FlatSetupCommand, host: Fl
     });
     u.conversations.forEach((c, k) => conn.ws.send(sendFrame(SEED, c, `${u.user}-seed-${cmd.runId}-${k}`, 'flat seed')));
     subscribe();
-  }
+  };
+  for (const u of queue.splice(0, Math.max(1, cmd.concurrency))) start(u);
 }
 
 /**

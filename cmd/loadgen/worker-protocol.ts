@@ -73,6 +73,8 @@ export interface FlatSetupCommand {
   users: FlatUserCommand[];
   retryMs: number;
   deadlineMs: number;
+  /** Users of this worker in setup at once (seeding and subscribing), at most; the next starts as one is done. */
+  concurrency: number;
 }
 
 /**
