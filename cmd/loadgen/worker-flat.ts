@@ -77,10 +77,11 @@ export function runFlatSetup<C extends FlatConn>(cmd: FlatSetupCommand, host: Fl
   const waiting = new Set(cmd.users.map((u) => u.user));
   let subscribed = 0;
   const queue = [...cmd.users];
+  let gaveUp = false;
   const done = (user: string, ok: boolean) => {
     if (!waiting.delete(user)) return;
     if (ok) subscribed++;
-    const next = queue.shift();
+    const next = gaveUp ? undefined : queue.shift();
     if (next) start(next);
     if (waiting.size === 0) {
       clearTimeout(giveUp);
@@ -88,6 +89,7 @@ export function runFlatSetup<C extends FlatConn>(cmd: FlatSetupCommand, host: Fl
     }
   };
   const giveUp = setTimeout(() => {
+    gaveUp = true; // users not started yet are counted, not started now
     for (const user of [...waiting]) {
       host.countError('setup: no answer by the deadline');
       done(user, false);
