@@ -154,9 +154,21 @@ export interface Hello {
    * not be replayed is named in a `gap` frame; `resume_complete` ends the replay.
    */
   lastSeen: { [key: string]: string };
+  /**
+   * Per conversation, a message id up to which this device holds every message: the newest of an
+   * unbroken run of `seq` from where it started (see ChatMessage.seq). The server replays exactly
+   * the messages after it, with no overlap window and no repeats. A conversation named here and in
+   * last_seen is resumed from here. Clients that track seq use this and `ack.held_through`.
+   */
+  resumeAfter: { [key: string]: string };
 }
 
 export interface Hello_LastSeenEntry {
+  key: string;
+  value: string;
+}
+
+export interface Hello_ResumeAfterEntry {
   key: string;
   value: string;
 }
@@ -177,10 +189,23 @@ export interface Send {
 /** Ack acknowledges messages this device has received and processed. */
 export interface Ack {
   /**
-   * Ids of received messages. The server keeps, per conversation, the newest acknowledged id as
-   * this device's resume position (a resume replays from it minus the overlap window).
+   * Ids of received messages. They advance the user's DELIVERED watermarks; for a conversation the
+   * ack does not name in held_through, the server also keeps the newest acknowledged id as this
+   * device's resume position, as a hint (a resume replays from it moved back by the overlap window).
    */
   messageIds: string[];
+  /**
+   * Per conversation, the id up to which the device now holds every message (as in
+   * Hello.resume_after). Saved as the device's exact resume position there, in place of the hint
+   * message_ids would give: a later resume from another connection or chat server replays only
+   * what comes after it. It moves no receipt: DELIVERED watermarks follow message_ids.
+   */
+  heldThrough: { [key: string]: string };
+}
+
+export interface Ack_HeldThroughEntry {
+  key: string;
+  value: string;
 }
 
 /** Heartbeat keeps the connection's presence alive. */
@@ -353,7 +378,13 @@ export interface SendAck {
   /** The conversation it was stored in. */
   conversationId: string;
   /** When the server accepted the message. */
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /** The message's position in the conversation (ChatMessage.seq); 0 when it has none. */
+  seq: string;
+  /** The run of the conversation's sequencer `seq` belongs to (ChatMessage.epoch). */
+  epoch: string;
 }
 
 /** PresenceEvent is the presence of a watched user. */
@@ -618,7 +649,7 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
 };
 
 function createBaseHello(): Hello {
-  return { token: "", deviceId: "", lastSeen: {} };
+  return { token: "", deviceId: "", lastSeen: {}, resumeAfter: {} };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -631,6 +662,9 @@ export const Hello: MessageFns<Hello> = {
     }
     globalThis.Object.entries(message.lastSeen).forEach(([key, value]: [string, string]) => {
       Hello_LastSeenEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    globalThis.Object.entries(message.resumeAfter).forEach(([key, value]: [string, string]) => {
+      Hello_ResumeAfterEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
     return writer;
   },
@@ -672,6 +706,17 @@ export const Hello: MessageFns<Hello> = {
             const entry3 = Hello_LastSeenEntry.decode(reader, reader.uint32());
             if (entry3.value !== undefined) {
               message.lastSeen[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = Hello_ResumeAfterEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.resumeAfter[entry4.key] = entry4.value;
             }
             continue;
           }
@@ -722,6 +767,33 @@ export const Hello: MessageFns<Hello> = {
           {},
         )
         : {},
+      resumeAfter: isObject(object.resumeAfter)
+        ? (globalThis.Object.entries(object.resumeAfter) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.resume_after)
+        ? (globalThis.Object.entries(object.resume_after) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -739,6 +811,15 @@ export const Hello: MessageFns<Hello> = {
         obj.lastSeen = {};
         entries.forEach(([k, v]) => {
           obj.lastSeen[k] = v;
+        });
+      }
+    }
+    if (message.resumeAfter) {
+      const entries = globalThis.Object.entries(message.resumeAfter) as [string, string][];
+      if (entries.length > 0) {
+        obj.resumeAfter = {};
+        entries.forEach(([k, v]) => {
+          obj.resumeAfter[k] = v;
         });
       }
     }
@@ -810,6 +891,81 @@ export const Hello_LastSeenEntry: MessageFns<Hello_LastSeenEntry> = {
   },
 
   toJSON(message: Hello_LastSeenEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "0") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+};
+
+function createBaseHello_ResumeAfterEntry(): Hello_ResumeAfterEntry {
+  return { key: "", value: "0" };
+}
+
+export const Hello_ResumeAfterEntry: MessageFns<Hello_ResumeAfterEntry> = {
+  encode(message: Hello_ResumeAfterEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "0") {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Hello_ResumeAfterEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHello_ResumeAfterEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Hello_ResumeAfterEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "0",
+    };
+  },
+
+  toJSON(message: Hello_ResumeAfterEntry): unknown {
     const obj: any = {};
     if (message.key !== "") {
       obj.key = message.key;
@@ -920,7 +1076,7 @@ export const Send: MessageFns<Send> = {
 };
 
 function createBaseAck(): Ack {
-  return { messageIds: [] };
+  return { messageIds: [], heldThrough: {} };
 }
 
 export const Ack: MessageFns<Ack> = {
@@ -932,6 +1088,9 @@ export const Ack: MessageFns<Ack> = {
       }
       writer.join();
     }
+    globalThis.Object.entries(message.heldThrough).forEach(([key, value]: [string, string]) => {
+      Ack_HeldThroughEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
     return writer;
   },
 
@@ -966,6 +1125,17 @@ export const Ack: MessageFns<Ack> = {
 
             break;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = Ack_HeldThroughEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.heldThrough[entry2.key] = entry2.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -985,6 +1155,33 @@ export const Ack: MessageFns<Ack> = {
         : globalThis.Array.isArray(object?.message_ids)
         ? object.message_ids.map((e: any) => globalThis.String(e))
         : [],
+      heldThrough: isObject(object.heldThrough)
+        ? (globalThis.Object.entries(object.heldThrough) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.held_through)
+        ? (globalThis.Object.entries(object.held_through) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -992,6 +1189,90 @@ export const Ack: MessageFns<Ack> = {
     const obj: any = {};
     if (message.messageIds?.length) {
       obj.messageIds = message.messageIds;
+    }
+    if (message.heldThrough) {
+      const entries = globalThis.Object.entries(message.heldThrough) as [string, string][];
+      if (entries.length > 0) {
+        obj.heldThrough = {};
+        entries.forEach(([k, v]) => {
+          obj.heldThrough[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+};
+
+function createBaseAck_HeldThroughEntry(): Ack_HeldThroughEntry {
+  return { key: "", value: "0" };
+}
+
+export const Ack_HeldThroughEntry: MessageFns<Ack_HeldThroughEntry> = {
+  encode(message: Ack_HeldThroughEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "0") {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Ack_HeldThroughEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAck_HeldThroughEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Ack_HeldThroughEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "0",
+    };
+  },
+
+  toJSON(message: Ack_HeldThroughEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "0") {
+      obj.value = message.value;
     }
     return obj;
   },
@@ -2012,7 +2293,7 @@ export const Welcome: MessageFns<Welcome> = {
 };
 
 function createBaseSendAck(): SendAck {
-  return { clientMsgId: "", messageId: "0", conversationId: "", createdAt: undefined };
+  return { clientMsgId: "", messageId: "0", conversationId: "", createdAt: undefined, seq: "0", epoch: "0" };
 }
 
 export const SendAck: MessageFns<SendAck> = {
@@ -2028,6 +2309,12 @@ export const SendAck: MessageFns<SendAck> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(34).fork()).join();
+    }
+    if (message.seq !== "0") {
+      writer.uint32(40).uint64(message.seq);
+    }
+    if (message.epoch !== "0") {
+      writer.uint32(48).uint64(message.epoch);
     }
     return writer;
   },
@@ -2077,6 +2364,22 @@ export const SendAck: MessageFns<SendAck> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.seq = reader.uint64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.epoch = reader.uint64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2111,6 +2414,8 @@ export const SendAck: MessageFns<SendAck> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      seq: isSet(object.seq) ? globalThis.String(object.seq) : "0",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "0",
     };
   },
 
@@ -2127,6 +2432,12 @@ export const SendAck: MessageFns<SendAck> = {
     }
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.seq !== "0") {
+      obj.seq = message.seq;
+    }
+    if (message.epoch !== "0") {
+      obj.epoch = message.epoch;
     }
     return obj;
   },

@@ -101,6 +101,12 @@ export interface DeviceCursor {
   conversationId: string;
   /** The newest message id the device acknowledged there. */
   messageId: string;
+  /**
+   * True when the device holds every message up to message_id (it came from `ack.held_through`
+   * or `hello.resume_after`): a resume replays what comes after it and nothing before. False for
+   * a hint (the newest id the device acknowledged), which a resume moves back by the overlap window.
+   */
+  exact: boolean;
 }
 
 /** SaveDeviceCursorsRequest saves positions of one device. */
@@ -888,7 +894,7 @@ export const HasConversationResponse: MessageFns<HasConversationResponse> = {
 };
 
 function createBaseDeviceCursor(): DeviceCursor {
-  return { conversationId: "", messageId: "0" };
+  return { conversationId: "", messageId: "0", exact: false };
 }
 
 export const DeviceCursor: MessageFns<DeviceCursor> = {
@@ -898,6 +904,9 @@ export const DeviceCursor: MessageFns<DeviceCursor> = {
     }
     if (message.messageId !== "0") {
       writer.uint32(16).uint64(message.messageId);
+    }
+    if (message.exact !== false) {
+      writer.uint32(24).bool(message.exact);
     }
     return writer;
   },
@@ -931,6 +940,14 @@ export const DeviceCursor: MessageFns<DeviceCursor> = {
             message.messageId = reader.uint64().toString();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.exact = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -955,6 +972,7 @@ export const DeviceCursor: MessageFns<DeviceCursor> = {
         : isSet(object.message_id)
         ? globalThis.String(object.message_id)
         : "0",
+      exact: isSet(object.exact) ? globalThis.Boolean(object.exact) : false,
     };
   },
 
@@ -965,6 +983,9 @@ export const DeviceCursor: MessageFns<DeviceCursor> = {
     }
     if (message.messageId !== "0") {
       obj.messageId = message.messageId;
+    }
+    if (message.exact !== false) {
+      obj.exact = message.exact;
     }
     return obj;
   },

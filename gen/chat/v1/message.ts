@@ -114,7 +114,28 @@ export interface ChatMessage {
   /** Message text, UTF-8; at most the server's configured limit (CHAT_MAX_TEXT_BYTES). */
   text: string;
   /** When the server accepted the message (the Snowflake's timestamp). */
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /**
+   * The message's position in its conversation: 1, 2, 3, ... in the order the conversation's one
+   * sequencer accepted its messages (the store in `chatd`, Redis in the mesh), with no clock
+   * involved. Within one epoch a message with a greater seq also has a greater message_id, so "every
+   * message after id X" is exact. A device that has every seq up to N of an epoch holds the whole
+   * conversation up to that message; one that sees seq N+2 before N+1 knows N+1 is still on its way.
+   * 0 for a message no sequencer numbered (appended through the mesh's HistoryService.AppendMessage,
+   * which stores a message as given, or stored before positions existed). Numbers are dense but for rare holes (a sequenced send whose append
+   * never completed and was never retried): a page of history "after X" is authoritative and
+   * closes them. See docs/GUARANTEES.md "Resume".
+   */
+  seq: string;
+  /**
+   * Which run of the conversation's sequencer numbered `seq`: it changes only when the sequencer
+   * lost its state (in the mesh, Redis forgot the conversation, e.g. after the idle TTL), and
+   * numbering then starts again at 1. A seq is only comparable with seqs of the same epoch. The
+   * message id of the first message of the run, so a later epoch has a greater value.
+   */
+  epoch: string;
 }
 
 /** UserPresence is the presence of one user at a moment. */
@@ -200,7 +221,16 @@ export interface TypingEvent {
 }
 
 function createBaseChatMessage(): ChatMessage {
-  return { messageId: "0", conversationId: "", senderId: "", clientMsgId: "", text: "", createdAt: undefined };
+  return {
+    messageId: "0",
+    conversationId: "",
+    senderId: "",
+    clientMsgId: "",
+    text: "",
+    createdAt: undefined,
+    seq: "0",
+    epoch: "0",
+  };
 }
 
 export const ChatMessage: MessageFns<ChatMessage> = {
@@ -222,6 +252,12 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(50).fork()).join();
+    }
+    if (message.seq !== "0") {
+      writer.uint32(56).uint64(message.seq);
+    }
+    if (message.epoch !== "0") {
+      writer.uint32(64).uint64(message.epoch);
     }
     return writer;
   },
@@ -287,6 +323,22 @@ export const ChatMessage: MessageFns<ChatMessage> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.seq = reader.uint64().toString();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.epoch = reader.uint64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -327,6 +379,8 @@ export const ChatMessage: MessageFns<ChatMessage> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      seq: isSet(object.seq) ? globalThis.String(object.seq) : "0",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "0",
     };
   },
 
@@ -349,6 +403,12 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     }
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.seq !== "0") {
+      obj.seq = message.seq;
+    }
+    if (message.epoch !== "0") {
+      obj.epoch = message.epoch;
     }
     return obj;
   },
