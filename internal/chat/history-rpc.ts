@@ -2,10 +2,11 @@ import { HistoryServiceDefinition, type AdvanceReceiptRequest, type DeviceCursor
 import { ReceiptKind } from '../../gen/chat/v1/message';
 import { mapConcurrent } from '../cassandra/map-concurrent';
 import { ChatError } from '../errors/chat-error';
-import type { MessageStore } from '../history/message-store';
+import { laterCursor, type DeviceCursor as StoredCursor, type MessageStore } from '../history/message-store';
 import type { ReceiptAdvance, ReceiptStore, Watermarks as StoredWatermarks } from '../receipts/receipt-store';
 import { actingUser, required } from '../rpc/acting-user';
 import { unaryMethods, type UnaryMethod } from '../rpc/unary-method';
+import { IdBehind } from '../snowflake/id-behind';
 import { MAX_STORABLE_ID } from '../snowflake/storable-id';
 import type { HistoryQueries } from './history-queries';
 import { parseCursor } from './page-query';
@@ -26,7 +27,15 @@ export function historyRpc(queries: HistoryQueries, store: HistoryBackend, recei
       access: 'internal',
       handle: async (req) => {
         if (!req.message) throw ChatError.invalidArgument('message is required');
-        return { created: (await store.append(req.message, req.participantIds)).created };
+        try {
+          return { created: (await store.append(req.message, req.participantIds)).created };
+        } catch (err) {
+          // A store that numbers (chatd's) takes only ids above the conversation's newest.
+          if (err instanceof IdBehind) throw ChatError.invalidArgument(`message_id must be above ${err.newestId}, the newest id of the conversation`);
+          // An id, seq or epoch the store cannot hold.
+          if (err instanceof RangeError) throw ChatError.invalidArgument(err.message);
+          throw err;
+        }
       },
     },
     listMessages: { access: 'public', handle: (req, caller) => queries.history(caller, req) },
@@ -95,19 +104,18 @@ function storableId(value: string, field: string): bigint {
   return id;
 }
 
-/** A device's positions; a conversation named twice keeps the larger one. */
-function fromWireCursors(cursors: readonly DeviceCursor[]): Map<string, bigint> {
-  const out = new Map<string, bigint>();
+/** A device's positions; a conversation named twice keeps the later one (laterCursor: the greater id, then exact). */
+function fromWireCursors(cursors: readonly DeviceCursor[]): Map<string, StoredCursor> {
+  const out = new Map<string, StoredCursor>();
   for (const c of cursors) {
     const conversationId = required(c.conversationId, 'conversation_id');
-    const id = storableId(c.messageId, 'message_id');
-    if ((out.get(conversationId) ?? -1n) < id) out.set(conversationId, id);
+    out.set(conversationId, laterCursor(out.get(conversationId), { messageId: storableId(c.messageId, 'message_id'), exact: c.exact }));
   }
   return out;
 }
 
-function toWireCursors(cursors: ReadonlyMap<string, bigint>): DeviceCursor[] {
-  return [...cursors].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() }));
+function toWireCursors(cursors: ReadonlyMap<string, StoredCursor>): DeviceCursor[] {
+  return [...cursors].map(([conversationId, c]) => ({ conversationId, messageId: c.messageId.toString(), exact: c.exact }));
 }
 
 function fromWireAdvance(req: AdvanceReceiptRequest): ReceiptAdvance {

@@ -1,7 +1,7 @@
-import type { DeviceCursor, HistoryServiceDefinition } from '../../gen/chat/v1/history';
+import type { DeviceCursor as WireCursor, HistoryServiceDefinition } from '../../gen/chat/v1/history';
 import { CallBatcher } from '../rpc/call-batcher';
 import type { RpcClient } from '../rpc/grpc-client';
-import type { ConversationIndex, ConversationPage, DeviceCursorStore, MessagePage, MessageReader, PageQuery } from './message-store';
+import type { ConversationIndex, ConversationPage, DeviceCursor, DeviceCursorStore, MessagePage, MessageReader, PageQuery } from './message-store';
 
 /** Options of {@link HistoryClient}. */
 export interface HistoryClientOptions {
@@ -21,7 +21,7 @@ const DEFAULT_MAX_DEVICES_PER_CALL = 500;
  * device of a flush with one SaveDeviceCursorsBatch.
  */
 export class HistoryClient implements MessageReader, ConversationIndex, DeviceCursorStore {
-  private readonly loads: CallBatcher<{ userId: string; deviceId: string }, Map<string, bigint>>;
+  private readonly loads: CallBatcher<{ userId: string; deviceId: string }, Map<string, DeviceCursor>>;
 
   constructor(
     private readonly rpc: RpcClient<typeof HistoryServiceDefinition>,
@@ -31,7 +31,7 @@ export class HistoryClient implements MessageReader, ConversationIndex, DeviceCu
       async (devices) => {
         const answer = await rpc.call('getDeviceCursorsBatch', { devices });
         if (answer.devices.length !== devices.length) throw new Error(`GetDeviceCursorsBatch answered ${answer.devices.length} devices for ${devices.length}`);
-        return answer.devices.map((d) => new Map(d.cursors.map((c) => [c.conversationId, BigInt(c.messageId)])));
+        return answer.devices.map((d) => new Map(d.cursors.map((c) => [c.conversationId, { messageId: BigInt(c.messageId), exact: c.exact }])));
       },
       { windowMs: 0, maxBatch: opts.maxDevicesPerCall ?? DEFAULT_MAX_DEVICES_PER_CALL },
     );
@@ -49,23 +49,23 @@ export class HistoryClient implements MessageReader, ConversationIndex, DeviceCu
     return (await this.rpc.call('hasConversation', { userId, conversationId })).hasConversation;
   }
 
-  async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void> {
+  async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, DeviceCursor>): Promise<void> {
     await this.rpc.call('saveDeviceCursors', { userId, deviceId, cursors: toWire(cursors) });
   }
 
   /** One SaveDeviceCursorsBatch call; the caller bounds the batch (CHAT_ACK_MAX_BATCH). */
-  async saveDeviceCursorsBatch(devices: readonly { userId: string; deviceId: string; cursors: ReadonlyMap<string, bigint> }[]): Promise<void> {
+  async saveDeviceCursorsBatch(devices: readonly { userId: string; deviceId: string; cursors: ReadonlyMap<string, DeviceCursor> }[]): Promise<void> {
     if (devices.length === 0) return;
     await this.rpc.call('saveDeviceCursorsBatch', {
       devices: devices.map(({ userId, deviceId, cursors }) => ({ userId, deviceId, cursors: toWire(cursors) })),
     });
   }
 
-  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>> {
+  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, DeviceCursor>> {
     return this.loads.call({ userId, deviceId });
   }
 }
 
-function toWire(cursors: ReadonlyMap<string, bigint>): DeviceCursor[] {
-  return [...cursors].map(([conversationId, id]) => ({ conversationId, messageId: id.toString() }));
+function toWire(cursors: ReadonlyMap<string, DeviceCursor>): WireCursor[] {
+  return [...cursors].map(([conversationId, c]) => ({ conversationId, messageId: c.messageId.toString(), exact: c.exact }));
 }

@@ -66,7 +66,7 @@ export async function appendBatch(deps: BatchAppendDeps, entries: readonly Appen
     const { message, participantIds } = entries[i];
     const row = known[n];
     if (!row) {
-      results[i] = { message: { ...message, messageId: draft.id.toString(), createdAt: draft.createdAt }, created: true };
+      results[i] = { message: { ...message, messageId: draft.id.toString(), createdAt: draft.createdAt, seq: draft.seq.toString(), epoch: draft.epoch.toString() }, created: true };
       writes.set(draft.id, { message: draft, participantIds, recordKey: true });
       return;
     }
@@ -111,7 +111,7 @@ async function write(deps: BatchAppendDeps, writes: readonly Write[]): Promise<v
   for (const { message: m, participantIds, recordKey } of writes) {
     const bucket = bucketOf(m.id);
     const partition = bucketKey(m.conversationId, bucket);
-    const row = { query: q.insertMessage, params: [m.conversationId, bucket, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt] };
+    const row = { query: q.insertMessage, params: [m.conversationId, bucket, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt, m.seq, m.epoch] };
     const partitionRows = rows.get(partition);
     if (partitionRows) partitionRows.push(row);
     else rows.set(partition, [row]);
@@ -122,7 +122,7 @@ async function write(deps: BatchAppendDeps, writes: readonly Write[]): Promise<v
       const entry = listKey(userId, m.conversationId);
       if (!deps.listed.has(entry)) entries.set(entry, [userId, m.conversationId]);
     }
-    if (recordKey) keys.push({ query: q.recordClientKey, params: [m.senderId, m.clientMsgId, m.conversationId, m.id, m.body, m.createdAt] });
+    if (recordKey) keys.push({ query: q.recordClientKey, params: [m.senderId, m.clientMsgId, m.conversationId, m.id, m.body, m.createdAt, m.seq, m.epoch] });
   }
 
   const one = (what: string, s: BatchStatement) => () => session.execute(what, s.query, s.params, { idempotent: true });
@@ -134,7 +134,7 @@ async function write(deps: BatchAppendDeps, writes: readonly Write[]): Promise<v
     }
   }
   for (const m of heads.values()) {
-    ops.push(one('advance conversation', { query: q.advanceConversation, params: [m.conversationId, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt, m.id] }));
+    ops.push(one('advance conversation', { query: q.advanceConversation, params: [m.conversationId, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt, m.seq, m.epoch, m.id] }));
   }
   for (const params of buckets.values()) ops.push(one('add bucket', { query: q.addBucket, params }));
   for (const params of entries.values()) ops.push(one('add to conversation list', { query: q.addUserConversation, params }));

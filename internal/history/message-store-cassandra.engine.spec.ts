@@ -9,8 +9,9 @@ import { cassandraTestOptions } from '../cassandra/testing/cassandra-test-option
 import { ChatError } from '../errors/chat-error';
 import { uniquePrefix } from '../testing/engines';
 import { waitUntil } from '../testing/wait-until';
+import { bucketOf } from './bucket';
 import { messageStoreContract } from './message-store.contract';
-import { CassandraMessageStore } from './message-store-cassandra';
+import { CassandraMessageStore, HISTORY_CQL_MIGRATIONS } from './message-store-cassandra';
 
 const { contactPoints, options } = cassandraTestOptions('history');
 
@@ -25,7 +26,7 @@ after(async () => {
   await session.close();
 });
 
-messageStoreContract('cassandra', () => Promise.resolve({ store: shared, cleanup: () => shared.close() }));
+messageStoreContract('cassandra', () => Promise.resolve({ store: shared, cleanup: () => shared.close() }), { sequencer: false });
 
 const EPOCH_MS = 1767225600000;
 const run = uniquePrefix('m');
@@ -38,9 +39,12 @@ function msg(conversationId: string, id: bigint, extra: Partial<ChatMessage> = {
     clientMsgId: `c-${run}-${seq++}`,
     text: `text ${id}`,
     createdAt: new Date(EPOCH_MS + Number(id >> 22n)),
+    seq: '0',
+    epoch: '0',
     ...extra,
   };
 }
+const hint = (messageId: bigint) => ({ messageId, exact: false });
 /** A composite partition key as Cassandra serialises it: per component, a 2-byte length, the bytes, a 0 byte. */
 function compositeKey(...parts: string[]): Buffer {
   return Buffer.concat(
@@ -132,17 +136,17 @@ describe('CassandraMessageStore on a real Cassandra', () => {
 
   it('finishes a send whose writer died between claiming its client key and writing it', async () => {
     const conv = `dm:${run}-a:${run}-b`;
-    const original = msg(conv, 800n << 22n, { clientMsgId: `orphan-${run}` });
+    const original = msg(conv, 800n << 22n, { clientMsgId: `orphan-${run}`, seq: '12', epoch: String(700n << 22n) });
     // What a crashed writer leaves behind: the claim, and nothing else.
     await session.execute(
       'test claim',
-      `INSERT INTO ${session.table('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      [original.senderId, original.clientMsgId, conv, 800n << 22n, original.text, original.createdAt],
+      `INSERT INTO ${session.table('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at, seq, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [original.senderId, original.clientMsgId, conv, 800n << 22n, original.text, original.createdAt, 12n, 700n << 22n],
       { idempotent: true },
     );
     assert.equal(await shared.findByClientMsgId(original.senderId, original.clientMsgId), undefined, 'claimed is not stored');
-    const retry = { ...original, messageId: String(801n << 22n), text: 'retried' };
-    // The retry stores the original (never its own copy) and reports it as the one that made it durable.
+    const retry = { ...original, messageId: String(801n << 22n), text: 'retried', seq: '13' };
+    // The retry stores the original (never its own copy, numbers included) and reports it as the one that made it durable.
     assert.deepEqual(await shared.append(retry, [`${run}-a`, `${run}-b`]), { message: original, created: true });
     assert.deepEqual((await shared.listMessages({ conversationId: conv, limit: 5 })).messages, [original]);
     assert.deepEqual((await shared.listConversations(`${run}-b`, 5)).conversations, [{ conversationId: conv, lastMessage: original, unreadCount: 0, readUpToMessageId: '0', othersDeliveredUpToMessageId: '0', othersReadUpToMessageId: '0' }]);
@@ -153,10 +157,36 @@ describe('CassandraMessageStore on a real Cassandra', () => {
     const id = (86_400_000n << 22n) | 5n;
     const { message } = await shared.append({ ...msg(`g:${run}-clock`, id), createdAt: undefined }, []);
     assert.deepEqual(message.createdAt, new Date('2026-01-02T00:00:00Z'));
-    await shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', 0n]]));
-    await shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', 0n]]));
-    assert.deepEqual(await shared.loadDeviceCursors(`z-${run}`, 'd'), new Map([['c', 0n]]));
-    await assert.rejects(shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', 1n << 63n]])), RangeError);
+    await shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', hint(0n)]]));
+    await shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', hint(0n)]]));
+    assert.deepEqual(await shared.loadDeviceCursors(`z-${run}`, 'd'), new Map([['c', hint(0n)]]));
+    await assert.rejects(shared.saveDeviceCursors(`z-${run}`, 'd', new Map([['c', hint(1n << 63n)]])), RangeError);
+  });
+
+  it('reads rows written before positions existed as unnumbered, and their cursors as hints; its migration runs again harmlessly', async () => {
+    const conv = `g:${run}-v2`;
+    const id = 900_000n << 22n;
+    const old = msg(conv, id, { clientMsgId: `v2-${run}` });
+    // The rows a version-2 store wrote: none of the version-3 cells.
+    const v2 = [
+      [`INSERT INTO ${session.table('messages')} (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [conv, bucketOf(id), id, old.senderId, old.clientMsgId, old.text, old.createdAt]],
+      [`INSERT INTO ${session.table('conversation_buckets')} (conversation_id, bucket) VALUES (?, ?)`, [conv, bucketOf(id)]],
+      [`INSERT INTO ${session.table('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`, [old.senderId, old.clientMsgId, conv, id, old.text, old.createdAt]],
+      [`INSERT INTO ${session.table('conversations')} (conversation_id, last_message_id, last_sender_id, last_client_msg_id, last_body, last_created_at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`, [conv, id, old.senderId, old.clientMsgId, old.text, old.createdAt, id]],
+      [`INSERT INTO ${session.table('user_conversations')} (user_id, conversation_id) VALUES (?, ?)`, [`v2-${run}`, conv]],
+      [`INSERT INTO ${session.table('device_cursors')} (user_id, device_id, conversation_id, message_id) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`, [`v2-${run}`, 'phone', conv, id, id]],
+    ] as const;
+    for (const [query, params] of v2) await session.execute('version-2 row', query, [...params], { idempotent: true });
+    assert.deepEqual((await shared.listMessages({ conversationId: conv, limit: 5 })).messages, [old]);
+    assert.deepEqual(await shared.findByClientMsgId(old.senderId, old.clientMsgId), old);
+    assert.deepEqual((await shared.listConversations(`v2-${run}`, 5)).conversations.map((c) => c.lastMessage), [old]);
+    assert.deepEqual(await shared.appendBatch([{ message: { ...old, messageId: String(id + 1n) }, participantIds: [] }]), [{ message: old, created: false }]);
+    assert.deepEqual(await shared.loadDeviceCursors(`v2-${run}`, 'phone'), new Map([[conv, hint(id)]]));
+    // An exact save at the same id wins over the old hint, as over any hint.
+    await shared.saveDeviceCursors(`v2-${run}`, 'phone', new Map([[conv, { messageId: id, exact: true }]]));
+    assert.deepEqual(await shared.loadDeviceCursors(`v2-${run}`, 'phone'), new Map([[conv, { messageId: id, exact: true }]]));
+    // A runner that died before recording version 3 runs it again.
+    for (const statement of HISTORY_CQL_MIGRATIONS[2] ?? []) await session.schema('migrate again', statement.replaceAll('{keyspace}', session.keyspace));
   });
 
   it('lists a conversation for every member of a large first fan-out', async () => {
@@ -231,14 +261,14 @@ describe('CassandraMessageStore on a real Cassandra', () => {
 
   it('finishes, from a batch, a send whose writer died between claiming its client key and writing it', async () => {
     const conv = `dm:${run}-c:${run}-d`;
-    const original = msg(conv, 850n << 22n, { clientMsgId: `orphan-batch-${run}` });
+    const original = msg(conv, 850n << 22n, { clientMsgId: `orphan-batch-${run}`, seq: '3', epoch: String(840n << 22n) });
     await session.execute(
       'test claim',
-      `INSERT INTO ${session.table('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      [original.senderId, original.clientMsgId, conv, 850n << 22n, original.text, original.createdAt],
+      `INSERT INTO ${session.table('message_by_client_id')} (sender_id, client_msg_id, conversation_id, message_id, body, created_at, seq, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [original.senderId, original.clientMsgId, conv, 850n << 22n, original.text, original.createdAt, 3n, 840n << 22n],
       { idempotent: true },
     );
-    const retry = { ...original, messageId: String(851n << 22n), text: 'retried' };
+    const retry = { ...original, messageId: String(851n << 22n), text: 'retried', seq: '4' };
     // The claim answers the batch: the original is stored (never the retry's copy), as a known send.
     assert.deepEqual(await shared.appendBatch([{ message: retry, participantIds: [`${run}-c`, `${run}-d`] }]), [{ message: original, created: false }]);
     assert.deepEqual((await shared.listMessages({ conversationId: conv, limit: 5 })).messages, [original]);
@@ -291,7 +321,7 @@ describe('CassandraMessageStore on a real Cassandra', () => {
     const conv = `g:${run}-reopen`;
     const sent = msg(conv, 600n << 22n);
     await first.append(sent, ['u', 'v']);
-    await first.saveDeviceCursors('v', 'phone', new Map([[conv, 600n << 22n]]));
+    await first.saveDeviceCursors('v', 'phone', new Map([[conv, { messageId: 600n << 22n, exact: true }]]));
     await first.close();
     await assert.rejects(first.listMessages({ conversationId: conv, limit: 5 }), unavailable);
 
@@ -299,7 +329,7 @@ describe('CassandraMessageStore on a real Cassandra', () => {
     try {
       assert.deepEqual((await reopened.listMessages({ conversationId: conv, limit: 5 })).messages, [sent]);
       assert.equal((await reopened.append({ ...sent, messageId: String(601n << 22n) }, ['u', 'v'])).created, false);
-      assert.deepEqual(await reopened.loadDeviceCursors('v', 'phone'), new Map([[conv, 600n << 22n]]));
+      assert.deepEqual(await reopened.loadDeviceCursors('v', 'phone'), new Map([[conv, { messageId: 600n << 22n, exact: true }]]));
     } finally {
       await reopened.close();
     }

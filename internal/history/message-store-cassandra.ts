@@ -8,13 +8,14 @@ import { bigintColumn, dateColumn, intColumn, textColumn } from '../cassandra/ca
 import type { BatchStatement, CassandraSession } from '../cassandra/cassandra-session';
 import { mapConcurrent } from '../cassandra/map-concurrent';
 import { bucketOf } from './bucket';
-import type { AppendEntry, AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
+import type { AppendEntry, AppendResult, ConversationPage, DeviceCursor, MessagePage, MessageStore, PageQuery } from './message-store';
 import { appendBatch } from './message-store-cassandra-batch';
 import {
   bucketKey,
   claimedMessage,
   listKey,
   messageFromRow,
+  positionColumn,
   statements,
   storedMessage,
   toChatMessage,
@@ -40,8 +41,16 @@ import {
  *   must stay off for this keyspace.)
  * - user_conversations: which conversations are in a user's list; written once per pair.
  * - device_cursors: one partition per device; `USING TIMESTAMP <message id>` keeps the maximum.
+ *   Its `exact` cell is written in the same statement, so it comes from the same winning write;
+ *   at an equal id (an equal timestamp) Cassandra keeps the greater value, true over false, which
+ *   is laterCursor's rule: exact over a hint.
+ *
+ * Version 3 adds the positions (ChatMessage.seq and .epoch) to messages, to the gate (so a send
+ * finished by its retry keeps them) and to the heads, and `exact` to device_cursors. Rows written
+ * before have null cells there, read as seq 0, epoch 0 and a hint. `ADD IF NOT EXISTS` needs
+ * Cassandra 5.0 (what deploy/ runs); it keeps the version safe to run again.
  */
-const MIGRATIONS: CqlMigrations = [
+export const HISTORY_CQL_MIGRATIONS: CqlMigrations = [
   [
     `CREATE TABLE IF NOT EXISTS {keyspace}.messages (
        conversation_id text, bucket int, message_id bigint,
@@ -67,11 +76,17 @@ const MIGRATIONS: CqlMigrations = [
        PRIMARY KEY ((user_id, device_id), conversation_id))`,
   ],
   speculativeRetryMigration(['messages', 'conversation_buckets', 'message_by_client_id', 'conversations', 'user_conversations', 'device_cursors']),
+  [
+    'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS (seq bigint, epoch bigint)',
+    'ALTER TABLE {keyspace}.message_by_client_id ADD IF NOT EXISTS (seq bigint, epoch bigint)',
+    'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS (last_seq bigint, last_epoch bigint)',
+    'ALTER TABLE {keyspace}.device_cursors ADD IF NOT EXISTS exact boolean',
+  ],
 ];
 
 /** Brings the history tables of the session's keyspace up to date (also done by `open`). */
 export function migrateHistorySchema(session: CassandraSession): Promise<number> {
-  return migrateKeyspace(session, 'history', MIGRATIONS);
+  return migrateKeyspace(session, 'history', HISTORY_CQL_MIGRATIONS);
 }
 
 /** A new member's list entries up to this many go into the message's own batch; more are written first. */
@@ -124,6 +139,10 @@ export interface CassandraMessageStoreOptions {
  * before the batch, so a crash in between leaves the conversation listed (hasConversation true)
  * without that message; it appears with the retry or the next message.
  *
+ * Neither numbers messages: this store is no conversation's sequencer (in the mesh that is Redis,
+ * ahead of the log). Each message is stored with the seq and epoch it comes with, 0 and 0 for one
+ * nobody numbered (`chatd` on Cassandra, HistoryService.AppendMessage), and read back with them.
+ *
  * Both write the same rows the same way, and `appendBatch` finishes a send `append` left half
  * written (it writes again whatever a known client key names). They are not meant for the same
  * client keys at the same time: a plain write racing a claim could let one send through twice.
@@ -153,6 +172,7 @@ export class CassandraMessageStore implements MessageStore {
     return new CassandraMessageStore(options);
   }
 
+  /** Stores the message with the seq and epoch it comes with; numbers nothing (see the class comment). */
   async append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
     const draft = storedMessage(message);
     const { id } = draft;
@@ -175,7 +195,7 @@ export class CassandraMessageStore implements MessageStore {
       return { message: toChatMessage(original), created: true };
     }
     await this.write(draft, participantIds);
-    return { message: { ...message, messageId: id.toString(), createdAt: draft.createdAt }, created: true };
+    return { message: toChatMessage(draft), created: true };
   }
 
   /** See {@link appendBatch}: for the ordered writer of the log, without a lightweight transaction. */
@@ -231,20 +251,27 @@ export class CassandraMessageStore implements MessageStore {
     return result.rowLength > 0;
   }
 
-  /** One single-partition batch; each cursor is written `USING TIMESTAMP <id>`, so the maximum wins. */
-  async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void> {
-    for (const [conversationId, messageId] of cursors) assertStorableId(messageId, `cursor of ${conversationId}`);
+  /**
+   * One single-partition batch. Each cursor's id and `exact` are one statement written `USING
+   * TIMESTAMP <id>`: the greater id wins both cells whatever the order of saves, and at an equal
+   * id Cassandra keeps the greater value, true over false, so exact wins over a hint
+   * (laterCursor's rule). `exact` is always written (false too), so a newer hint never keeps an
+   * older position's true.
+   */
+  async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, DeviceCursor>): Promise<void> {
+    for (const [conversationId, c] of cursors) assertStorableId(c.messageId, `cursor of ${conversationId}`);
     if (cursors.size === 0) return;
-    const batch = [...cursors].map(([conversationId, messageId]) => ({
+    const batch = [...cursors].map(([conversationId, c]) => ({
       query: this.q.saveCursor,
-      params: [userId, deviceId, conversationId, messageId, messageId],
+      params: [userId, deviceId, conversationId, c.messageId, c.exact, c.messageId],
     }));
     await this.session.batch('save device cursors', batch, { logged: false, idempotent: true });
   }
 
-  async loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>> {
+  /** A cursor saved before `exact` existed reads as a hint. */
+  async loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, DeviceCursor>> {
     const rows = await this.session.selectAll('load device cursors', this.q.cursors, [userId, deviceId]);
-    return new Map(rows.map((row) => [textColumn(row, 'conversation_id'), bigintColumn(row, 'message_id')]));
+    return new Map(rows.map((row) => [textColumn(row, 'conversation_id'), { messageId: bigintColumn(row, 'message_id'), exact: row.get('exact') === true }]));
   }
 
   /** Closes the session only when constructed with `ownsSession: true`; otherwise a no-op. */
@@ -265,11 +292,11 @@ export class CassandraMessageStore implements MessageStore {
     const batch: BatchStatement[] = [
       {
         query: this.q.insertMessage,
-        params: [conversationId, bucket, id, message.senderId, message.clientMsgId, message.body, message.createdAt],
+        params: [conversationId, bucket, id, message.senderId, message.clientMsgId, message.body, message.createdAt, message.seq, message.epoch],
       },
       {
         query: this.q.advanceConversation,
-        params: [conversationId, id, message.senderId, message.clientMsgId, message.body, message.createdAt, id],
+        params: [conversationId, id, message.senderId, message.clientMsgId, message.body, message.createdAt, message.seq, message.epoch, id],
       },
     ];
     if (!this.indexedBuckets.has(indexKey)) batch.push({ query: this.q.addBucket, params: [conversationId, bucket] });
@@ -297,7 +324,7 @@ export class CassandraMessageStore implements MessageStore {
         return await this.session.execute(
           'claim client message id',
           this.q.claimClientKey,
-          [draft.senderId, draft.clientMsgId, draft.conversationId, draft.id, draft.body, draft.createdAt],
+          [draft.senderId, draft.clientMsgId, draft.conversationId, draft.id, draft.body, draft.createdAt, draft.seq, draft.epoch],
           { idempotent: true },
         );
       } catch (err) {
@@ -324,6 +351,8 @@ export class CassandraMessageStore implements MessageStore {
       clientMsgId: textColumn(row, 'last_client_msg_id'),
       body: textColumn(row, 'last_body'),
       createdAt: dateColumn(row, 'last_created_at'),
+      seq: positionColumn(row, 'last_seq'),
+      epoch: positionColumn(row, 'last_epoch'),
     };
   }
 

@@ -18,6 +18,8 @@ const msg = (i: number, text: string | null = `t${i}`, clientMsgId = `c${i}`) =>
   clientMsgId,
   text: text as string,
   createdAt: new Date(1_767_225_600_000 + i),
+  seq: '0',
+  epoch: '0',
 });
 
 /** A threaded store on a fresh file; `run` gets it and the file's path, and it is closed after. */
@@ -83,8 +85,8 @@ describe('SqliteMessageStore on a writer thread', () => {
       await waitUntil(() => logged.join('').includes('history writer thread exited'), 2000, 'the thread death logged');
       assert.equal((await store.append(msg(2), ['w1', 'w2'])).created, true);
       assert.equal((await store.append(msg(3, 'dup', 'c1'), ['w1', 'w2'])).created, false);
-      await store.saveDeviceCursors('w2', 'phone', new Map([['dm:w1:w2', 9_000_002n]]));
-      assert.deepEqual(await store.loadDeviceCursors('w2', 'phone'), new Map([['dm:w1:w2', 9_000_002n]]));
+      await store.saveDeviceCursors('w2', 'phone', new Map([['dm:w1:w2', { messageId: 9_000_002n, exact: true }]]));
+      assert.deepEqual(await store.loadDeviceCursors('w2', 'phone'), new Map([['dm:w1:w2', { messageId: 9_000_002n, exact: true }]]));
       assert.equal((await store.listMessages({ conversationId: 'dm:w1:w2', limit: 10 })).messages.length, 2);
     });
   });

@@ -30,7 +30,7 @@ interface Pending {
 function answer(batch: readonly Pending[], results: readonly WriteResult[]): void {
   batch.forEach((p, i) => {
     const r = results[i];
-    if (r !== null && !Array.isArray(r)) p.reject(new Error(r.error));
+    if (r !== null && !Array.isArray(r) && 'error' in r) p.reject(new Error(r.error));
     else p.resolve(r);
   });
 }

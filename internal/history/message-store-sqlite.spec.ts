@@ -12,7 +12,7 @@ import pino from 'pino';
 messageStoreContract('sqlite :memory:', () => {
   const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
   return Promise.resolve({ store, cleanup: () => store.close() });
-});
+}, { sequencer: true });
 
 messageStoreContract('sqlite file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'history-sqlite-'));
@@ -27,7 +27,7 @@ messageStoreContract('sqlite file', () => {
       rmSync(dir, { recursive: true, force: true });
     },
   });
-});
+}, { sequencer: true });
 
 messageStoreContract('sqlite file, writer thread', () => {
   const dir = mkdtempSync(join(tmpdir(), 'history-sqlite-thread-'));
@@ -43,12 +43,12 @@ messageStoreContract('sqlite file, writer thread', () => {
       rmSync(dir, { recursive: true, force: true });
     },
   });
-});
+}, { sequencer: true });
 
 describe('SqliteMessageStore', () => {
   it('group-commits the appends of one turn: each answered on its own, a retried key deduped inside the batch', async () => {
     const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
-    const msg = (i: number, clientMsgId = `c${i}`) => ({ messageId: String(5_000_000 + i), conversationId: 'dm:gc1:gc2', senderId: 'gc1', clientMsgId, text: `t${i}`, createdAt: new Date() });
+    const msg = (i: number, clientMsgId = `c${i}`) => ({ messageId: String(5_000_000 + i), conversationId: 'dm:gc1:gc2', senderId: 'gc1', clientMsgId, text: `t${i}`, createdAt: new Date(), seq: '0', epoch: '0' });
     const results = await Promise.all([...Array.from({ length: 40 }, (_, i) => store.append(msg(i), ['gc1', 'gc2'])), store.append(msg(99, 'c3'), ['gc1', 'gc2'])]);
     assert.equal(results.filter((r) => r.created).length, 40);
     assert.equal(results[40].created, false);
@@ -59,7 +59,7 @@ describe('SqliteMessageStore', () => {
 
   it('fails only the append that fails, when others share its turn', async () => {
     const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
-    const msg = (i: number, text: string) => ({ messageId: String(7_000_000 + i), conversationId: 'dm:f1:f2', senderId: 'f1', clientMsgId: `f${i}`, text, createdAt: new Date() });
+    const msg = (i: number, text: string) => ({ messageId: String(7_000_000 + i), conversationId: 'dm:f1:f2', senderId: 'f1', clientMsgId: `f${i}`, text, createdAt: new Date(), seq: '0', epoch: '0' });
     // A text the NOT NULL column refuses stands for any append that throws inside the transaction.
     const results = await Promise.allSettled([store.append(msg(1, 'one'), ['f1', 'f2']), store.append(msg(2, null as unknown as string), ['f1', 'f2']), store.append(msg(3, 'three'), ['f1', 'f2'])]);
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
@@ -74,7 +74,10 @@ describe('SqliteMessageStore', () => {
     clientMsgId,
     text: `m${id}`,
     createdAt: new Date(1767225600000 + Number(id >> 22n)),
+    seq: '0',
+    epoch: '0',
   });
+  const hint = (messageId: bigint) => ({ messageId, exact: false });
 
   it('keeps messages, conversation lists and cursors across reopening the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'history-sqlite-'));
@@ -82,16 +85,17 @@ describe('SqliteMessageStore', () => {
     try {
       const first = new SqliteMessageStore({ db: openSqliteDatabase({ path, synchronous: 'full' }), ownsDb: true });
       await first.append(msg(5n << 22n, 'k1'), ['alice', 'bob']);
-      await first.saveDeviceCursors('bob', 'phone', new Map([['dm:alice:bob', 5n << 22n]]));
+      await first.saveDeviceCursors('bob', 'phone', new Map([['dm:alice:bob', hint(5n << 22n)]]));
       await first.close();
 
       const db = openSqliteDatabase({ path, synchronous: 'normal' });
       const again = new SqliteMessageStore({ db, ownsDb: true });
-      assert.deepEqual((await again.listMessages({ conversationId: 'dm:alice:bob', limit: 5 })).messages, [msg(5n << 22n, 'k1')]);
+      const numbered = { ...msg(5n << 22n, 'k1'), seq: '1', epoch: String(5n << 22n) };
+      assert.deepEqual((await again.listMessages({ conversationId: 'dm:alice:bob', limit: 5 })).messages, [numbered]);
       assert.equal((await again.append(msg(6n << 22n, 'k1'), ['alice', 'bob'])).created, false);
       assert.equal(await again.hasConversation('bob', 'dm:alice:bob'), true);
-      assert.deepEqual(await again.loadDeviceCursors('bob', 'phone'), new Map([['dm:alice:bob', 5n << 22n]]));
-      assert.deepEqual(db.prepare('SELECT owner, version FROM schema_migrations').all(), [{ owner: 'history', version: 1 }, { owner: 'history', version: 2 }]);
+      assert.deepEqual(await again.loadDeviceCursors('bob', 'phone'), new Map([['dm:alice:bob', hint(5n << 22n)]]));
+      assert.deepEqual(db.prepare('SELECT owner, version FROM schema_migrations').all(), [1, 2, 3].map((version) => ({ owner: 'history', version })));
       await again.close();
       assert.equal(db.open, false);
     } finally {
@@ -112,7 +116,7 @@ describe('SqliteMessageStore', () => {
     await assert.rejects(store.append(msg(1n << 63n, 'k'), []), RangeError);
     await assert.rejects(store.append({ ...msg(1n, 'k'), messageId: '0' }, []), RangeError);
     await assert.rejects(store.append({ ...msg(1n, 'k'), messageId: '12x' }, []), RangeError);
-    await assert.rejects(store.saveDeviceCursors('a', 'd', new Map([['c', 1n << 63n]])), RangeError);
+    await assert.rejects(store.saveDeviceCursors('a', 'd', new Map([['c', hint(1n << 63n)]])), RangeError);
     await store.append(msg(9n << 22n, 'k'), []);
     const max = (1n << 64n) - 1n;
     assert.equal((await store.listMessages({ conversationId: 'dm:alice:bob', beforeId: max, limit: 5 })).messages.length, 1);

@@ -1,9 +1,11 @@
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import type { SqliteDatabase, SqliteStatement as Stmt } from '../sqlite/sqlite-database';
 import { MAX_STORABLE_ID, assertStorableId, parseStorableId } from '../snowflake/storable-id';
+import { IdBehind } from '../snowflake/id-behind';
 import { settle } from '../sqlite/settle';
 import { migrateSchema } from '../sqlite/sqlite-migrations';
-import type { AppendEntry, AppendResult, ConversationPage, MessagePage, MessageStore, PageQuery } from './message-store';
+import type { AppendEntry, AppendResult, ConversationPage, DeviceCursor, MessagePage, MessageStore, PageQuery } from './message-store';
+import { messagePosition } from './message-position';
 import { MESSAGE_COLUMNS, type MessageRow, type WriteOp, type WriteResult } from './message-store-sqlite-writer';
 import { InlineWrites, ThreadWrites, type HistoryWrites, type ThreadWritesOptions } from './message-store-sqlite-writes';
 
@@ -70,6 +72,14 @@ export const HISTORY_MIGRATIONS: readonly string[] = [
      SELECT conversation_id, message_id, bucket, sender_id, client_msg_id, body, created_at FROM messages;
    DROP TABLE messages;
    ALTER TABLE messages_v2 RENAME TO messages;`,
+  // Version 3: positions (ChatMessage.seq and .epoch; 0 for the messages stored before), the
+  // conversation's sequencer (its last seq and the epoch of its numbering, on the row every
+  // append already writes), and whether a device cursor is exact (0: a hint, as every older one).
+  `ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE messages ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN seq_epoch INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE device_cursors ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** Options of {@link SqliteMessageStore}. */
@@ -90,12 +100,14 @@ export interface SqliteMessageStoreOptions {
 }
 
 /**
- * MessageStore on SQLite, for `chatd`. Creates its tables (schema owner "history") on
- * construction. Writes are group-committed (see HistoryWrites): on the writer thread when given
- * one, those queued while a commit runs share the next transaction; inline, those of one
- * event-loop turn do. Either way a failing append fails alone, and each resolves only after its
- * commit, durable per the connection's `synchronous` pragma ('full' keeps the port's promise
- * across power loss). Under load that is one fsync per batch, not per message.
+ * MessageStore on SQLite, for `chatd`, where it is also every conversation's sequencer: `append`
+ * numbers the unnumbered messages of the send path (see append). Creates its tables (schema
+ * owner "history") on construction. Writes are group-committed (see HistoryWrites): on the
+ * writer thread when given one, those queued while a commit runs share the next transaction;
+ * inline, those of one event-loop turn do. Either way a failing append fails alone, and each
+ * resolves only after its commit, durable per the connection's `synchronous` pragma ('full'
+ * keeps the port's promise across power loss). Under load that is one fsync per batch, not per
+ * message.
  *
  * Reads run on `db`, on the event loop. With a writer thread that is a second connection to the
  * file: WAL lets it read while the thread writes, and each read sees every commit that resolved
@@ -113,7 +125,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly conversationsLatest: Stmt<[string, number], MessageRow>;
   private readonly conversationsBefore: Stmt<[string, bigint, number], MessageRow>;
   private readonly inConversationList: Stmt<[string, string], unknown>;
-  private readonly cursorsOf: Stmt<[string, string], { conversation_id: string; message_id: bigint }>;
+  private readonly cursorsOf: Stmt<[string, string], { conversation_id: string; message_id: bigint; exact: bigint }>;
 
   constructor(options: SqliteMessageStoreOptions) {
     this.db = options.db;
@@ -140,14 +152,22 @@ export class SqliteMessageStore implements MessageStore {
     this.conversationsLatest = messageReader(conversations(''));
     this.conversationsBefore = messageReader(conversations('AND c.last_message_id < ?'));
     this.inConversationList = reader('SELECT 1 FROM user_conversations WHERE user_id = ? AND conversation_id = ?');
-    this.cursorsOf = reader('SELECT conversation_id, message_id FROM device_cursors WHERE user_id = ? AND device_id = ?');
+    this.cursorsOf = reader('SELECT conversation_id, message_id, exact FROM device_cursors WHERE user_id = ? AND device_id = ?');
     this.writes = options.writerThread ? ThreadWrites.start(this.db, options.writerThread) : new InlineWrites(this.db);
   }
 
+  /**
+   * `chatd`'s send path: this store is the sequencer of every conversation. A message with seq 0
+   * is numbered in the transaction that stores it (the conversation's next seq, in the epoch of
+   * its numbering; see SqliteHistoryWriter), and the result carries the numbers. A message that
+   * comes numbered keeps its seq and epoch; a duplicate gets the original, numbers and all.
+   * Rejects with {@link IdBehind}, storing nothing, a message to number whose id is not above
+   * every id of its conversation: the send path retries it with a newer id.
+   */
   append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
     let op: WriteOp;
     try {
-      op = appendOp(message, participantIds);
+      op = appendOp(message, participantIds, true);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -158,12 +178,13 @@ export class SqliteMessageStore implements MessageStore {
    * The entries join the writes waiting for the next group commit, in order, so they commit
    * together (in one transaction unless more wait than a batch holds); each is deduplicated
    * against the ones before it like any append. Rejects with the first failing entry (the others
-   * are committed). Needs no ordered writer: the transaction is the gate.
+   * are committed). Needs no ordered writer: the transaction is the gate. Numbers nothing: each
+   * message keeps the seq and epoch it comes with.
    */
   appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
     let ops: WriteOp[];
     try {
-      ops = entries.map((e) => appendOp(e.message, e.participantIds));
+      ops = entries.map((e) => appendOp(e.message, e.participantIds, false));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -212,15 +233,15 @@ export class SqliteMessageStore implements MessageStore {
     return settle(() => this.inConversationList.get(userId, conversationId) !== undefined);
   }
 
-  async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void> {
-    for (const [conversationId, messageId] of cursors) assertStorableId(messageId, `cursor of ${conversationId}`);
+  async saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, DeviceCursor>): Promise<void> {
+    for (const [conversationId, c] of cursors) assertStorableId(c.messageId, `cursor of ${conversationId}`);
     if (cursors.size === 0) return;
     // One write for the whole map: the device's cursors are saved together or not at all.
-    await this.writes.submit([['cursors', userId, deviceId, [...cursors]]])[0];
+    await this.writes.submit([['cursors', userId, deviceId, [...cursors].map(([conversationId, c]) => [conversationId, c.messageId, c.exact] as const)]])[0];
   }
 
-  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>> {
-    return settle(() => new Map(this.cursorsOf.all(userId, deviceId).map((row) => [row.conversation_id, row.message_id])));
+  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, DeviceCursor>> {
+    return settle(() => new Map(this.cursorsOf.all(userId, deviceId).map((row) => [row.conversation_id, { messageId: row.message_id, exact: row.exact !== 0n }])));
   }
 
   /** Commits the writes still queued; closes the connection only when constructed with `ownsDb: true`. */
@@ -230,22 +251,29 @@ export class SqliteMessageStore implements MessageStore {
   }
 }
 
-/** The write of an append; throws on an id SQLite cannot store. */
-function appendOp(message: ChatMessage, participantIds: readonly string[]): WriteOp {
+/**
+ * The write of an append; `sequence` lets the writer number a message that comes with seq 0.
+ * Throws on an id, seq or epoch SQLite cannot store.
+ */
+function appendOp(message: ChatMessage, participantIds: readonly string[], sequence: boolean): WriteOp {
   const id = parseStorableId(message.messageId, 'message_id');
+  const { seq, epoch } = messagePosition(message);
   // The proto defines createdAt as the Snowflake's timestamp; derive it when the caller left it unset.
   const createdAtMs = message.createdAt?.getTime() ?? SNOWFLAKE_EPOCH_MS + Number(id >> 22n);
-  return ['append', message.conversationId, id, message.senderId, message.clientMsgId, message.text, createdAtMs, participantIds];
+  return ['append', message.conversationId, id, message.senderId, message.clientMsgId, message.text, createdAtMs, participantIds, seq, epoch, sequence && seq === 0n];
 }
 
-/** The port's answer to an append: the message as stored, or the original of a duplicate. */
+/** The port's answer to an append: the message as stored (numbered, if it was), or the original of a duplicate. */
 function appendResult(op: WriteOp, message: ChatMessage, result: WriteResult): AppendResult {
-  if (result === null) return { message: { ...message, messageId: (op[2] as bigint).toString(), createdAt: new Date(op[6] as number) }, created: true };
-  return { message: toChatMessage(result as MessageRow), created: false };
+  if (op[0] !== 'append') throw new Error('not the result of an append');
+  if (Array.isArray(result)) return { message: toChatMessage(result), created: false };
+  if (result !== null && 'behind' in result) throw new IdBehind(result.behind);
+  const [seq, epoch] = result !== null && 'seq' in result ? [result.seq, result.epoch] : [op[8], op[9]];
+  return { message: { ...message, messageId: op[2].toString(), createdAt: new Date(op[6]), seq: seq.toString(), epoch: epoch.toString() }, created: true };
 }
 
-function toChatMessage([messageId, conversationId, senderId, clientMsgId, body, createdAtMs]: MessageRow): ChatMessage {
-  return { messageId: messageId.toString(), conversationId, senderId, clientMsgId, text: body, createdAt: new Date(Number(createdAtMs)) };
+function toChatMessage([messageId, conversationId, senderId, clientMsgId, body, createdAtMs, seq, epoch]: MessageRow): ChatMessage {
+  return { messageId: messageId.toString(), conversationId, senderId, clientMsgId, text: body, createdAt: new Date(Number(createdAtMs)), seq: seq.toString(), epoch: epoch.toString() };
 }
 
 /** Callers validate page sizes; this only keeps a bad value from reaching SQL as a huge LIMIT. */

@@ -4,12 +4,21 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ChatMessage } from '../../gen/chat/v1/message';
 import { MESSAGE_BUCKET_MS, bucketOf } from './bucket';
-import type { MessagePage, MessageStore } from './message-store';
+import { laterCursor, type DeviceCursor, type MessagePage, type MessageStore } from './message-store';
 
 /** A store under test and how to dispose of it (close, drop the temp file or keyspace). */
 export interface MessageStoreHarness {
   store: MessageStore;
   cleanup: () => Promise<void>;
+}
+
+/** What the contract needs to know of an adapter. */
+export interface MessageStoreAdapter {
+  /**
+   * Whether `append` numbers a message that comes with seq 0 (the store is its conversations'
+   * sequencer: SQLite, in `chatd`), or stores it unnumbered (Cassandra).
+   */
+  sequencer: boolean;
 }
 
 const EPOCH_MS = 1767225600000;
@@ -28,6 +37,13 @@ function names(): { user(n: string): string; group(): string } {
   return { user: (n) => `${n}-${run}`, group: () => `g:${snowflake(Math.floor(Math.random() * 2 ** 40), 7)}` };
 }
 
+/** The epoch of the messages the tests number themselves (as the mesh's sequencer would). */
+const TEST_EPOCH = snowflake(1, 1, 1).toString();
+
+/**
+ * A message as a sequencer upstream numbered it (a seq other than 0, so no store numbers it
+ * again): every test but the numbering ones sees its seq and epoch come back unchanged.
+ */
 function message(conversationId: string, id: bigint, senderId: string, extra: Partial<ChatMessage> = {}): ChatMessage {
   return {
     messageId: id.toString(),
@@ -36,9 +52,16 @@ function message(conversationId: string, id: bigint, senderId: string, extra: Pa
     clientMsgId: `c-${id}`,
     text: `text ${id}`,
     createdAt: new Date(EPOCH_MS + Number(id >> 22n)),
+    seq: ((id >> 12n) + 1n).toString(),
+    epoch: TEST_EPOCH,
     ...extra,
   };
 }
+
+const hint = (messageId: bigint): DeviceCursor => ({ messageId, exact: false });
+const exact = (messageId: bigint): DeviceCursor => ({ messageId, exact: true });
+/** A message's position, to compare in one assertion. */
+const position = (m: ChatMessage | undefined): [string, string, string] | undefined => m && [m.messageId, m.seq, m.epoch];
 
 const ids = (page: MessagePage): string[] => page.messages.map((m) => m.messageId);
 const asc = (xs: readonly bigint[]): string[] => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
@@ -70,7 +93,7 @@ async function pageBothWays(store: MessageStore, conversationId: string, sizes: 
  * Registers the MessageStore contract (the guarantees in message-store.ts) against stores made by
  * `factory`. Each test makes its own store and cleans it up.
  */
-export function messageStoreContract(name: string, factory: () => Promise<MessageStoreHarness>): void {
+export function messageStoreContract(name: string, factory: () => Promise<MessageStoreHarness>, adapter: MessageStoreAdapter): void {
   const withStore = async (fn: (store: MessageStore) => Promise<void>): Promise<void> => {
     const { store, cleanup } = await factory();
     try {
@@ -341,19 +364,146 @@ export function messageStoreContract(name: string, factory: () => Promise<Messag
         assert.equal(await store.hasConversation(n.user('alice'), conv), false);
       }));
 
+    it('keeps the seq and epoch a message comes with, through every write and read', () =>
+      withStore(async (store) => {
+        const n = names();
+        const [alice, bob] = [n.user('alice'), n.user('bob')];
+        const conv = n.group();
+        const max = ((1n << 63n) - 1n).toString();
+        const viaAppend = message(conv, snowflake(8_000), alice, { clientMsgId: 'p-1', seq: '41', epoch: snowflake(7_000).toString() });
+        const viaBatch = message(conv, snowflake(8_001), bob, { clientMsgId: 'p-2', seq: max, epoch: max });
+        const unnumbered = message(conv, snowflake(8_002), bob, { clientMsgId: 'p-3', seq: '0', epoch: '0' });
+        assert.deepEqual(await store.append(viaAppend, [alice, bob]), { message: viaAppend, created: true });
+        // appendBatch numbers nothing, in any store: a batch's seq 0 stays 0.
+        assert.deepEqual(await store.appendBatch([{ message: viaBatch, participantIds: [alice, bob] }, { message: unnumbered, participantIds: [alice, bob] }]), [
+          { message: viaBatch, created: true },
+          { message: unnumbered, created: true },
+        ]);
+        assert.deepEqual((await store.listMessages({ conversationId: conv, limit: 10 })).messages, [unnumbered, viaBatch, viaAppend]);
+        assert.deepEqual((await store.listMessages({ conversationId: conv, afterId: 0n, limit: 2 })).messages, [viaAppend, viaBatch]);
+        assert.deepEqual((await store.listMessages({ conversationId: conv, beforeId: snowflake(8_002), limit: 1 })).messages, [viaBatch]);
+        for (const m of [viaAppend, viaBatch, unnumbered]) assert.deepEqual(await store.findByClientMsgId(m.senderId, m.clientMsgId), m);
+        assert.deepEqual((await store.listConversations(bob, 5)).conversations.map((c) => c.lastMessage), [unnumbered]);
+
+        // A retried send, by either path, gets the original with its numbers; a new seq does not stick.
+        const retry = message(conv, snowflake(8_003), alice, { clientMsgId: 'p-1', seq: '0', epoch: '0' });
+        assert.deepEqual(await store.append(retry, [alice, bob]), { message: viaAppend, created: false });
+        assert.deepEqual(await store.append({ ...viaBatch, seq: '5' }, [alice, bob]), { message: viaBatch, created: false });
+        assert.deepEqual(await store.appendBatch([{ message: { ...retry, seq: '42' }, participantIds: [alice, bob] }]), [{ message: viaAppend, created: false }]);
+        const newest = message(conv, snowflake(8_004), alice, { clientMsgId: 'p-4', seq: '43', epoch: viaAppend.epoch });
+        await store.append(newest, [alice, bob]);
+        assert.deepEqual((await store.listConversations(alice, 5)).conversations.map((c) => c.lastMessage), [newest], 'the conversation list carries the last message whole');
+
+        // What a store cannot hold is refused before anything is written.
+        const tooBig = (1n << 63n).toString();
+        await assert.rejects(store.append(message(conv, snowflake(8_005), alice, { seq: tooBig }), [alice]), RangeError);
+        await assert.rejects(store.appendBatch([{ message: message(conv, snowflake(8_006), alice, { epoch: 'x1' }), participantIds: [alice] }]), RangeError);
+        assert.equal((await store.listMessages({ conversationId: conv, limit: 10 })).messages.length, 4);
+      }));
+
+    if (adapter.sequencer) {
+      it('numbers each unnumbered append: 1, 2, 3 per conversation, in the epoch of its first, no number for a duplicate', () =>
+        withStore(async (store) => {
+          const n = names();
+          const [alice, bob] = [n.user('alice'), n.user('bob')];
+          const [a, b, c] = [n.group(), n.group(), n.group()];
+          let ms = 9_000;
+          const send = (conv: string, extra: Partial<ChatMessage> = {}) => message(conv, snowflake(++ms, 2), alice, { clientMsgId: `s-${ms}`, seq: '0', epoch: '0', ...extra });
+          const appended = async (m: ChatMessage) => position((await store.append(m, [alice, bob])).message);
+          const a1 = send(a);
+          const firstOfB = send(b);
+          assert.deepEqual(await appended(a1), [a1.messageId, '1', a1.messageId], 'the epoch is the id of the first numbered message');
+          assert.deepEqual(await appended(send(a)), [String(snowflake(ms, 2)), '2', a1.messageId]);
+          assert.deepEqual(await appended(firstOfB), [firstOfB.messageId, '1', firstOfB.messageId]);
+          const a3 = send(a);
+          assert.deepEqual(await appended(a3), [a3.messageId, '3', a1.messageId]);
+          // Duplicates, by client key (a retry with a new id) and by id, get the original's numbers, and use none.
+          const retry = { ...send(a), clientMsgId: a3.clientMsgId };
+          assert.deepEqual(await store.append(retry, [alice, bob]), { message: { ...a3, seq: '3', epoch: a1.messageId }, created: false });
+          assert.deepEqual(await appended(a3), [a3.messageId, '3', a1.messageId]);
+          const a4 = send(a);
+          assert.deepEqual(await appended(a4), [a4.messageId, '4', a1.messageId], 'no hole after duplicates');
+          // Appends of one turn are numbered in the order they were made.
+          const turn = [send(a), send(b), send(a), send(a), send(b)];
+          const results = await Promise.all(turn.map((m) => store.append(m, [alice, bob])));
+          assert.deepEqual(results.map((r) => [r.message.seq, r.message.epoch]), [['5', a1.messageId], ['2', firstOfB.messageId], ['6', a1.messageId], ['7', a1.messageId], ['3', firstOfB.messageId]]);
+          // A message that comes numbered keeps its numbers; appendBatch numbers nothing and uses no number.
+          const numbered = send(c, { seq: '17', epoch: TEST_EPOCH });
+          assert.deepEqual(await appended(numbered), [numbered.messageId, '17', TEST_EPOCH]);
+          const batched = send(a);
+          assert.deepEqual((await store.appendBatch([{ message: batched, participantIds: [alice, bob] }]))[0]?.message, batched);
+          const a8 = send(a);
+          assert.deepEqual(await appended(a8), [a8.messageId, '8', a1.messageId]);
+          // Every read says the same.
+          const page = await store.listMessages({ conversationId: a, afterId: 0n, limit: 20 });
+          assert.deepEqual(page.messages.map((m) => m.seq), ['1', '2', '3', '4', '5', '6', '7', '0', '8']);
+          assert.ok(page.messages.every((m) => m.epoch === (m.seq === '0' ? '0' : a1.messageId)));
+          assert.deepEqual(position(await store.findByClientMsgId(alice, a4.clientMsgId)), [a4.messageId, '4', a1.messageId]);
+          const list = await store.listConversations(bob, 5);
+          assert.deepEqual(list.conversations.map((x) => [x.conversationId, ...(position(x.lastMessage) ?? [])]), [
+            [a, a8.messageId, '8', a1.messageId],
+            [c, numbered.messageId, '17', TEST_EPOCH],
+            [b, turn[4].messageId, '3', firstOfB.messageId],
+          ]);
+        }));
+    } else {
+      it('stores an unnumbered append unnumbered: it is no sequencer', () =>
+        withStore(async (store) => {
+          const n = names();
+          const [alice, bob] = [n.user('alice'), n.user('bob')];
+          const conv = n.group();
+          const sent = [1, 2].map((k) => message(conv, snowflake(9_500 + k), alice, { clientMsgId: `u-${k}`, seq: '0', epoch: '0' }));
+          for (const m of sent) assert.deepEqual(await store.append(m, [alice, bob]), { message: m, created: true });
+          assert.deepEqual((await store.listMessages({ conversationId: conv, limit: 5 })).messages, [...sent].reverse());
+          assert.deepEqual((await store.listConversations(bob, 5)).conversations.map((c) => c.lastMessage), [sent[1]]);
+        }));
+    }
+
     it('keeps the newest device cursor per conversation, per device', () =>
       withStore(async (store) => {
         const n = names();
         const [alice, a, b] = [n.user('alice'), 'phone', 'laptop'];
         assert.deepEqual(await store.loadDeviceCursors(alice, a), new Map());
         const big = snowflake(2 ** 41 - 1, 1023, 4095); // the largest Snowflake
-        await store.saveDeviceCursors(alice, a, new Map([['c1', 50n], ['c2', 10n], ['c3', big]]));
-        await store.saveDeviceCursors(alice, a, new Map([['c1', 40n], ['c2', 20n], ['c4', 5n]]));
-        await store.saveDeviceCursors(alice, b, new Map([['c1', 1n]]));
+        await store.saveDeviceCursors(alice, a, new Map([['c1', hint(50n)], ['c2', hint(10n)], ['c3', hint(big)]]));
+        await store.saveDeviceCursors(alice, a, new Map([['c1', hint(40n)], ['c2', hint(20n)], ['c4', hint(5n)]]));
+        await store.saveDeviceCursors(alice, b, new Map([['c1', hint(1n)]]));
         await store.saveDeviceCursors(alice, a, new Map());
-        assert.deepEqual(await store.loadDeviceCursors(alice, a), new Map([['c1', 50n], ['c2', 20n], ['c3', big], ['c4', 5n]]));
-        assert.deepEqual(await store.loadDeviceCursors(alice, b), new Map([['c1', 1n]]));
+        assert.deepEqual(await store.loadDeviceCursors(alice, a), new Map([['c1', hint(50n)], ['c2', hint(20n)], ['c3', hint(big)], ['c4', hint(5n)]]));
+        assert.deepEqual(await store.loadDeviceCursors(alice, b), new Map([['c1', hint(1n)]]));
         assert.deepEqual(await store.loadDeviceCursors(n.user('bob'), a), new Map());
+      }));
+
+    it('keeps an exact cursor over a hint at an equal id, and the greater id whichever it is', () =>
+      withStore(async (store) => {
+        const n = names();
+        const alice = n.user('alice');
+        const id = (k: number) => snowflake(k * 1000, 3);
+        await store.saveDeviceCursors(alice, 'phone', new Map([['c1', hint(id(50))], ['c2', exact(id(50))], ['c3', exact(id(70))], ['c4', hint(id(10))]]));
+        await store.saveDeviceCursors(alice, 'phone', new Map([['c1', exact(id(50))], ['c2', hint(id(50))], ['c3', hint(id(71))], ['c4', exact(id(9))]]));
+        await store.saveDeviceCursors(alice, 'phone', new Map([['c1', hint(id(50))], ['c3', exact(id(70))]]));
+        assert.deepEqual(await store.loadDeviceCursors(alice, 'phone'), new Map([['c1', exact(id(50))], ['c2', exact(id(50))], ['c3', hint(id(71))], ['c4', hint(id(10))]]));
+        await store.saveDeviceCursors(alice, 'laptop', new Map([['c1', exact(0n)]]));
+        assert.deepEqual(await store.loadDeviceCursors(alice, 'laptop'), new Map([['c1', exact(0n)]]));
+      }));
+
+    it('property: any order of saves keeps what laterCursor keeps', () =>
+      withStore(async (store) => {
+        // One save: a cursor for some of three conversations, ids close together so they often tie.
+        const save = fc.uniqueArray(fc.tuple(fc.constantFrom('c1', 'c2', 'c3'), fc.bigInt({ min: 1n, max: 4n }), fc.boolean()), { selector: ([conv]) => conv, maxLength: 3 });
+        await fc.assert(
+          fc.asyncProperty(fc.array(save, { minLength: 1, maxLength: 6 }), async (saves) => {
+            const user = names().user('p');
+            const expected = new Map<string, DeviceCursor>();
+            for (const cursors of saves) {
+              const saved = new Map(cursors.map(([conv, messageId, isExact]) => [conv, { messageId, exact: isExact }]));
+              await store.saveDeviceCursors(user, 'd', saved);
+              for (const [conv, c] of saved) expected.set(conv, laterCursor(expected.get(conv), c));
+            }
+            assert.deepEqual(await store.loadDeviceCursors(user, 'd'), expected);
+          }),
+          { numRuns: 20 },
+        );
       }));
   });
 }

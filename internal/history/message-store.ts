@@ -36,6 +36,19 @@ export interface AppendResult {
   redeliver?: boolean;
 }
 
+/** A device's resume position in one conversation. */
+export interface DeviceCursor {
+  messageId: bigint;
+  /** True: the device holds every message up to `messageId`. False: a hint, the newest id it acknowledged. */
+  exact: boolean;
+}
+
+/** Of two positions of one device in one conversation, the one to keep: the greater id, then exact over a hint. */
+export function laterCursor(a: DeviceCursor | undefined, b: DeviceCursor): DeviceCursor {
+  if (!a || b.messageId > a.messageId || (b.messageId === a.messageId && b.exact && !a.exact)) return b;
+  return a;
+}
+
 /** One message of an {@link MessageStore.appendBatch}, with the participants whose lists it advances. */
 export interface AppendEntry {
   message: ChatMessage;
@@ -63,8 +76,16 @@ export interface AppendEntry {
  *   log): a repeated id is written again rather than compared. `append` assumes neither.
  * - Pages are ordered strictly by message id and never skip or repeat a stored message between
  *   consecutive cursor pages. No call scans more than the rows it returns (plus one, for hasMore).
- * - Device cursors are a resume hint: the newest message id a device acknowledged, per conversation.
- *   Saving keeps the maximum of old and new; losing the latest save only causes extra replay.
+ * - Device cursors are where a device's resume starts, per conversation: an exact position (the
+ *   device holds every message up to that id) or a hint (the newest id it acknowledged). Saving
+ *   keeps the greater id of old and new, and at an equal id an exact one over a hint; losing the
+ *   latest save only causes extra replay.
+ * - Messages keep the `seq` and `epoch` they were appended with, in every read. `append` of a
+ *   message whose seq is 0 numbers it when the store is its conversation's sequencer (SQLite in
+ *   `chatd`: the next seq of the conversation, in the same transaction; a duplicate keeps the
+ *   original's and uses none; a message whose id is not above every id of its conversation is
+ *   refused with IdBehind, so that within an epoch a greater seq has a greater id); `appendBatch`
+ *   never does (the sync worker writes what the mesh's sequencer numbered).
  */
 export interface MessageStore {
   append(message: ChatMessage, participantIds: readonly string[]): Promise<AppendResult>;
@@ -75,8 +96,8 @@ export interface MessageStore {
   listConversations(userId: string, limit: number, beforeMessageId?: bigint): Promise<ConversationPage>;
   /** Whether the conversation is in the user's conversation list (it has at least one message). */
   hasConversation(userId: string, conversationId: string): Promise<boolean>;
-  saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, bigint>): Promise<void>;
-  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, bigint>>;
+  saveDeviceCursors(userId: string, deviceId: string, cursors: ReadonlyMap<string, DeviceCursor>): Promise<void>;
+  loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, DeviceCursor>>;
   close(): Promise<void>;
 }
 
@@ -92,5 +113,5 @@ export type MessageReader = Pick<MessageStore, 'listMessages' | 'listConversatio
 /** Whether a user has a conversation; the presence visibility rule needs it. */
 export type ConversationIndex = Pick<MessageStore, 'hasConversation'>;
 
-/** Device resume positions (what each device acknowledged, per conversation). */
+/** Device resume positions, per conversation: exact (held through) or a hint (the newest acknowledged). */
 export type DeviceCursorStore = Pick<MessageStore, 'saveDeviceCursors' | 'loadDeviceCursors'>;
