@@ -100,7 +100,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     retryBackoffMs: config.relayRetryBackoffMs,
   });
   const messages = new MessageService({
-    appender: new LoggedAppender({ bus, claims: new RedisSendClaims({ redis, keyPrefix: config.redisKeyPrefix, ttlMs: config.sendDedupeTtlSec * 1000, commandTimeoutMs: config.engineTimeoutMs }), publishTimeoutMs: config.engineTimeoutMs }),
+    appender: new LoggedAppender({ bus, claims: new RedisSendClaims({ redis, keyPrefix: config.redisKeyPrefix, ttlMs: config.sendDedupeTtlSec * 1000, sequenceTtlMs: config.sequenceTtlSec * 1000, commandTimeoutMs: config.engineTimeoutMs }), publishTimeoutMs: config.engineTimeoutMs }),
     access,
     ids,
     metrics,

@@ -102,3 +102,16 @@ export function failsFast(client: RedisClient): boolean {
   const perNode = client instanceof Cluster ? client.options.redisOptions : client.options;
   return client.options.enableOfflineQueue === false && perNode?.autoResendUnfulfilledCommands === false;
 }
+
+/** A Lua script registered on the client (EVALSHA, falling back to EVAL), called with its keys then its arguments. */
+export type RedisScript = (...args: (string | number | Buffer)[]) => Promise<unknown>;
+
+/**
+ * Registers `lua` under `name` (prefix names per adapter: several adapters may share one client)
+ * and returns a caller for it; with `buffers` its bulk replies come back as Buffers.
+ */
+export function defineScript(client: RedisClient, name: string, lua: string, numberOfKeys: number, opts: { buffers?: boolean } = {}): RedisScript {
+  client.defineCommand(name, { lua, numberOfKeys });
+  const fn = (client as unknown as Record<string, RedisScript>)[opts.buffers ? `${name}Buffer` : name];
+  return (...args) => fn.apply(client, args);
+}

@@ -1,13 +1,16 @@
 import type { ChatMessage } from '../../gen/chat/v1/message';
 import type { Bus } from '../bus/bus';
 import { ChatError } from '../errors/chat-error';
+import { IdBehind } from '../snowflake/id-behind';
 import type { AppendResult, MessageAppender } from '../history/message-store';
 import { injectTraceContext } from '../telemetry/trace-context';
 import { encodeLogRecord, MESSAGE_LOG_TOPIC } from './message-log';
 import type { SendClaims } from './send-claims';
 
 /**
- * The append of a send in the mesh: claim the client key, then append to the Kafka message log.
+ * The append of a send in the mesh: claim the client key (which also numbers the message in its
+ * conversation, see SendClaims), then append to the Kafka message log. A draft whose id is behind
+ * its conversation's newest is refused with {@link IdBehind} before anything is claimed.
  * It resolves only once Kafka acknowledged the record (acks=all), so an acknowledged send
  * survives any process crash; the sync worker writes it to Cassandra afterwards.
  *
@@ -23,7 +26,9 @@ export class LoggedAppender implements MessageAppender {
   constructor(private readonly opts: { bus: Bus; claims: SendClaims; publishTimeoutMs: number }) {}
 
   async append(draft: ChatMessage, participantIds: readonly string[]): Promise<AppendResult> {
-    const message = await this.opts.claims.claim(draft);
+    const claimed = await this.opts.claims.claim(draft);
+    if ('behind' in claimed) throw new IdBehind(claimed.behind);
+    const { message } = claimed;
     const payload = encodeLogRecord({ message, participantIds: [...participantIds], traceContext: injectTraceContext() });
     try {
       await this.opts.bus.publish(MESSAGE_LOG_TOPIC, message.conversationId, payload, { timeoutMs: this.opts.publishTimeoutMs });

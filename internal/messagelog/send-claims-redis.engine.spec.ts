@@ -18,6 +18,6 @@ forEachRedis((target) => {
   });
 
   sendClaimsContract(target.name, () => ({
-    claims: (ttlMs) => new RedisSendClaims({ redis: clients[next++ % clients.length], keyPrefix: `${run}:`, ttlMs, commandTimeoutMs: 2_000 }),
+    claims: (ttlMs, sequenceTtlMs = 3_600_000) => new RedisSendClaims({ redis: clients[next++ % clients.length], keyPrefix: `${run}:`, ttlMs, sequenceTtlMs, commandTimeoutMs: 2_000 }),
   }));
 });

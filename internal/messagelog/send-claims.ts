@@ -1,18 +1,35 @@
 import type { ChatMessage } from '../../gen/chat/v1/message';
 
+/** What a claim answers. */
+export type ClaimResult =
+  /** The key's message, numbered: the caller's own draft when it won, the original for a retry. */
+  | { message: ChatMessage }
+  /**
+   * Nothing was claimed or numbered: the conversation already has a message whose id is not below
+   * the draft's (another chat server's clock runs ahead). The caller retries with an id above `newestId`.
+   */
+  | { behind: bigint };
+
 /**
- * SendClaims makes a send idempotent before it reaches the message log: the first message
- * accepted for a (sender, client_msg_id) claims that key, and a retry gets the claimant back, so
- * it is answered with the original message id instead of becoming a second message (memory in
- * tests, Redis in the mesh; `chatd` needs none, its store dedupes on append).
+ * SendClaims makes a send idempotent before it reaches the message log, and is the mesh's
+ * sequencer of each conversation (memory in tests, Redis in the mesh; `chatd` needs none, its
+ * store dedupes and numbers on append).
  *
  * Guarantees implementers keep:
  * - `claim` is atomic: of concurrent claims of one key exactly one wins, and every call returns
  *   the winner's message (the caller's own when it won), for as long as the claim lives.
- * - A claim lives at least `ttlMs` (configured per adapter); afterwards the key is free again.
+ * - The winner is numbered in the same atomic step: `seq` is the conversation's previous seq + 1,
+ *   and `epoch` the conversation's current run (the id of its first message numbered since the
+ *   sequencer last had no state for it). A retry gets the original numbers back, so a retried send
+ *   never leaves a hole or takes a second number.
+ * - Within an epoch ids grow with seq: a draft whose id is not above the newest id numbered in its
+ *   conversation is refused with `behind` (nothing claimed).
+ * - A claim lives at least `ttlMs`, a conversation's numbering at least `sequenceTtlMs` after its
+ *   last message (configured per adapter); afterwards the key is free again, and numbering of an
+ *   idle conversation starts a new epoch.
  */
 export interface SendClaims {
-  claim(message: ChatMessage): Promise<ChatMessage>;
+  claim(draft: ChatMessage): Promise<ClaimResult>;
 }
 
 /** The claim key of a message: its sender and client message id, unambiguously joined. */

@@ -25,6 +25,8 @@ const draft = (text: string, clientMsgId = `c-${text}`): ChatMessage => ({
   clientMsgId,
   text,
   createdAt: new Date(),
+  seq: String(next - 10_000_000n),
+  epoch: '10000001',
 });
 
 /** A store whose first `failures` batches fail as an unreachable Cassandra would; it notes each batch's size. */

@@ -1,4 +1,4 @@
-import { clientKeyPrefix, failsFast, type RedisClient } from '../engines/redis-client';
+import { clientKeyPrefix, defineScript, failsFast, type RedisClient, type RedisScript } from '../engines/redis-client';
 
 export { sessionRedisOptions } from '../engines/redis-client';
 import type { Connection } from '../../gen/chat/v1/session';
@@ -173,7 +173,7 @@ if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
 `;
 
-type Script = (...args: (string | number)[]) => Promise<unknown>;
+type Script = RedisScript;
 
 /** A chat server's lease as the readers' view last read it. */
 interface LeaseSeen {
@@ -233,13 +233,7 @@ export class RedisSessionStore implements SessionStore {
     this.sweepBatch = opts.sweepBatch ?? DEFAULT_SWEEP_BATCH;
     this.graceMs = opts.registrationGraceMs ?? 2 * opts.commandTimeoutMs;
     this.outageGraceMs = opts.outageGraceMs ?? 0;
-    const define = (name: string, lua: string, numberOfKeys: number): Script => {
-      // Prefixed names: several adapters may share one client.
-      const command = `chatSession${name}`;
-      opts.redis.defineCommand(command, { lua, numberOfKeys });
-      const fn = (opts.redis as unknown as Record<string, Script>)[command];
-      return (...args) => fn.apply(opts.redis, args);
-    };
+    const define = (name: string, lua: string, numberOfKeys: number): Script => defineScript(opts.redis, `chatSession${name}`, lua, numberOfKeys);
     this.scripts = {
       renew: define('Renew', RENEW, 2),
       index: define('Index', INDEX, 3),

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { withDeadline } from '../deadline/with-deadline';
-import { clientKeyPrefix, type RedisClient } from '../engines/redis-client';
+import { clientKeyPrefix, defineScript, type RedisClient, type RedisScript } from '../engines/redis-client';
 import { ChatError } from '../errors/chat-error';
 import { ALL_WORKER_IDS, RenewingWorkerLease, type WorkerIdRange, type WorkerLeaseTiming } from './worker-lease';
 
@@ -39,7 +39,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
-type Script = (...args: (string | number)[]) => Promise<unknown>;
+type Script = RedisScript;
 
 /**
  * WorkerLease on Redis (`SET NX PX` with an owner token, renewed by compare-and-`PEXPIRE`,
@@ -59,12 +59,7 @@ export class RedisWorkerLease extends RenewingWorkerLease {
     this.redis = opts.redis;
     this.p = opts.keyPrefix;
     this.timeoutMs = opts.commandTimeoutMs;
-    const define = (name: string, lua: string): Script => {
-      const command = `chatWorkerLease${name}`;
-      opts.redis.defineCommand(command, { lua, numberOfKeys: 1 });
-      const fn = (opts.redis as unknown as Record<string, Script>)[command];
-      return (...args) => fn.apply(opts.redis, args);
-    };
+    const define = (name: string, lua: string): Script => defineScript(opts.redis, `chatWorkerLease${name}`, lua, 1);
     this.scripts = { renew: define('Renew', RENEW), release: define('Release', RELEASE) };
   }
 

@@ -63,6 +63,8 @@ export class ChatMetrics {
   readonly connections: Gauge;
   /** Client `send` frames answered: `ok` (acked) or `error` (an error frame). */
   readonly sends: Counter<'result'>;
+  /** Sends whose id was behind their conversation's newest (another server's clock ahead), retried with a newer id. */
+  readonly sendsBehind: Counter;
   /** One per message per recipient user handed to that path (local push, relay batch, fallback topic). */
   readonly deliveries: Counter<'path'>;
   /** Relay batches sent to a peer: `acked` by it, or `failed` (then they go to the fallback). */
@@ -104,6 +106,7 @@ export class ChatMetrics {
 
     this.connections = new Gauge({ name: 'chat_connections', help: 'Live client connections on this chat server.', registers });
     this.sends = new Counter({ name: 'chat_sends_total', help: 'Client sends answered, by result.', labelNames: ['result'], registers });
+    this.sendsBehind = new Counter({ name: 'chat_sends_behind_total', help: "Send attempts whose id was behind their conversation's newest (another server's clock ahead), retried with a newer id.", registers });
     this.deliveries = new Counter({ name: 'chat_deliveries_total', help: 'Messages handed to a delivery path, one per recipient user.', labelNames: ['path'], registers });
     this.relayBatches = new Counter({ name: 'chat_relay_batches_total', help: 'Relay batches sent to peer chat servers, by result.', labelNames: ['result'], registers });
     this.inboxItems = new Counter({ name: 'chat_inbox_items_total', help: "Items handed to this chat server's inbox (deliveries, events, presence changes, connection changes), by kind and path.", labelNames: ['kind', 'path'], registers });
