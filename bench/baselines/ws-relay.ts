@@ -95,9 +95,9 @@ function onFrame(peer: Peer, data: RawData): void {
       const { conversationId, clientMsgId, text } = frame.value;
       const messageId = String(nextId++);
       const createdAt = new Date();
-      out(peer, ConnectResponse.encode({ requestId, frame: { $case: 'sendAck', value: { clientMsgId, messageId, conversationId, createdAt } } }).finish());
+      out(peer, ConnectResponse.encode({ requestId, frame: { $case: 'sendAck', value: { clientMsgId, messageId, conversationId, createdAt, seq: '0', epoch: '0' } } }).finish());
       // One encoding per message, shared by every recipient (as chatd does).
-      const pushed = encode({ $case: 'message', value: { messageId, conversationId, senderId: peer.userId, clientMsgId, text, createdAt } });
+      const pushed = encode({ $case: 'message', value: { messageId, conversationId, senderId: peer.userId, clientMsgId, text, createdAt, seq: '0', epoch: '0' } });
       for (const user of recipients(conversationId, peer.userId)) {
         for (const p of users.get(user) ?? []) out(p, pushed);
       }

@@ -14,6 +14,8 @@ describe('output', () => {
       clientMsgId: 'c',
       text: 'hi\nthere',
       createdAt: new Date(2026, 0, 2, 3, 4, 5),
+      seq: '1',
+      epoch: '1',
     });
     assert.equal(line, '2026-01-02 03:04:05  dm:a:b  a: hi\\nthere');
   });

@@ -45,7 +45,7 @@ describe('chatd refuses bad input with error frames and never crashes', () => {
     assert.equal((await early.closed).code, 4001);
 
     const expired = await rawSocket(chatd.wsUrl);
-    expired.ws.send(ConnectRequest.encode({ requestId: '', frame: { $case: 'hello', value: { token: await chatd.token('x', -60), deviceId: 'd', lastSeen: {} } } }).finish());
+    expired.ws.send(ConnectRequest.encode({ requestId: '', frame: { $case: 'hello', value: { token: await chatd.token('x', -60), deviceId: 'd', lastSeen: {}, resumeAfter: {} } } }).finish());
     assert.match((await nextError(expired.frames, 0)).message, /expired/);
     assert.equal((await expired.closed).code, 4001);
   });

@@ -21,12 +21,14 @@ describe('chatd 1:1 chat over WebSocket', () => {
     const { timestampMs } = decodeSnowflake(ack.messageId);
     assert.ok(timestampMs >= before - 5 && timestampMs <= Date.now() + 5, 'id carries the send time');
     assert.equal(ack.createdAt?.getTime(), timestampMs);
+    assert.deepEqual([ack.seq, ack.epoch], ['1', ack.messageId], "the conversation's first message, numbered by the store");
 
     for (const c of [b, a2]) {
       const m = await c.waitForMessage((m) => m.messageId === ack.messageId);
-      assert.deepEqual({ ...m, createdAt: m.createdAt?.getTime() }, { messageId: ack.messageId, conversationId: conv, senderId: 'alice', clientMsgId: 'c-1', text: 'hi bob', createdAt: timestampMs });
+      assert.deepEqual({ ...m, createdAt: m.createdAt?.getTime() }, { messageId: ack.messageId, conversationId: conv, senderId: 'alice', clientMsgId: 'c-1', text: 'hi bob', createdAt: timestampMs, seq: '1', epoch: ack.messageId });
     }
     const reply = await b.send(conv, 'hi alice');
+    assert.deepEqual([reply.seq, reply.epoch], ['2', ack.messageId], 'the next number, whoever sends it');
     await a1.waitForMessage((m) => m.messageId === reply.messageId);
     assert.equal(a1.pushedFrames().filter((f) => f.frame?.$case === 'message' && f.frame.value.messageId === ack.messageId).length, 0, 'the sending device gets only its ack');
     await Promise.all([a1.close(), a2.close(), b.close()]);

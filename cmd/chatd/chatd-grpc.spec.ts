@@ -47,7 +47,7 @@ describe('chatd over gRPC', () => {
     const frames: ConnectResponse[] = [];
     call.on('data', (f: ConnectResponse) => frames.push(f));
     call.on('error', () => undefined);
-    call.write({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'grpc-dev', lastSeen: {} } } });
+    call.write({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'grpc-dev', lastSeen: {}, resumeAfter: {} } } });
     await waitUntil(() => frames.some((f) => f.frame?.$case === 'welcome'));
     assert.equal(frames[0].requestId, 'h');
 
@@ -76,7 +76,7 @@ describe('chatd over gRPC', () => {
     call.on('data', (f: ConnectResponse) => frames.push(f));
     call.on('error', () => undefined);
     const encode = (r: ConnectRequest) => Buffer.from(ConnectRequest.encode(r).finish());
-    call.write(encode({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'grpc-dev', lastSeen: {} } } }));
+    call.write(encode({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'grpc-dev', lastSeen: {}, resumeAfter: {} } } }));
     // A refresh that fails (and closes) followed by bytes that are no protobuf: before, grpc-js ended
     // the call on the bytes and the answer to the refresh then held the stream open until the deadline.
     call.write(Buffer.from([1, 119, 248]));
@@ -96,7 +96,7 @@ describe('chatd over gRPC', () => {
     const call = client.connect(new Metadata());
     const failed = new Promise<ServiceError>((resolve) => call.on('error', resolve));
     call.on('data', () => undefined);
-    call.write({ requestId: '', frame: { $case: 'hello', value: { token: 'bogus', deviceId: 'd', lastSeen: {} } } });
+    call.write({ requestId: '', frame: { $case: 'hello', value: { token: 'bogus', deviceId: 'd', lastSeen: {}, resumeAfter: {} } } });
     assert.equal((await failed).code, status.UNAUTHENTICATED);
     client.close();
   });

@@ -9,8 +9,8 @@ import { TestChatd } from './testing/chatd-harness';
 const NO_RATE_LIMIT = { sendRatePerSec: '10000', sendBurst: '10000' } as const;
 
 /** Connects and collects the replay that answers its hello, up to resume_complete. */
-async function resume(chatd: TestChatd, userId: string, deviceId: string, lastSeen?: Record<string, string>) {
-  const client = await chatd.connect(userId, { deviceId, lastSeen });
+async function resume(chatd: TestChatd, userId: string, deviceId: string, lastSeen?: Record<string, string>, resumeAfter?: Record<string, string>) {
+  const client = await chatd.connect(userId, { deviceId, lastSeen, resumeAfter });
   const done = await client.waitFor((f) => (f.frame?.$case === 'resumeComplete' ? f.frame.value : undefined));
   const frames = client.pushedFrames();
   const replayed = frames.flatMap((f) => (f.frame?.$case === 'historyPage' ? f.frame.value.messages.map((m) => m.messageId) : []));
@@ -89,5 +89,42 @@ describe('chatd resume with the overlap window', () => {
     assert.deepEqual(done, { conversations: 0, gaps: 0 });
     assert.deepEqual(replayed, []);
     await client.close();
+  });
+});
+
+/**
+ * Resume by position: a device that names where it holds every message (`resume_after`, or an ack's
+ * `held_through` saved on the server) gets exactly what comes after, with no window and no repeats.
+ */
+describe('chatd resume by position', () => {
+  let chatd: TestChatd;
+  before(async () => (chatd = await TestChatd.start({ ...NO_RATE_LIMIT })));
+  after(async () => chatd.stop());
+
+  it('replays exactly the messages after resume_after, none the device holds', async () => {
+    const conv = dmConversationId('pos-r', 'pos-s');
+    const sender = await chatd.connect('pos-s');
+    const [, held, missed1, missed2] = await sendAll(sender, conv, ['one', 'two', 'three', 'four']);
+    const { client, done, replayed } = await resume(chatd, 'pos-r', 'phone', undefined, { [conv]: held });
+    assert.deepEqual(replayed, [missed1, missed2]);
+    assert.deepEqual(done, { conversations: 1, gaps: 0 });
+    await Promise.all([client.close(), sender.close()]);
+  });
+
+  it('resumes a device from the held_through it acknowledged on an earlier connection, exactly', async () => {
+    const conv = dmConversationId('held-r', 'held-s');
+    const sender = await chatd.connect('held-s');
+    const device = await chatd.connect('held-r', { deviceId: 'tablet' });
+    const [first, second] = await sendAll(sender, conv, ['first', 'second']);
+    await waitUntil(() => device.pushedFrames().filter((f) => f.frame?.$case === 'message').length === 2, 5000, 'both delivered');
+    device.ack([first, second], { [conv]: second });
+    await device.close();
+    const [third] = await sendAll(sender, conv, ['third']);
+    await waitUntil(async () => {
+      const r = await resume(chatd, 'held-r', 'tablet');
+      await r.client.close();
+      return r.replayed.length === 1 && r.replayed[0] === third;
+    }, 5000, 'the saved exact position to be stored and only the third message replayed');
+    await sender.close();
   });
 });

@@ -54,12 +54,12 @@ describe('fuzzing the edge with hostile frames', { timeout: 180_000 }, () => {
     return fc.oneof(
       fc.record({ $case: fc.constant('send' as const), value: fc.record({ conversationId: conversation, clientMsgId: fc.string({ maxLength: 200 }), text: fc.string({ maxLength: 6000 }) }) }),
       fc.record({ $case: fc.constant('history' as const), value: fc.record({ conversationId: conversation, beforeId: messageId, afterId: messageId, limit: fc.nat({ max: 2 ** 32 - 1 }) }) }),
-      fc.record({ $case: fc.constant('ack' as const), value: fc.record({ messageIds: fc.array(messageId, { maxLength: 50 }) }) }),
+      fc.record({ $case: fc.constant('ack' as const), value: fc.record({ messageIds: fc.array(messageId, { maxLength: 50 }), heldThrough: fc.dictionary(conversation, messageId, { maxKeys: 5 }) }) }),
       fc.record({ $case: fc.constant('subscribePresence' as const), value: fc.record({ userIds: fc.array(userId, { maxLength: 20 }) }) }),
       fc.record({ $case: fc.constant('typing' as const), value: fc.record({ conversationId: conversation }) }),
       fc.record({ $case: fc.constant('read' as const), value: fc.record({ conversationId: conversation, messageId }) }),
       fc.record({ $case: fc.constant('heartbeat' as const), value: fc.constant({}) }),
-      fc.record({ $case: fc.constant('hello' as const), value: fc.record({ token, deviceId: fc.string({ maxLength: 200 }), lastSeen: fc.dictionary(conversation, messageId, { maxKeys: 5 }) }) }),
+      fc.record({ $case: fc.constant('hello' as const), value: fc.record({ token, deviceId: fc.string({ maxLength: 200 }), lastSeen: fc.dictionary(conversation, messageId, { maxKeys: 5 }), resumeAfter: fc.dictionary(conversation, messageId, { maxKeys: 5 }) }) }),
       fc.record({ $case: fc.constant('refreshToken' as const), value: fc.record({ token }) }),
     );
   }
@@ -100,7 +100,7 @@ describe('fuzzing the edge with hostile frames', { timeout: 180_000 }, () => {
         ws.once('error', (err) => (clearTimeout(timer), reject(err)));
         ws.once('unexpected-response', (_req, res) => (clearTimeout(timer), reject(new Error(`upgrade refused: HTTP ${res.statusCode}`))));
       });
-      ws.send(ConnectRequest.encode({ requestId: 'hello', frame: { $case: 'hello', value: { token: await chatd.token('mallory'), deviceId: 'm', lastSeen: {} } } }).finish());
+      ws.send(ConnectRequest.encode({ requestId: 'hello', frame: { $case: 'hello', value: { token: await chatd.token('mallory'), deviceId: 'm', lastSeen: {}, resumeAfter: {} } } }).finish());
       await this.until((f) => f.requestId === 'hello' && f.frame?.$case === 'welcome');
     }
 
@@ -205,7 +205,7 @@ describe('fuzzing the edge with hostile frames', { timeout: 180_000 }, () => {
   it('GatewayService.Connect: random bytes and hostile frames end in answers or a status, never a crash', async () => {
     const client = new Client(chatd.grpcAddress, chatd.grpcCredentials);
     const md = await chatd.grpcMetadata('mallory');
-    const hello = Buffer.from(ConnectRequest.encode({ requestId: 'hello', frame: { $case: 'hello', value: { token: '', deviceId: 'g', lastSeen: {} } } }).finish());
+    const hello = Buffer.from(ConnectRequest.encode({ requestId: 'hello', frame: { $case: 'hello', value: { token: '', deviceId: 'g', lastSeen: {}, resumeAfter: {} } } }).finish());
     let n = 0;
     const payloads = fc.array(fc.oneof(fc.uint8Array({ maxLength: 1024 }), hostileFrame().map((frame) => ConnectRequest.encode({ requestId: `g${++n}`, frame }).finish())), { minLength: 1, maxLength: 8 });
     await fc.assert(

@@ -148,7 +148,7 @@ describe('edge limits: connections per IP, CHAT_ALLOWED_ORIGINS, gRPC', () => {
     const frames: ConnectResponse[] = [];
     call.on('data', (f: ConnectResponse) => frames.push(f));
     const answer = (requestId: string, kind: string) => waitUntil(() => frames.some((f) => f.requestId === requestId && f.frame?.$case === kind), 5000, `${kind} for ${requestId}`);
-    call.write({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'd', lastSeen: {} } } });
+    call.write({ requestId: 'h', frame: { $case: 'hello', value: { token: '', deviceId: 'd', lastSeen: {}, resumeAfter: {} } } });
     await answer('h', 'resumeComplete');
 
     call.write({ requestId: 's', frame: { $case: 'send', value: { conversationId: dmConversationId('grpc-big', 'x'), clientMsgId: 'k', text: 'x'.repeat(8000) } } });

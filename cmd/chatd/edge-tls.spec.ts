@@ -24,7 +24,7 @@ describe('chatd over TLS', () => {
     assert.equal(status, 200);
     const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: ca.ca.cert });
     await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
-    ws.send(ConnectRequest.encode({ requestId: 'h', frame: { $case: 'hello', value: { token: await chatd.token('tls-user'), deviceId: 'd', lastSeen: {} } } }).finish());
+    ws.send(ConnectRequest.encode({ requestId: 'h', frame: { $case: 'hello', value: { token: await chatd.token('tls-user'), deviceId: 'd', lastSeen: {}, resumeAfter: {} } } }).finish());
     const first = await new Promise<ConnectResponse>((resolve) => ws.once('message', (data) => resolve(ConnectResponse.decode(data as Buffer))));
     assert.equal(first.frame?.$case, 'welcome');
     ws.close();

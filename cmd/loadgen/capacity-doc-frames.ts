@@ -57,16 +57,18 @@ export function frameSizes(textBytes: number): FrameSizes {
   const t = TYPICAL;
   const conversationId = `dm:${t.sender}:${t.recipient}`;
   const text = 'x'.repeat(textBytes);
-  const message: ChatMessage = { messageId: t.messageId, conversationId, senderId: t.sender, clientMsgId: t.clientMsgId, text, createdAt: t.createdAt };
+  // A conversation some thousands of messages in, its numbering as old as its first message.
+  const numbered = { seq: '4321', epoch: t.messageId };
+  const message: ChatMessage = { messageId: t.messageId, conversationId, senderId: t.sender, clientMsgId: t.clientMsgId, text, createdAt: t.createdAt, ...numbered };
   const req = (frame: ConnectRequest['frame']) => wsFrameBytes(ConnectRequest.encode({ requestId: t.requestId, frame }).finish().length, true);
   const res = (frame: ConnectResponse['frame']) => wsFrameBytes(ConnectResponse.encode({ requestId: t.requestId, frame }).finish().length, false);
   const delivery = RelayDelivery.encode({ message, recipientUserIds: [t.recipient], excludeSessionId: '', traceContext: t.traceContext }).finish().length;
   return {
     textBytes,
     send: req({ $case: 'send', value: { conversationId, clientMsgId: t.clientMsgId, text } }),
-    ack: req({ $case: 'ack', value: { messageIds: [t.messageId] } }),
+    ack: req({ $case: 'ack', value: { messageIds: [t.messageId], heldThrough: { [conversationId]: t.messageId } } }),
     heartbeat: req({ $case: 'heartbeat', value: {} }),
-    sendAck: res({ $case: 'sendAck', value: { clientMsgId: t.clientMsgId, messageId: t.messageId, conversationId, createdAt: t.createdAt } }),
+    sendAck: res({ $case: 'sendAck', value: { clientMsgId: t.clientMsgId, messageId: t.messageId, conversationId, createdAt: t.createdAt, ...numbered } }),
     message: res({ $case: 'message', value: message }),
     pong: res({ $case: 'pong', value: { serverTime: t.createdAt } }),
     relayDelivery: 1 + varintBytes(delivery) + delivery,

@@ -17,7 +17,7 @@ const ID_DIGITS = 12;
 export const Case = { welcome: 10, sendAck: 11, message: 12, presence: 13, historyPage: 14, error: 15, pong: 16, goAway: 17 } as const;
 
 export function helloFrame(token: string, deviceId: string): Uint8Array {
-  return ConnectRequest.encode({ requestId: '', frame: { $case: 'hello', value: { token, deviceId, lastSeen: {} } } }).finish();
+  return ConnectRequest.encode({ requestId: '', frame: { $case: 'hello', value: { token, deviceId, lastSeen: {}, resumeAfter: {} } } }).finish();
 }
 
 export const HEARTBEAT_FRAME = Buffer.from(ConnectRequest.encode({ requestId: '', frame: { $case: 'heartbeat', value: {} } }).finish());

@@ -22,7 +22,7 @@ type Answer = (conn: Conn, req: ConnectRequest) => ConnectResponse[];
 
 const pong = (requestId: string): ConnectResponse => ({ requestId, frame: { $case: 'pong', value: { serverTime: new Date() } } });
 const refused = (requestId: string): ConnectResponse => ({ requestId, frame: { $case: 'error', value: { code: ErrorCode.ERROR_CODE_PERMISSION_DENIED, message: 'no shared conversation with: x', requestId } } });
-const acked = (requestId: string): ConnectResponse => ({ requestId, frame: { $case: 'sendAck', value: { clientMsgId: 'c', messageId: '1', conversationId: 'dm:a:b', createdAt: new Date() } } });
+const acked = (requestId: string): ConnectResponse => ({ requestId, frame: { $case: 'sendAck', value: { clientMsgId: 'c', messageId: '1', conversationId: 'dm:a:b', createdAt: new Date(), seq: '1', epoch: '1' } } });
 
 /** A host of recording connections, one per user, answering through `answer`. */
 function scriptedHost(users: string[], answer: Answer) {

@@ -73,7 +73,7 @@ class FakeGateway {
                 requestId,
                 frame: {
                   $case: 'sendAck',
-                  value: { clientMsgId: frame.value.clientMsgId, messageId: message.messageId, conversationId: message.conversationId, createdAt: message.createdAt },
+                  value: { clientMsgId: frame.value.clientMsgId, messageId: message.messageId, conversationId: message.conversationId, createdAt: message.createdAt, seq: message.seq, epoch: message.epoch },
                 },
               });
             const release = held;
@@ -119,7 +119,7 @@ class FakeGateway {
 
   message(conversationId: string, text: string): NonNullable<Extract<ConnectResponse['frame'], { $case: 'message' }>>['value'] {
     this.nextMessageId += 1n;
-    return { messageId: String(this.nextMessageId), conversationId, senderId: 'bob', clientMsgId: 'c', text, createdAt: new Date(1_767_225_600_000) };
+    return { messageId: String(this.nextMessageId), conversationId, senderId: 'bob', clientMsgId: 'c', text, createdAt: new Date(1_767_225_600_000), seq: String(this.nextMessageId), epoch: '1' };
   }
 
   close(): Promise<void> {

@@ -32,8 +32,10 @@ export interface ChatClientOptions {
   deviceId: string;
   /** Wire form of every frame this client sends. Default `binary`. */
   format?: FrameFormat;
-  /** Per conversation, the newest message id this device has seen (sent in `hello`). */
+  /** Per conversation, the newest message id this device has seen (sent in `hello`; a hint the server rewinds). */
   lastSeen?: Record<string, string>;
+  /** Per conversation, the id up to which this device holds every message (`hello.resume_after`; see HeldPositions). */
+  resumeAfter?: Record<string, string>;
   /** Send `heartbeat` every `welcome.heartbeatIntervalMs`. Default true. */
   autoHeartbeat?: boolean;
   /** Deadline for opening the socket and receiving `welcome`. Default 10 000 ms. */
@@ -218,12 +220,13 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   }
 
   /**
-   * Acknowledges received messages, advancing this device's resume position. The server does not
-   * answer an ack; an error about it arrives as an `error` event. Throws `unavailable` when the
-   * connection is not open.
+   * Acknowledges received messages (DELIVERED receipts, and a hint resume position) and, with
+   * `heldThrough`, where this device holds every message (its exact resume position, see
+   * HeldPositions). The server does not answer an ack; an error about it arrives as an `error`
+   * event. Throws `unavailable` when the connection is not open.
    */
-  ack(messageIds: string[]): void {
-    if (messageIds.length > 0) this.write({ requestId: '', frame: { $case: 'ack', value: { messageIds } } });
+  ack(messageIds: string[], heldThrough: Record<string, string> = {}): void {
+    if (messageIds.length > 0 || Object.keys(heldThrough).length > 0) this.write({ requestId: '', frame: { $case: 'ack', value: { messageIds, heldThrough } } });
   }
 
   /**
@@ -312,7 +315,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         this.helloRequestId = this.newRequestId();
         const hello: ClientFrame = {
           $case: 'hello',
-          value: { token: opts.token, deviceId: opts.deviceId, lastSeen: opts.lastSeen ?? {} },
+          value: { token: opts.token, deviceId: opts.deviceId, lastSeen: opts.lastSeen ?? {}, resumeAfter: opts.resumeAfter ?? {} },
         };
         this.request(hello, 'welcome', this.helloRequestId, timeoutMs).then((welcome) => {
           if (settled) return;

@@ -8,6 +8,8 @@ const DM = 'dm:ann:bob';
 const GROUP = 'g:42';
 const id = (n: number) => BigInt(n) << 22n;
 const upTo = (entries: Record<string, number>) => new Map(Object.entries(entries).map(([c, n]) => [c, id(n)]));
+/** Saved positions: hints (the newest id acknowledged) unless `exact`. */
+const saved = (entries: Record<string, number>, exact = false) => new Map(Object.entries(entries).map(([c, n]) => [c, { messageId: id(n), exact }]));
 /** Never reached in these tests: only CHAT_ACK_MAX_BATCH, flush() and close() start a write. */
 const NO_TIMER_MS = 600_000;
 
@@ -23,13 +25,29 @@ describe('AckBatcher', () => {
 
       assert.deepEqual(h.calls.cursors, [3], 'three devices, one call');
       assert.deepEqual(h.calls.receipts, [3], 'ann in the DM and the group, bob in the DM: one call');
-      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), upTo({ [DM]: 5 }));
-      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'laptop'), upTo({ [DM]: 7, [GROUP]: 3 }));
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), saved({ [DM]: 5 }));
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'laptop'), saved({ [DM]: 7, [GROUP]: 3 }));
       assert.deepEqual(await h.receiptStore.conversation(DM), new Map([['ann', { delivered: id(7), read: 0n }], ['bob', { delivered: id(6), read: 0n }]]));
       await waitUntil(() => h.published.length === 2, 2_000, 'the two DM receipts');
       const seen = h.published.map((p) => [p.receipt.userId, p.receipt.upToMessageId, p.recipientIds.join()]).sort();
       assert.deepEqual(seen, [['ann', id(7).toString(), 'ann,bob'], ['bob', id(6).toString(), 'ann,bob']], 'one receipt per user, to both parties; none for the group');
       assert.ok(h.published.every((p) => p.receipt.kind === ReceiptKind.RECEIPT_KIND_DELIVERED));
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('saves held_through as an exact position in place of the hint, and moves no receipt with it', async () => {
+    const h = await embeddedAcks({ flushMs: NO_TIMER_MS, maxBatch: 100 });
+    try {
+      h.acks.add('ann', 'phone', upTo({ [DM]: 9, [GROUP]: 4 }), upTo({ [DM]: 7 }));
+      h.acks.add('ann', 'laptop', new Map(), upTo({ [GROUP]: 3 }));
+      assert.deepEqual(h.acks.unsaved('ann', 'phone'), new Map([[DM, { messageId: id(7), exact: true }], [GROUP, { messageId: id(4), exact: false }]]));
+      await h.acks.flush();
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), new Map([[DM, { messageId: id(7), exact: true }], [GROUP, { messageId: id(4), exact: false }]]));
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'laptop'), saved({ [GROUP]: 3 }, true));
+      assert.equal((await h.receiptStore.conversation(DM)).get('ann')?.delivered, id(9), 'DELIVERED follows message_ids');
+      assert.equal((await h.receiptStore.conversation(GROUP)).get('ann')?.delivered, id(4), 'not held_through');
     } finally {
       await h.close();
     }
@@ -92,7 +110,7 @@ describe('AckBatcher', () => {
       await waitUntil(() => h.calls.cursors.length === 1, 2_000, 'the first write to start');
       h.acks.add('ann', 'phone', upTo({ [DM]: 4, [GROUP]: 2 }));
       const second = h.acks.flush();
-      assert.deepEqual(h.acks.unsaved('ann', 'phone'), upTo({ [DM]: 5, [GROUP]: 2 }), 'the batch being written and the pending one');
+      assert.deepEqual(h.acks.unsaved('ann', 'phone'), saved({ [DM]: 5, [GROUP]: 2 }), 'the batch being written and the pending one');
       assert.equal(h.acks.unsaved('ann', 'tablet'), undefined);
       assert.equal(h.acks.flush(), second, 'a flush asked for while one waits is the same flush');
       assert.deepEqual(h.calls.cursors, [1], 'the second write waits for the first');
@@ -100,7 +118,7 @@ describe('AckBatcher', () => {
       await Promise.all([first, second]);
       assert.deepEqual(h.calls.cursors, [1, 1]);
       assert.equal(h.acks.unsaved('ann', 'phone'), undefined);
-      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), upTo({ [DM]: 5, [GROUP]: 2 }));
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), saved({ [DM]: 5, [GROUP]: 2 }));
     } finally {
       await h.close();
     }
@@ -115,7 +133,7 @@ describe('AckBatcher', () => {
       assert.equal((await h.receiptStore.conversation(DM)).get('ann')?.delivered, id(5));
       h.acks.add('ann', 'phone', upTo({ [DM]: 6 }));
       await h.acks.flush();
-      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), upTo({ [DM]: 6 }));
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), saved({ [DM]: 6 }));
     } finally {
       await h.close();
     }
@@ -126,9 +144,9 @@ describe('AckBatcher', () => {
     try {
       h.acks.add('ann', 'phone', upTo({ [DM]: 5 }));
       await h.acks.close();
-      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), upTo({ [DM]: 5 }));
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), saved({ [DM]: 5 }));
       h.acks.add('ann', 'phone', upTo({ [DM]: 9 }));
-      await waitUntil(async () => (await h.messages.loadDeviceCursors('ann', 'phone')).get(DM) === id(9), 2_000, 'the late ack to be written');
+      await waitUntil(async () => (await h.messages.loadDeviceCursors('ann', 'phone')).get(DM)?.messageId === id(9), 2_000, 'the late ack to be written');
     } finally {
       await h.close();
     }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { laterCursor, type DeviceCursor } from '../history/message-store';
 import type { DeliveredUpTo, ReceiptService } from '../receipts/receipt-service';
 import type { DeviceCursorBatchWriter } from './device-cursor-batches';
 
@@ -19,7 +20,9 @@ export interface AckBatcherOptions {
 interface PendingDevice {
   userId: string;
   deviceId: string;
-  cursors: Map<string, bigint>;
+  cursors: Map<string, DeviceCursor>;
+  /** The newest acknowledged id per conversation: the DELIVERED watermarks (exact positions move none). */
+  delivered: Map<string, bigint>;
 }
 
 /**
@@ -52,26 +55,37 @@ export class AckBatcher {
 
   constructor(private readonly opts: AckBatcherOptions) {}
 
-  /** A device acknowledged up to these ids (conversation id → message id it delivered there). */
-  add(userId: string, deviceId: string, upTo: ReadonlyMap<string, bigint>): void {
-    if (upTo.size === 0) return;
+  /**
+   * A device acknowledged messages: `delivered` maps a conversation to the newest id it received
+   * there (a DELIVERED watermark, and a hint position), `held` to the id up to which it holds every
+   * message (an exact position, which replaces the hint of that conversation).
+   */
+  add(userId: string, deviceId: string, delivered: ReadonlyMap<string, bigint>, held: ReadonlyMap<string, bigint> = new Map()): void {
+    if (delivered.size === 0 && held.size === 0) return;
     const key = deviceKey(userId, deviceId);
     let device = this.pending.get(key);
-    if (!device) this.pending.set(key, (device = { userId, deviceId, cursors: new Map<string, bigint>() }));
-    for (const [conversationId, id] of upTo) if ((device.cursors.get(conversationId) ?? -1n) < id) device.cursors.set(conversationId, id);
+    if (!device) this.pending.set(key, (device = { userId, deviceId, cursors: new Map(), delivered: new Map() }));
+    for (const [conversationId, id] of delivered) {
+      if ((device.delivered.get(conversationId) ?? -1n) < id) device.delivered.set(conversationId, id);
+      if (!held.has(conversationId)) device.cursors.set(conversationId, laterCursor(device.cursors.get(conversationId), { messageId: id, exact: false }));
+    }
+    for (const [conversationId, id] of held) {
+      const prev = device.cursors.get(conversationId);
+      device.cursors.set(conversationId, prev?.exact ? laterCursor(prev, { messageId: id, exact: true }) : { messageId: id, exact: true });
+    }
     if (this.closed || this.pending.size >= this.opts.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs).unref();
   }
 
   /** The positions of a device acknowledged here and not yet written, if any. */
-  unsaved(userId: string, deviceId: string): Map<string, bigint> | undefined {
+  unsaved(userId: string, deviceId: string): Map<string, DeviceCursor> | undefined {
     const key = deviceKey(userId, deviceId);
-    let out: Map<string, bigint> | undefined;
+    let out: Map<string, DeviceCursor> | undefined;
     for (const batch of [...this.writing, this.pending]) {
       const device = batch.get(key);
       if (!device) continue;
       out ??= new Map();
-      for (const [conversationId, id] of device.cursors) if ((out.get(conversationId) ?? -1n) < id) out.set(conversationId, id);
+      for (const [conversationId, c] of device.cursors) out.set(conversationId, laterCursor(out.get(conversationId), c));
     }
     return out;
   }
@@ -144,7 +158,7 @@ function deliveredUpTo(devices: Iterable<PendingDevice>): DeliveredUpTo[] {
   for (const d of devices) {
     let marks = byUser.get(d.userId);
     if (!marks) byUser.set(d.userId, (marks = new Map<string, bigint>()));
-    for (const [conversationId, id] of d.cursors) if ((marks.get(conversationId) ?? -1n) < id) marks.set(conversationId, id);
+    for (const [conversationId, id] of d.delivered) if ((marks.get(conversationId) ?? -1n) < id) marks.set(conversationId, id);
   }
   const out: DeliveredUpTo[] = [];
   for (const [userId, marks] of byUser) for (const [conversationId, messageId] of marks) out.push({ conversationId, userId, messageId });

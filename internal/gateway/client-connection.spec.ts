@@ -29,7 +29,7 @@ describe('ClientConnection liveness', () => {
     } as unknown as GatewayContext;
     const frames: ConnectResponse[] = [];
     const conn = new ClientConnection(ctx, { send: (f) => frames.push(f), close: () => undefined });
-    conn.receive({ requestId: '1', frame: { $case: 'hello', value: { token: 't', deviceId: 'phone', lastSeen: {} } } });
+    conn.receive({ requestId: '1', frame: { $case: 'hello', value: { token: 't', deviceId: 'phone', lastSeen: {}, resumeAfter: {} } } });
     now += 8_000;
     conn.receive({ requestId: '2', frame: { $case: 'heartbeat', value: {} } });
     assert.equal(conn.lastBeatAtMs, now, 'the heartbeat queued behind the hello kept the connection alive');
@@ -59,20 +59,26 @@ describe('ClientConnection acks', () => {
     const frames: ConnectResponse[] = [];
     const conn = new ClientConnection(ctx, { send: (f) => frames.push(f), close: () => undefined });
     try {
-      conn.receive({ requestId: '1', frame: { $case: 'hello', value: { token: 't', deviceId: 'phone', lastSeen: {} } } });
+      conn.receive({ requestId: '1', frame: { $case: 'hello', value: { token: 't', deviceId: 'phone', lastSeen: {}, resumeAfter: {} } } });
       await waitUntil(() => frames.some((f) => f.frame?.$case === 'resumeComplete'), 2_000, 'the hello to be answered');
-      const message = (conversationId: string, n: bigint) => ({ messageId: n.toString(), conversationId, senderId: 'bob', clientMsgId: `c${n}`, text: 't', createdAt: new Date() });
+      const message = (conversationId: string, n: bigint) => ({ messageId: n.toString(), conversationId, senderId: 'bob', clientMsgId: `c${n}`, text: 't', createdAt: new Date(), seq: '0', epoch: '0' });
       const [a, b, c] = [5n << 22n, 6n << 22n, 3n << 22n];
       conn.pushMessage(message('dm:ann:bob', a));
       conn.pushMessage(message('dm:ann:bob', b));
       conn.pushMessage(message('g:7', c));
       const notDelivered = (9n << 22n).toString();
-      conn.receive({ requestId: '', frame: { $case: 'ack', value: { messageIds: [b.toString(), a.toString(), c.toString(), notDelivered] } } });
+      // The DM's position is named exactly (the device lacks a message before b); the group's is a hint.
+      conn.receive({ requestId: '', frame: { $case: 'ack', value: { messageIds: [b.toString(), a.toString(), c.toString(), notDelivered], heldThrough: { 'dm:ann:bob': a.toString() } } } });
       await waitUntil(() => h.acks.unsaved('ann', 'phone') !== undefined, 2_000, 'the ack to be handled');
-      assert.deepEqual(h.acks.unsaved('ann', 'phone'), new Map([['dm:ann:bob', b], ['g:7', c]]));
+      const expected = new Map([['dm:ann:bob', { messageId: a, exact: true }], ['g:7', { messageId: c, exact: false }]]);
+      assert.deepEqual(h.acks.unsaved('ann', 'phone'), expected);
+      conn.receive({ requestId: '7', frame: { $case: 'ack', value: { messageIds: [], heldThrough: { 'dm:ann:bob': 'x' } } } });
+      await waitUntil(() => frames.some((f) => f.frame?.$case === 'error'), 2_000, 'the bad held_through to be refused');
+      const refused = frames.find((f) => f.frame?.$case === 'error');
+      assert.match(refused?.frame?.$case === 'error' ? refused.frame.value.message : '', /held_through\[dm:ann:bob\]/);
       await conn.closed();
       await h.acks.flush();
-      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), new Map([['dm:ann:bob', b], ['g:7', c]]));
+      assert.deepEqual(await h.messages.loadDeviceCursors('ann', 'phone'), expected);
     } finally {
       await h.close();
     }

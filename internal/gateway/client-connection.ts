@@ -4,7 +4,8 @@ import { ErrorCode } from '../../gen/chat/v1/errors';
 import type { ConnectRequest, ConnectResponse, Hello, HistoryQuery, RefreshToken, Send, SubscribePresence } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, UserPresence } from '../../gen/chat/v1/message';
 import type { Principal } from '../auth/principal';
-import { assertUserId } from '../conversation/conversation-id';
+import { parseCursor } from '../chat/page-query';
+import { assertUserId, parseConversationId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
 import type { RegisteredConnection } from './connection-registry';
 import type { Registrant } from './server-lease';
@@ -209,7 +210,7 @@ export class ClientConnection implements RegisteredConnection, Registrant {
         case 'send':
           return await this.send(requestId, frame.value);
         case 'ack':
-          return this.ack(frame.value.messageIds);
+          return this.ack(frame.value.messageIds, frame.value.heldThrough);
         case 'heartbeat':
           return this.heartbeat(requestId);
         case 'subscribePresence':
@@ -255,7 +256,7 @@ export class ClientConnection implements RegisteredConnection, Registrant {
     });
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ userId: this.userId, deviceId: this.deviceId }, 'connection open');
     await resumeConversations(
-      { ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen },
+      { ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen, resumeAfter: hello.resumeAfter },
       {
         page: (page) => {
           for (const m of page.messages) this.delivered.remember(m.messageId, m.conversationId);
@@ -284,16 +285,28 @@ export class ClientConnection implements RegisteredConnection, Registrant {
    * DELIVERED watermarks with those of every other connection, once per CHAT_ACK_FLUSH_MS (so
    * receipts are at most about that much behind).
    */
-  private ack(messageIds: readonly string[]): void {
-    let upTo: Map<string, bigint> | undefined;
+  private ack(messageIds: readonly string[], heldThrough: Readonly<Record<string, string>>): void {
+    const upTo = new Map<string, bigint>();
     for (const id of messageIds) {
       const conversationId = this.deliveredIds?.take(id);
       if (conversationId === undefined) continue; // not delivered on this connection: nothing to advance
       const n = BigInt(id);
-      upTo ??= new Map();
       if ((upTo.get(conversationId) ?? 0n) < n) upTo.set(conversationId, n);
     }
-    if (upTo) this.ctx.acks.add(this.userId, this.deviceId, upTo);
+    const held = new Map<string, bigint>();
+    let bad: ChatError | undefined;
+    for (const [conversationId, id] of Object.entries(heldThrough)) {
+      try {
+        parseConversationId(conversationId);
+        const position = parseCursor(id, `held_through[${conversationId}]`);
+        if (position !== undefined) held.set(conversationId, position);
+      } catch (err) {
+        bad ??= ChatError.from(err);
+      }
+    }
+    this.ctx.acks.add(this.userId, this.deviceId, upTo, held);
+    // A bad entry is answered with its reason (an error frame); the rest of the ack counted.
+    if (bad !== undefined) throw bad;
   }
 
   private async typing(conversationId: string): Promise<void> {

@@ -1,11 +1,11 @@
 import { mapConcurrent } from '../cassandra/map-concurrent';
-import type { DeviceCursorStore } from '../history/message-store';
+import type { DeviceCursor, DeviceCursorStore } from '../history/message-store';
 
-/** One device's newest acknowledged message id per conversation. */
+/** One device's positions per conversation (exact, or a hint: the newest id it acknowledged). */
 export interface DeviceCursors {
   userId: string;
   deviceId: string;
-  cursors: ReadonlyMap<string, bigint>;
+  cursors: ReadonlyMap<string, DeviceCursor>;
 }
 
 /**

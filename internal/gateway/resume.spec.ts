@@ -10,11 +10,16 @@ import { resumeConversations, type ResumeContext } from './resume';
 const OVERLAP_MS = 1000;
 const GONE = 'g:1234567890';
 const base = snowflakeFloor(Date.parse('2026-11-01T00:00:00Z'));
-const msg = (conversationId: string, id: bigint): ChatMessage => ({ messageId: id.toString(), conversationId, senderId: 'x', clientMsgId: `c${id}`, text: 't', createdAt: new Date() });
+const msg = (conversationId: string, id: bigint): ChatMessage => ({ messageId: id.toString(), conversationId, senderId: 'x', clientMsgId: `c${id}`, text: 't', createdAt: new Date(), seq: '0', epoch: '0' });
+/** Saved or unsaved positions: hints, but for the conversations named in `exact`. */
+const cursors = (m: Map<string, bigint>, exact: readonly string[] = []) => new Map([...m].map(([c, id]) => [c, { messageId: id, exact: exact.includes(c) }]));
 
 /** A resume against fakes: per conversation, what history answers (messages after the cursor, or an error). */
 async function run(opts: {
   lastSeen: Record<string, string>;
+  resumeAfter?: Record<string, string>;
+  /** Conversations whose saved or unsaved position is exact. */
+  exact?: string[];
   history: Record<string, bigint[] | ChatError>;
   caughtUp?: boolean;
   saved?: Map<string, bigint> | ChatError;
@@ -27,9 +32,9 @@ async function run(opts: {
   const ctx: ResumeContext = {
     limits: { resumeMaxMessages: opts.maxMessages ?? 10, resumeMaxConversations: 10, resumeOverlapMs: OVERLAP_MS, resumeSyncWaitMs: 250 } as ResumeContext['limits'],
     cursors: {
-      loadDeviceCursors: () => (opts.saved instanceof ChatError ? Promise.reject(opts.saved) : Promise.resolve(new Map(opts.saved ?? []))),
+      loadDeviceCursors: () => (opts.saved instanceof ChatError ? Promise.reject(opts.saved) : Promise.resolve(cursors(opts.saved ?? new Map<string, bigint>(), opts.exact))),
     },
-    acks: { unsaved: () => (opts.unsaved ? new Map(opts.unsaved) : undefined) },
+    acks: { unsaved: () => (opts.unsaved ? cursors(opts.unsaved, opts.exact) : undefined) },
     historyCatchUp: { waitForHistory: (ms) => (waits.push(ms), Promise.resolve(opts.caughtUp ?? true)) },
     history: {
       history: (_p: Principal, q: { conversationId: string; afterId: string; limit: number }) => {
@@ -41,7 +46,7 @@ async function run(opts: {
     } as unknown as ResumeContext['history'],
   };
   await resumeConversations(
-    { ctx, principal: { kind: 'user', id: 'ann' }, deviceId: 'phone', lastSeen: opts.lastSeen },
+    { ctx, principal: { kind: 'user', id: 'ann' }, deviceId: 'phone', lastSeen: opts.lastSeen, resumeAfter: opts.resumeAfter ?? {} },
     { page: (p) => frames.pages.push(p), gap: (g) => frames.gaps.push(g), error: (e) => frames.errors.push(e), complete: (c) => frames.complete.push(c) },
   );
   return { ...frames, waits };
@@ -95,6 +100,36 @@ describe('resumeConversations', () => {
     const pages = new Map(r.pages.map((p) => [p.conversationId, p.messages.map((m) => BigInt(m.messageId))]));
     assert.deepEqual(pages.get('dm:ann:bob'), [seen + 1n], 'from the unsaved ack, not the older saved position');
     assert.deepEqual(pages.get('dm:ann:cat'), [ancient + 1n, seen + 1n], 'from last_seen');
+  });
+
+  it('replays exactly after a resume_after position, with no rewind, and it wins over last_seen', async () => {
+    const r = await run({
+      lastSeen: { 'dm:ann:bob': ancient.toString(), 'dm:ann:cat': seen.toString() },
+      resumeAfter: { 'dm:ann:bob': late.toString() },
+      history: { 'dm:ann:bob': [ancient, late, seen], 'dm:ann:cat': [late, seen] },
+    });
+    const pages = new Map(r.pages.map((p) => [p.conversationId, p.messages.map((m) => BigInt(m.messageId))]));
+    assert.deepEqual(pages.get('dm:ann:bob'), [seen], 'only what comes after the held message');
+    assert.deepEqual(pages.get('dm:ann:cat'), [late, seen], 'a last_seen hint is still rewound');
+  });
+
+  it('replays exactly after a saved exact position, and rewinds a saved hint', async () => {
+    const r = await run({
+      lastSeen: {},
+      saved: new Map([['dm:ann:bob', late], ['dm:ann:cat', seen]]),
+      exact: ['dm:ann:bob'],
+      history: { 'dm:ann:bob': [late, seen], 'dm:ann:cat': [late, seen] },
+    });
+    const pages = new Map(r.pages.map((p) => [p.conversationId, p.messages.map((m) => BigInt(m.messageId))]));
+    assert.deepEqual(pages.get('dm:ann:bob'), [seen]);
+    assert.deepEqual(pages.get('dm:ann:cat'), [late, seen]);
+  });
+
+  it('reports a bad resume_after entry and replays the rest', async () => {
+    const r = await run({ lastSeen: {}, resumeAfter: { 'dm:ann:bob': 'nope', 'dm:ann:cat': late.toString() }, history: { 'dm:ann:cat': [seen] } });
+    assert.equal(r.errors.length, 1);
+    assert.match(r.errors[0].message, /resume_after\[dm:ann:bob\]/);
+    assert.deepEqual(r.pages.map((p) => p.conversationId), ['dm:ann:cat']);
   });
 
   it('does not wait for history when there is nothing to replay', async () => {

@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal';
 import { ChatError } from '../errors/chat-error';
 import { parseConversationId } from '../conversation/conversation-id';
 import { parseCursor } from '../chat/page-query';
+import { laterCursor, type DeviceCursor } from '../history/message-store';
 import { rewindSnowflake } from '../snowflake/snowflake';
 import type { GatewayContext } from './gateway-context';
 
@@ -13,8 +14,10 @@ export interface ResumeRequest {
   ctx: ResumeContext;
   principal: Principal;
   deviceId: string;
-  /** From `hello`: conversation id → newest message id the device has seen. */
+  /** From `hello`: conversation id → newest message id the device has seen (a hint). */
   lastSeen: Record<string, string>;
+  /** From `hello`: conversation id → id up to which the device holds every message (exact). */
+  resumeAfter: Record<string, string>;
 }
 
 /** Where the frames of a replay go, in order: pages and gaps, then one completion. */
@@ -31,10 +34,12 @@ export interface ResumeOutput {
  * where it could not: a replay is never incomplete silently.
  *
  * Positions come from `hello` and, for conversations it does not name, from what the device
- * acknowledged on earlier connections. Each is rewound by `resumeOverlapMs` of Snowflake time
- * before reading, because ids are only roughly ordered across chat servers (clocks, and the relay
- * and Kafka paths arriving out of order): a device that saw id 101 may still lack id 100. The
- * replay therefore repeats recent messages the device has, which clients drop by id.
+ * acknowledged on earlier connections. An exact position (`resume_after`, `ack.held_through`:
+ * the device holds every message up to that id) is replayed from as it is: within a conversation
+ * ids grow with seq, so "after that id" is exactly what the device lacks. A hint (`last_seen`, a
+ * plain ack: the newest id the device saw, which says nothing of an older message still on its
+ * way) is rewound by `resumeOverlapMs` of Snowflake time before reading, and that replay repeats
+ * recent messages the device has, which clients drop by id.
  *
  * Before reading, history must hold every message acknowledged so far (in the mesh the sync worker
  * writes it shortly after the ack): that is awaited for at most `resumeSyncWaitMs`. The device is
@@ -47,7 +52,7 @@ export async function resumeConversations(req: ResumeRequest, out: ResumeOutput)
   const { ctx } = req;
   const positions = await devicePositions(req, out);
   const max = ctx.limits.resumeMaxConversations;
-  const entries = [...positions].map(([conversationId, seen]) => ({ conversationId, from: rewindSnowflake(seen, ctx.limits.resumeOverlapMs) }));
+  const entries = [...positions].map(([conversationId, c]) => ({ conversationId, from: c.exact ? c.messageId : rewindSnowflake(c.messageId, ctx.limits.resumeOverlapMs) }));
   let gaps = 0;
   const gap = (conversationId: string, afterId: bigint, reason: GapReason) => {
     gaps++;
@@ -76,7 +81,7 @@ export async function resumeConversations(req: ResumeRequest, out: ResumeOutput)
 
 /**
  * The device's saved positions, raised to what it acknowledged on this server and is not saved yet,
- * then overridden by those named in `hello`. Bad entries are reported and skipped; saved positions
+ * then overridden by those named in `hello` (`resume_after` over `last_seen`). Bad entries are reported and skipped; saved positions
  * that cannot be read are reported (the client then knows to name every conversation in
  * `last_seen`), and the replay goes on with the ones it named.
  *
@@ -84,25 +89,29 @@ export async function resumeConversations(req: ResumeRequest, out: ResumeOutput)
  * it leaves out, which the server cannot know of otherwise. In the mesh the reads of the hellos of
  * one event-loop turn share one GetDeviceCursorsBatch call (HistoryClient).
  */
-async function devicePositions(req: ResumeRequest, out: ResumeOutput): Promise<Map<string, bigint>> {
+async function devicePositions(req: ResumeRequest, out: ResumeOutput): Promise<Map<string, DeviceCursor>> {
   // Taken before the read: an ack is either still unsaved now or was saved before the read began.
   const unsaved = req.ctx.acks.unsaved(req.principal.id, req.deviceId);
-  let positions = new Map<string, bigint>();
+  let positions = new Map<string, DeviceCursor>();
   try {
     positions = await req.ctx.cursors.loadDeviceCursors(req.principal.id, req.deviceId);
   } catch (err) {
     const e = ChatError.from(err);
     out.error(new ChatError(e.code, `saved resume positions could not be read (${e.message}); only those in last_seen were replayed`));
   }
-  for (const [conversationId, id] of unsaved ?? []) if ((positions.get(conversationId) ?? 0n) < id) positions.set(conversationId, id);
-  for (const [conversationId, id] of Object.entries(req.lastSeen)) {
-    try {
-      parseConversationId(conversationId);
-      const cursor = parseCursor(id, `last_seen[${conversationId}]`);
-      if (cursor !== undefined) positions.set(conversationId, cursor);
-    } catch (err) {
-      out.error(ChatError.from(err));
+  for (const [conversationId, c] of unsaved ?? []) positions.set(conversationId, laterCursor(positions.get(conversationId), c));
+  const named = (entries: Record<string, string>, field: string, exact: boolean) => {
+    for (const [conversationId, id] of Object.entries(entries)) {
+      try {
+        parseConversationId(conversationId);
+        const messageId = parseCursor(id, `${field}[${conversationId}]`);
+        if (messageId !== undefined) positions.set(conversationId, { messageId, exact });
+      } catch (err) {
+        out.error(ChatError.from(err));
+      }
     }
-  }
+  };
+  named(req.lastSeen, 'last_seen', false);
+  named(req.resumeAfter, 'resume_after', true);
   return positions;
 }

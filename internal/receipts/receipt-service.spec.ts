@@ -13,7 +13,7 @@ import { SqliteReceiptStore } from './receipt-store-sqlite';
 
 const alice = { kind: 'user' as const, id: 'alice' };
 const dm = 'dm:alice:bob';
-const message = (id: string) => ({ messageId: id, conversationId: dm, senderId: 'bob', clientMsgId: `c${id}`, text: 'hi', createdAt: new Date() });
+const message = (id: string) => ({ messageId: id, conversationId: dm, senderId: 'bob', clientMsgId: `c${id}`, text: 'hi', createdAt: new Date(), seq: '0', epoch: '0' });
 
 /**
  * A ReceiptService on the embedded stores, with a history catch-up the test controls: what

@@ -54,7 +54,7 @@ export class Device implements RegisteredConnection {
 
 let id = 1000;
 export const delivery = (to: string, text = 'x'): RelayDelivery => ({
-  message: { messageId: String(++id), conversationId: 'dm:a:b', senderId: 'a', clientMsgId: `c${id}`, text, createdAt: new Date() },
+  message: { messageId: String(++id), conversationId: 'dm:a:b', senderId: 'a', clientMsgId: `c${id}`, text, createdAt: new Date(), seq: String(id), epoch: '1' },
   recipientUserIds: [to],
   excludeSessionId: '',
   traceContext: {},
