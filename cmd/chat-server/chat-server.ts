@@ -29,6 +29,7 @@ import { LoggedAppender } from '../../internal/messagelog/logged-appender';
 import { MESSAGE_LOG_TOPIC, SYNC_WORKER_GROUP } from '../../internal/messagelog/message-log';
 import { RedisSendClaims } from '../../internal/messagelog/send-claims-redis';
 import type { RunningProcess } from '../../internal/process/run-main';
+import { dieAfterAppend, holdFallback } from '../../internal/process/test-faults';
 import { ReceiptClient } from '../../internal/receipts/receipt-client';
 import { ReceiptService } from '../../internal/receipts/receipt-service';
 import { DeliveryFallback } from '../../internal/relay/delivery-fallback';
@@ -83,7 +84,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const registry = new ConnectionRegistry();
   // Invalidated through the inbox (connectionsChanged), by the session service's notices to this server only.
   const locations = new LocateCache(sessions, { serverId: config.serverId, ttlMs: config.locateCacheMs, maxUsers: config.locateCacheUsers });
-  const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: config.engineTimeoutMs });
+  const fallback = new DeliveryFallback({ bus, metrics, log, publishTimeoutMs: config.engineTimeoutMs, holdDeliveries: holdFallback(config.testFault, log) });
   const router = new RelayRouter({
     serverId: config.serverId,
     enabled: config.relayEnabled,
@@ -107,6 +108,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     delivery: notingDelivery(known, new MeshDelivery({ serverId: config.serverId, registry, sessions: locations, router, metrics, log })),
     limits: config,
     log,
+    afterAppend: dieAfterAppend(config.testFault, log),
   });
   const ephemeral = new MeshEphemeralPublisher({ serverId: config.serverId, registry, locations, router });
   const historyCatchUp = await syncWorkerProgress(config, log, closers);

@@ -1,6 +1,7 @@
 import type { ChatMessage } from '../../gen/chat/v1/message';
 import { GapReason, gapReasonToJSON, type HistoryPage, type ResumeGap } from '../../gen/chat/v1/gateway';
 import { ChatClient } from '../../internal/client/chat-client';
+import { HeldPositions } from '../../internal/client/held-positions';
 import { SNOWFLAKE_EPOCH_MS } from '../../internal/snowflake/snowflake';
 import type { FaultMesh } from './fault-mesh';
 import type { SeededRandom } from './seeded-random';
@@ -43,10 +44,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * One device of a scenario, behaving like a careful client: it keeps a connection (reconnecting
  * with jittered backoff to a live chat server when it closes or its heartbeats go unanswered),
- * presents per-conversation `last_seen` (the newest id it has shown) on every hello, follows the
- * server's resume protocol (the server rewinds by its overlap window; a `gap` is paged or resumed
- * again; `resume_complete` ends the replay), dedupes by message id, and retries a failed send with
- * the same client_msg_id. Everything it is shown (live or replayed) is recorded for the checker.
+ * tracks where it holds every message of each conversation from their `seq` numbers
+ * (HeldPositions) and presents that as `resume_after` on every hello (with `last_seen`, the newest
+ * id shown, as the hint for the rest), follows the server's resume protocol (a `gap` is paged or
+ * resumed again; `resume_complete` ends the replay), dedupes by message id, and retries a failed
+ * send with the same client_msg_id. Everything it is shown (live or replayed) is recorded for the
+ * checker, which counts the repeats.
  */
 export class Device {
   client?: ChatClient;
@@ -63,6 +66,8 @@ export class Device {
    * replay ended): later hellos present no more than these until a replay completes without one.
    */
   private pinned?: Map<string, bigint>;
+  /** Where this device holds every message, per conversation (what `resume_after` names). */
+  readonly positions = new HeldPositions();
   private openedAt = 0;
   private lastPongAt = 0;
   private reconnecting?: Promise<void>;
@@ -90,29 +95,51 @@ export class Device {
     return out;
   }
 
+  /** A message shown, live or paged: recorded, and it moves the position if it is the next one. */
+  private show(m: ChatMessage): void {
+    this.received.push(m);
+    this.track(m.conversationId);
+    this.positions.receive(m);
+  }
+
+  /** A conversation this device follows from the scenario's start (its messages all come after the floor). */
+  private track(conversationId: string): void {
+    if (!this.positions.get(conversationId)) this.positions.startAt(conversationId, snowflakeAt(this.world.startedAt - 60_000).toString());
+  }
+
   /** Opens a connection to `server` (or a live one picked at random); resolves after the resume replay began. */
   async connect(server?: number): Promise<void> {
     const mesh = this.world.mesh;
     const live = mesh.liveServers();
     const index = server ?? this.rng.pick(live.length > 0 ? live : [0]);
-    const record = (m: ChatMessage) => this.received.push(m);
     // Set once connected; the listeners can fire before (a close during the handshake).
     const opened: { client?: ChatClient } = {};
+    const conversations = this.world.conversationsOf(this.userId).map((c) => c.id);
+    for (const c of conversations) this.track(c);
     const presented = this.lastSeen();
     const replay = { complete: false, unserved: false };
+    // A replay's pages move positions once the replay is over and named no gap for them (a page
+    // followed by HISTORY_BEHIND may lack a message history has not stored yet).
+    const replayed = new Map<string, ChatMessage[]>();
+    const notServed = new Set<string>();
     const client = await ChatClient.connect({
       url: mesh.chatServers[index].wsUrl,
       token: await mesh.token(this.userId),
       deviceId: this.deviceId,
       lastSeen: presented,
+      resumeAfter: this.positions.heldThrough(conversations),
       requestTimeoutMs: 5_000,
       connectTimeoutMs: 5_000,
       listeners: {
-        message: record,
-        historyPage: (p: HistoryPage) => p.messages.forEach(record),
+        message: (m) => this.show(m),
+        historyPage: (p: HistoryPage) => {
+          this.received.push(...p.messages);
+          replayed.set(p.conversationId, [...(replayed.get(p.conversationId) ?? []), ...p.messages]);
+        },
         gap: (g: ResumeGap) => {
           const reason = gapReasonToJSON(g.reason);
           this.gaps.set(reason, (this.gaps.get(reason) ?? 0) + 1);
+          if (g.reason !== GapReason.GAP_REASON_REPLAY_LIMIT) notServed.add(g.conversationId);
           // More missed than one replay holds: page on, as the protocol asks.
           if (g.reason === GapReason.GAP_REASON_REPLAY_LIMIT) return void this.pageOn(g.conversationId, g.afterId);
           // History behind or unreadable: keep that position (for any later hello) and page it a
@@ -129,6 +156,10 @@ export class Device {
         },
         resumeComplete: (done) => {
           replay.complete = true;
+          for (const [c, messages] of replayed) {
+            if (notServed.has(c)) for (const m of messages) this.positions.receive(m);
+            else this.positions.replayed(c, messages);
+          }
           if (replay.unserved) {
             if (opened.client !== undefined && this.client === opened.client) void opened.client.close(4000, 'resume incomplete').catch(() => undefined);
           } else if (done.gaps === 0) {
@@ -158,7 +189,7 @@ export class Device {
     try {
       for (;;) {
         const next = await (await this.connected()).history({ conversationId, afterId: after, limit: 100 });
-        next.messages.forEach((m) => this.received.push(m));
+        next.messages.forEach((m) => this.show(m));
         if (!next.hasMore || next.messages.length === 0) break;
         after = next.messages.at(-1)!.messageId;
       }
@@ -235,6 +266,8 @@ export class Device {
         const connection = this.connections;
         const ack = await client.send(attempt.conversationId, attempt.text, attempt.clientMsgId);
         attempt.acks.push({ messageId: ack.messageId, connection });
+        this.track(ack.conversationId);
+        this.positions.receive(ack);
         attempt.ackedAtMs ??= Date.now();
         return;
       } catch (err) {

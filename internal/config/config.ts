@@ -25,6 +25,8 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     else problems.push(`${s.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   if (problems.length === 0) problems.push(...crossCheck(out as Config));
+  // A fault point kills or stalls the process on purpose: never in a deployment, whatever else is set.
+  if (out.testFault !== undefined && env.NODE_ENV !== 'test') problems.push(`CHAT_TEST_FAULT is a test-only fault point and is refused unless NODE_ENV=test (NODE_ENV=${JSON.stringify(env.NODE_ENV ?? '')})`);
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;
 }

@@ -17,7 +17,21 @@ export class DeliveryFallback {
   private readonly publisher: InboxPublisher;
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly opts: { bus: Bus; metrics: ChatMetrics; log: Logger; publishTimeoutMs: number }) {
+  constructor(
+    private readonly opts: {
+      bus: Bus;
+      metrics: ChatMetrics;
+      log: Logger;
+      publishTimeoutMs: number;
+      /**
+       * Tests only (CHAT_TEST_FAULT=hold-fallback): called with each consumed record's hand-over
+       * of its deliveries to the inbox, which it may run later (the record is committed before,
+       * so a held delivery dies with the process); the record's other parts are not held. Unset:
+       * handed over at once, in the turn that consumed the record.
+       */
+      holdDeliveries?: (deliver: () => void) => void;
+    },
+  ) {
     this.publisher = new InboxPublisher(opts);
   }
 
@@ -55,6 +69,16 @@ export class DeliveryFallback {
    * that does not decode throws, and the bus parks it.
    */
   consume(serverId: string, inbox: ServerInbox): Subscription {
-    return this.opts.bus.subscribe(deliveryTopic(serverId), (record) => dispatchBatch(inbox, RelayBatch.decode(record.payload), 'fallback'), { group: `delivery.${serverId}` });
+    const hold = this.opts.holdDeliveries;
+    const target: ServerInbox = hold
+      ? {
+          counter: inbox.counter,
+          deliveries: (ds, path) => hold(() => inbox.deliveries(ds, path)),
+          events: (es) => inbox.events(es),
+          presences: (ps) => inbox.presences(ps),
+          connectionsChanged: (us) => inbox.connectionsChanged(us),
+        }
+      : inbox;
+    return this.opts.bus.subscribe(deliveryTopic(serverId), (record) => dispatchBatch(target, RelayBatch.decode(record.payload), 'fallback'), { group: `delivery.${serverId}` });
   }
 }
