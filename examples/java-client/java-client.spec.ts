@@ -2,6 +2,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -73,6 +75,39 @@ describe('examples/java-client against chatd', () => {
     const pushed = run.lines.filter((l) => l.startsWith('message '));
     assert.equal(pushed.length, 1, run.lines.join('\n'));
     assert.match(pushed[0], new RegExp(`^message message_id: ${reply.messageId} conversation_id: "${conv}" sender_id: "jc-bob" client_msg_id: "[^"]+" text: "hello from ws ✓"`));
+    await bob.close();
+  });
+
+  it('resumes by position: replays only what it missed, from --positions (resume_after) or from what it acked (held_through)', async () => {
+    const bob = await chatd.connect('jc-bob', { format: 'json', deviceId: 'jc-bob-positions' });
+    const conv = dmConversationId('jc-cy', 'jc-bob');
+    const file = join(mkdtempSync(join(tmpdir(), 'java-positions-')), 'positions');
+    const token = await chatd.token('jc-cy');
+    const listen = (device: string, ...extra: string[]) => java(['--target', chatd.grpcAddress, '--token', token, '--device', device, '--count', '1', '--timeout-ms', '30000', ...extra]);
+    const replayed = (run: JavaRun) => run.lines.filter((l) => l.startsWith('history_page #hello ')).flatMap((l) => [...l.matchAll(/text: "([^"]*)"/g)].map((m) => m[1]));
+    const welcomed = (run: JavaRun) => waitUntil(() => run.lines.some((l) => l.startsWith('resume_complete #hello')), 10_000, 'the end of the replay');
+
+    const first = listen('jc-desk', '--positions', file);
+    await welcomed(first);
+    const p1 = await bob.send(conv, 'p1');
+    assert.equal(await first.exited, 0, first.stderr());
+    assert.match(readFileSync(file, 'utf8'), new RegExp(`^${conv} ${p1.messageId} 1 \\d+$`, 'm'), 'the held position is saved at exit');
+    await bob.send(conv, 'p2'); // missed by every run
+    await bob.send(conv, 'p3');
+
+    // Another device id, so the server knows no position of it: only resume_after says where it is.
+    const second = listen('jc-desk-2', '--positions', file);
+    await welcomed(second);
+    await bob.send(conv, 'p4');
+    assert.equal(await second.exited, 0, second.stderr());
+    assert.deepEqual(replayed(second), ['p2', 'p3'], second.lines.join('\n'));
+
+    // The first device without the file: the server replays from the exact position its ack saved.
+    const third = listen('jc-desk');
+    await welcomed(third);
+    assert.deepEqual(replayed(third), ['p2', 'p3', 'p4'], third.lines.join('\n'));
+    await bob.send(conv, 'p5');
+    assert.equal(await third.exited, 0, third.stderr());
     await bob.close();
   });
 

@@ -1,12 +1,13 @@
 import { errorCodeToJSON } from '../../gen/chat/v1/errors';
-import { GapReason, type Welcome } from '../../gen/chat/v1/gateway';
+import { GapReason, type ResumeGap, type Welcome } from '../../gen/chat/v1/gateway';
 import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
 import { compareIds, dmId, mergeMessages, newConversation, type ConversationState, type Store } from './app-state';
 import { pickWsUrl } from './ws-endpoints';
 import { ChatConnection, type ServerFrame } from './connection';
 import { describeError, UserFacingError } from './errors';
 import { applyConversationSummary, applyReceipt, applyReceiptSummary, max } from './receipt-state';
-import { deviceId, loadLastSeen, loadSession, saveLastSeen, saveSession, tokenSubject } from './session';
+import { ResumeState } from './resume-state';
+import { deviceId, loadHeldPositions, loadLastSeen, loadSession, saveHeldPositions, saveLastSeen, saveSession, tokenSubject } from './session';
 import { WebApi } from './web-api';
 
 const PAGE_SIZE = 30;
@@ -23,10 +24,13 @@ const USER_ID = /^[A-Za-z0-9_.@+=-]{1,128}$/;
 export class ChatController {
   private conn?: ChatConnection;
   private api?: WebApi;
+  /** Per conversation, the newest message id seen: unread counting, and the `last_seen` hint. */
   private lastSeen: Record<string, string> = {};
+  /** Held positions (saved in localStorage), the replay in progress, and what to acknowledge. */
+  private resumeState = new ResumeState();
+  private ackScheduled = false;
   private readonly typingSentAt = new Map<string, number>();
   private watched = new Set<string>();
-  private pendingAcks: string[] = [];
 
   constructor(readonly store: Store) {
     document.addEventListener('visibilitychange', () => this.markRead(this.store.state.selected));
@@ -67,6 +71,7 @@ export class ChatController {
   signOut(): void {
     this.conn?.stop();
     this.conn = undefined;
+    this.resumeState = new ResumeState();
     saveSession(undefined);
     Object.assign(this.s, { auth: undefined, selected: undefined, conversations: new Map(), presence: new Map(), error: undefined, membersOpen: false });
     this.store.changed();
@@ -77,12 +82,13 @@ export class ChatController {
     this.s.error = undefined;
     this.api = new WebApi(token);
     this.lastSeen = loadLastSeen();
+    this.resumeState = new ResumeState(loadHeldPositions(), (m) => m.senderId === userId);
     saveSession({ token, userId, openConversation });
     this.conn = new ChatConnection({
       url: pickWsUrl,
       token,
       deviceId: deviceId(),
-      lastSeen: () => this.lastSeen,
+      resume: () => this.resumeState.hello(this.lastSeen),
       onWelcome: (w) => void this.welcomed(w),
       onFrame: (f, requestId) => this.frame(f, requestId),
       onState: (link) => {
@@ -221,7 +227,9 @@ export class ChatController {
       if (!this.conn) throw new UserFacingError('unavailable', 'not signed in');
       const ack = await this.conn.request({ $case: 'send', value: { conversationId, clientMsgId, text } }, 'sendAck');
       conv.pending = conv.pending.filter((p) => p.clientMsgId !== clientMsgId);
-      const message: ChatMessage = { messageId: ack.messageId, conversationId, senderId: this.me, clientMsgId, text, createdAt: ack.createdAt };
+      this.resumeState.sent(ack);
+      this.scheduleAck();
+      const message: ChatMessage = { messageId: ack.messageId, conversationId, senderId: this.me, clientMsgId, text, createdAt: ack.createdAt, seq: ack.seq, epoch: ack.epoch };
       this.noteMessage(conv, message, true);
       conv.myRead = max(conv.myRead, BigInt(ack.messageId));
       if (conv.kind === 'dm' && conv.peer) this.watchPresence([conv.peer]);
@@ -255,7 +263,8 @@ export class ChatController {
       const page = await this.conn.request({ $case: 'history', value: { conversationId, beforeId: conv.messages[0]?.messageId ?? '0', afterId: '0', limit: PAGE_SIZE } }, 'historyPage');
       conv.messages = mergeMessages(conv.messages, page.messages);
       conv.hasMoreOlder = page.hasMore;
-      this.ack(page.messages);
+      this.resumeState.loaded(page.messages);
+      this.scheduleAck();
     } catch (err) {
       this.fail(err);
     } finally {
@@ -271,7 +280,8 @@ export class ChatController {
       if (!conv.historyLoaded) conv.hasMoreOlder = page.hasMore;
       conv.historyLoaded = true;
       for (const m of page.messages) this.noteMessage(conv, m, false);
-      this.ack(page.messages);
+      this.resumeState.loaded(page.messages);
+      this.scheduleAck();
       this.markRead(conv.id);
     } catch (err) {
       // A DM nobody wrote in yet is not readable until its first message: that is not an error.
@@ -300,20 +310,24 @@ export class ChatController {
   private frame(frame: ServerFrame, requestId: string): void {
     switch (frame.$case) {
       case 'message':
+        this.resumeState.message(frame.value);
         this.incoming([frame.value]);
+        this.scheduleAck();
         break;
       case 'historyPage':
-        // The replay after hello: what this device missed (and a little it has; dedupe by id).
+        // The replay after hello: what this device missed since its positions (dedupe by id all
+        // the same: a conversation resumed from a last_seen hint repeats a little).
+        this.resumeState.page(frame.value);
         this.incoming(frame.value.messages);
         break;
-      case 'gap': {
-        // The replay could not hold everything: page on from where it says, a moment later
-        // when history was still behind.
-        const { conversationId, afterId, reason } = frame.value;
-        const delay = reason === GapReason.GAP_REASON_HISTORY_BEHIND ? HISTORY_BEHIND_RETRY_MS : 0;
-        setTimeout(() => void this.catchUp(conversationId, afterId), delay);
+      case 'gap':
+        // The replay could not hold everything: paged on once it is complete.
+        this.resumeState.gap(frame.value);
         break;
-      }
+      case 'resumeComplete':
+        for (const gap of this.resumeState.complete()) this.pageGap(gap);
+        this.scheduleAck();
+        break;
       case 'typing': {
         const conv = this.conversation(frame.value.conversationId);
         conv.typing.set(frame.value.userId, Date.now() + TYPING_SHOW_MS);
@@ -357,15 +371,22 @@ export class ChatController {
       if (isNew && m.senderId !== this.me && (this.s.selected !== conv.id || document.visibilityState !== 'visible')) conv.unread++;
       if (conv.kind === 'dm' && conv.peer) this.watchPresence([conv.peer]);
     }
-    this.ack(messages);
     this.markRead(this.s.selected);
     if (newGroups.length > 0) void this.refreshList();
+  }
+
+  /** Pages on from a gap of the replay, a moment later when history was still behind. */
+  private pageGap({ conversationId, afterId, reason }: ResumeGap): void {
+    const delay = reason === GapReason.GAP_REASON_HISTORY_BEHIND ? HISTORY_BEHIND_RETRY_MS : 0;
+    setTimeout(() => void this.catchUp(conversationId, afterId), delay);
   }
 
   private async catchUp(conversationId: string, afterId: string): Promise<void> {
     try {
       const page = await this.conn!.request({ $case: 'history', value: { conversationId, afterId, beforeId: '0', limit: 100 } }, 'historyPage');
+      this.resumeState.pagedForward(conversationId, afterId, page.messages);
       this.incoming(page.messages);
+      this.scheduleAck();
       const last = page.messages.at(-1);
       if (page.hasMore && last) await this.catchUp(conversationId, last.messageId);
     } catch (err) {
@@ -384,18 +405,24 @@ export class ChatController {
     }
   }
 
-  /** Acknowledges received messages (advances the resume position and DELIVERED), batched. */
-  private ack(messages: readonly ChatMessage[]): void {
-    const ids = messages.filter((m) => m.senderId !== this.me).map((m) => m.messageId);
-    if (ids.length === 0) return;
-    if (this.pendingAcks.length === 0) {
-      queueMicrotask(() => {
-        const batch = this.pendingAcks;
-        this.pendingAcks = [];
-        if (this.conn?.isOpen) this.conn.send({ $case: 'ack', value: { messageIds: batch } });
-      });
-    }
-    this.pendingAcks.push(...ids);
+  /**
+   * Saves the held positions and acknowledges what arrived since the last ack (DELIVERED, and the
+   * held positions as `held_through`: the server's exact resume position), batched per task.
+   * Nothing goes during a replay; `resume_complete` schedules the ack that follows it.
+   */
+  private scheduleAck(): void {
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    queueMicrotask(() => {
+      this.ackScheduled = false;
+      if (!this.conn) return; // signed out meanwhile: nothing to save or send
+      const ack = this.resumeState.takeAck();
+      if (!ack) return;
+      if (Object.keys(ack.heldThrough).length > 0) saveHeldPositions(this.resumeState.snapshot());
+      // A closed link drops the batch: ids count only on the connection that delivered them, and
+      // the next hello presents the positions.
+      if (this.conn?.isOpen) this.conn.send({ $case: 'ack', value: ack });
+    });
   }
 
   /** Watches the presence of DM peers (those with at least one message) and the given users. */

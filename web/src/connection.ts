@@ -18,8 +18,12 @@ export interface ConnectionOptions {
   url: () => string;
   token: string;
   deviceId: string;
-  /** Per conversation, the newest message id seen; read at every (re)connect for `hello`. */
-  lastSeen: () => Record<string, string>;
+  /**
+   * The resume fields of `hello`, asked at every (re)connect right before it is sent:
+   * `resume_after` (held positions) and `last_seen` (hints). What follows `welcome` up to
+   * `resume_complete` is the replay answering them.
+   */
+  resume: () => { resumeAfter: Record<string, string>; lastSeen: Record<string, string> };
   onWelcome: (welcome: Welcome) => void;
   /** Every server frame that answers no pending request (pushes, the replay after hello, errors). */
   onFrame: (frame: ServerFrame, requestId: string) => void;
@@ -39,8 +43,8 @@ const MAX_BACKOFF_MS = 10_000;
 /**
  * The WebSocket link to chatd, in JSON text frames encoded by the generated code. It reconnects
  * by itself with capped exponential backoff (and at once when the browser comes back online or
- * the user asks), sends `hello` with the last seen ids so the server replays what was missed, and
- * heartbeats. A rejected token (close code 4001) signs the user out instead of retrying.
+ * the user asks), sends `hello` with the resume positions so the server replays exactly what was
+ * missed, and heartbeats. A rejected token (close code 4001) signs the user out instead of retrying.
  */
 export class ChatConnection {
   private ws?: WebSocket;
@@ -106,7 +110,7 @@ export class ChatConnection {
     const ws = new WebSocket(this.opts.url());
     this.ws = ws;
     ws.onopen = () => {
-      const hello = { token: this.opts.token, deviceId: this.opts.deviceId, lastSeen: this.opts.lastSeen() };
+      const hello = { token: this.opts.token, deviceId: this.opts.deviceId, ...this.opts.resume() };
       ws.send(JSON.stringify(ConnectRequest.toJSON({ requestId: 'hello', frame: { $case: 'hello', value: hello } })));
     };
     ws.onmessage = (ev: MessageEvent) => {

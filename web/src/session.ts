@@ -1,4 +1,9 @@
-/** What survives a page reload: who is signed in, this browser's device id, where the user was. */
+import type { HeldPosition } from '../../internal/client/held-positions';
+
+/**
+ * What survives a page reload: who is signed in, this browser's device id, where the user was,
+ * and where it holds every message of each conversation (its resume positions).
+ */
 export interface SavedSession {
   token: string;
   userId: string;
@@ -9,6 +14,7 @@ export interface SavedSession {
 const SESSION_KEY = 'chat-mesh.session';
 const DEVICE_KEY = 'chat-mesh.device';
 const LAST_SEEN_KEY = 'chat-mesh.last-seen';
+const POSITIONS_KEY = 'chat-mesh.held-positions';
 
 export function loadSession(): SavedSession | undefined {
   try {
@@ -25,6 +31,7 @@ export function saveSession(session: SavedSession | undefined): void {
   else {
     localStorage.removeItem(SESSION_KEY);
     localStorage.removeItem(LAST_SEEN_KEY);
+    localStorage.removeItem(POSITIONS_KEY);
   }
 }
 
@@ -38,7 +45,11 @@ export function deviceId(): string {
   return id;
 }
 
-/** Per conversation, the newest message id this page has seen (sent in `hello` to catch up). */
+/**
+ * Per conversation, the newest message id this page has seen: sent in `hello` as the `last_seen`
+ * hint for conversations without a held position (and the only resume state of a profile saved
+ * before positions existed, which the first replay then turns into positions).
+ */
 export function loadLastSeen(): Record<string, string> {
   try {
     return JSON.parse(localStorage.getItem(LAST_SEEN_KEY) ?? '{}') as Record<string, string>;
@@ -61,4 +72,22 @@ export function tokenSubject(token: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Per conversation, where this browser holds every message (a HeldPositions snapshot); malformed entries are dropped. */
+export function loadHeldPositions(): Record<string, HeldPosition> {
+  const out: Record<string, HeldPosition> = {};
+  try {
+    const raw = JSON.parse(localStorage.getItem(POSITIONS_KEY) ?? '{}') as Record<string, Partial<HeldPosition>>;
+    for (const [conversationId, p] of Object.entries(raw)) {
+      if ([p.messageId, p.seq, p.epoch].every((v) => typeof v === 'string' && /^\d{1,20}$/.test(v))) out[conversationId] = p as HeldPosition;
+    }
+  } catch {
+    // Unreadable: start without positions (the server resumes from what the device acknowledged).
+  }
+  return out;
+}
+
+export function saveHeldPositions(positions: Record<string, HeldPosition>): void {
+  localStorage.setItem(POSITIONS_KEY, JSON.stringify(positions));
 }

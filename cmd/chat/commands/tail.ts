@@ -8,6 +8,7 @@ import type { CliContext } from '../cli-context';
 import { describeError, formatMessage, formatPresence } from '../output';
 import { presencePeers } from '../presence-peers';
 import { RecentIds } from '../recent-ids';
+import { TailResume } from '../tail-resume';
 
 /** At most this many users' presence is watched. */
 const PRESENCE_CAP = 100;
@@ -29,10 +30,16 @@ const FATAL_CODES = new Set([
 /**
  * `chat tail`: prints messages and presence changes as they come, until SIGINT/SIGTERM.
  *
- * Resuming: every printed message is acked, so a later tail with the same device continues where
- * this one stopped (the server replays what it missed as history pages, printed first). Within one
- * run, reconnects send the newest printed id per conversation as `last_seen`, and ids already
- * printed are skipped. Replay pages with more behind them are paged forward with `history`.
+ * Resuming, by position (docs/clients.md "How a client resumes"): the tail tracks, per
+ * conversation, the message up to which it holds every message, from their `seq` numbers
+ * (TailResume over HeldPositions). Every received message is acked, with that position as
+ * `held_through`, which the server saves as the device's exact position; the acks still pending
+ * are sent before the tail exits on SIGINT/SIGTERM. So a later tail with the same device gets
+ * exactly what it missed (the server replays it as history pages, printed first), and nothing it
+ * printed before. Within one run, each reconnect presents the positions as `resume_after` (and,
+ * for conversations with only unnumbered messages, the newest id as the `last_seen` hint). A gap
+ * the replay names is paged forward with `history`. Ids already printed in this run are skipped
+ * all the same, as a safety net.
  *
  * Presence: the peers of my DMs and the members of my groups (at most 100) are watched, plus the
  * sender of any later message from someone not yet watched, while under the cap.
@@ -47,15 +54,14 @@ interface Session {
 }
 
 class Tail {
-  /** Per conversation, the newest printed message id: `last_seen` for the next connection. */
-  private readonly newest = new Map<string, bigint>();
+  /** Positions, `hello` fields and acks of this run. */
+  private readonly resume = new TailResume();
   private readonly printed = new RecentIds(10_000);
   private readonly watched = new Set<string>();
   private selfId = '';
   private client: ChatClient | undefined;
   /** True once the current connection has subscribed to everyone in `watched`. */
   private presenceReady = false;
-  private pendingAcks: string[] = [];
   private stopping = false;
   private wake: (() => void) | undefined;
 
@@ -76,7 +82,10 @@ class Tail {
   private stop(): void {
     this.stopping = true;
     this.wake?.();
-    if (this.client) void this.client.close();
+    if (!this.client) return;
+    // What this run holds is saved by the server only through acks: send the last ones first.
+    this.flushAcks();
+    void this.client.close();
   }
 
   private async loop(): Promise<void> {
@@ -117,23 +126,34 @@ class Tail {
     for (const peer of await presencePeers(await this.ctx.api(), userId, PRESENCE_CAP)) {
       if (this.watched.size < PRESENCE_CAP) this.watched.add(peer);
     }
-    const catchUp = new Map<string, ResumeGap>();
     let onClose: (closed: [number, string]) => void = () => undefined;
     const closed = new Promise<[number, string]>((resolve) => {
       onClose = resolve;
     });
-    let onReplayed: () => void = () => undefined;
-    const replayed = new Promise<void>((resolve) => {
+    let onReplayed: (gaps: ResumeGap[]) => void = () => undefined;
+    const replayed = new Promise<ResumeGap[]>((resolve) => {
       onReplayed = resolve;
     });
-    // Listeners go in before `hello`: the replay follows `welcome` at once.
+    // Listeners go in before `hello`: the replay follows `welcome` at once (it can arrive before
+    // connect() resolves, which is why acks wait in `resume` until `client` is set).
     const client = await this.ctx.connect({
-      lastSeen: Object.fromEntries([...this.newest].map(([conversation, id]) => [conversation, id.toString()])),
+      ...this.resume.hello(),
       listeners: {
-        message: (m) => this.show(m),
-        historyPage: (page) => this.showReplay(page),
-        gap: (gap) => catchUp.set(gap.conversationId, gap),
-        resumeComplete: () => onReplayed(),
+        message: (m) => {
+          this.resume.message(m);
+          this.show(m);
+          this.flushAcks();
+        },
+        historyPage: (page) => {
+          this.resume.page(page);
+          this.showReplay(page);
+        },
+        gap: (gap) => this.resume.gap(gap),
+        resumeComplete: () => {
+          const gaps = this.resume.complete();
+          this.flushAcks();
+          onReplayed(gaps);
+        },
         presence: (p) => this.ctx.out.result(formatPresence(p, new Date()), { presence: PresenceEvent.toJSON(p) }),
         goAway: (g) => this.ctx.out.note(`server going away${g.reason ? `: ${g.reason}` : ''}`),
         error: (e) => this.ctx.out.note(`server error: ${errorCodeToJSON(e.code)}: ${e.message}`),
@@ -141,13 +161,13 @@ class Tail {
       },
     });
     this.client = client;
+    this.flushAcks();
     if (this.stopping) {
       await client.close();
       return { closed };
     }
-    client.ack(this.pendingAcks.splice(0));
     this.ctx.out.note(`${reconnect ? 'reconnected' : 'connected'} as ${userId} (device ${await this.ctx.deviceId()}, server ${client.welcome.serverId}); Ctrl-C to stop`);
-    await this.settle(client, this.pageForward(client, replayed, closed, catchUp));
+    await this.settle(client, this.pageForward(client, replayed, closed));
     // Presence subscriptions belong to a connection: every (re)connect subscribes to all watched users.
     const watched = [...this.watched];
     if (watched.length > 0) await this.settle(client, client.subscribePresence(watched));
@@ -160,15 +180,16 @@ class Tail {
    * Once the replay is over, pages forward from every gap it named (after a moment when history
    * was behind, so the sync worker can catch up).
    */
-  private async pageForward(client: ChatClient, replayed: Promise<void>, closed: Promise<unknown>, catchUp: Map<string, ResumeGap>): Promise<void> {
-    await Promise.race([replayed, closed]);
-    const gaps = [...catchUp.values()];
+  private async pageForward(client: ChatClient, replayed: Promise<ResumeGap[]>, closed: Promise<unknown>): Promise<void> {
+    const gaps = await Promise.race([replayed, closed.then(() => [])]);
     if (gaps.some((g) => g.reason === GapReason.GAP_REASON_HISTORY_BEHIND)) await this.sleep(HISTORY_BEHIND_RETRY_MS);
     for (const { conversationId, afterId: from } of gaps) {
       let afterId = from;
       for (;;) {
         const page = await client.history({ conversationId, afterId });
+        this.resume.pagedForward(conversationId, afterId, page.messages);
         for (const m of page.messages) this.show(m);
+        this.flushAcks();
         const last = page.messages.at(-1);
         if (!page.hasMore || !last) break;
         afterId = last.messageId;
@@ -191,31 +212,27 @@ class Tail {
     const fresh = page.messages.filter((m) => !this.printed.has(m.messageId));
     const n = fresh.length;
     if (n > 0 && !this.ctx.out.json) {
-      // The server replays from a little before the device's position (its overlap window), and
-      // a new tail process has not printed anything yet: some of these may have been seen before.
-      this.ctx.out.note(`(${n} message${n === 1 ? '' : 's'} replayed in ${page.conversationId}: what this device missed, and the last ones it may have seen before it${page.hasMore ? '; more follow' : ''})`);
+      this.ctx.out.note(`(${n} message${n === 1 ? '' : 's'} replayed in ${page.conversationId}: what this device missed${page.hasMore ? '; more follow' : ''})`);
     }
     for (const m of fresh) this.show(m);
   }
 
+  /** Prints a message unless this run printed it already (acks are `resume`'s business). */
   private show(m: ChatMessage): void {
     if (!this.printed.add(m.messageId)) return;
-    const id = BigInt(m.messageId);
-    if (id > (this.newest.get(m.conversationId) ?? 0n)) this.newest.set(m.conversationId, id);
     this.ctx.out.result(formatMessage(m), { message: ChatMessage.toJSON(m) });
-    this.ack(m.messageId);
     this.watch(m.senderId);
   }
 
-  private ack(messageId: string): void {
-    if (!this.client) {
-      this.pendingAcks.push(messageId); // the replay arrives before connect() has resolved
-      return;
-    }
+  /** Sends what `resume` has to acknowledge (nothing before the connection is set, or during its replay). */
+  private flushAcks(): void {
+    if (!this.client) return;
+    const ack = this.resume.takeAck();
+    if (!ack) return;
     try {
-      this.client.ack([messageId]);
+      this.client.ack(ack.messageIds, ack.heldThrough);
     } catch {
-      // The connection just closed; the reconnect's last_seen covers this message.
+      // The connection just closed; the reconnect's resume_after carries the positions.
     }
   }
 

@@ -1,5 +1,6 @@
 package chat.mesh.example;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 
@@ -16,6 +17,7 @@ record Options(
     int count,
     Duration timeout,
     boolean tls,
+    Path positions,
     boolean help) {
 
   static final String USAGE = String.join("\n",
@@ -32,6 +34,8 @@ record Options(
       "  --count N           after the send, wait for N pushed messages (CHAT_COUNT; default 0)",
       "  --timeout-ms MS     give up after MS milliseconds (CHAT_TIMEOUT_MS; default 30000)",
       "  --tls               TLS instead of plaintext (CHAT_TLS=true)",
+      "  --positions FILE    keep this device's resume positions in FILE: read for hello's",
+      "                      resume_after, written at exit (CHAT_POSITIONS; default: none kept)",
       "",
       "Exit status: 0 done (or, with nothing to wait for, the timeout passed); 1 the server refused",
       "(an error frame for hello or the send, a failed stream, go_away); 2 bad usage; 3 timed out",
@@ -46,6 +50,7 @@ record Options(
     String count = env.getOrDefault("CHAT_COUNT", "0");
     String timeout = env.getOrDefault("CHAT_TIMEOUT_MS", "30000");
     boolean tls = "true".equals(env.get("CHAT_TLS"));
+    String positions = env.get("CHAT_POSITIONS");
     boolean help = false;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
@@ -59,15 +64,17 @@ record Options(
         case "--device" -> device = value(args, ++i, flag);
         case "--count" -> count = value(args, ++i, flag);
         case "--timeout-ms" -> timeout = value(args, ++i, flag);
+        case "--positions" -> positions = value(args, ++i, flag);
         default -> throw new IllegalArgumentException("unknown argument " + flag);
       }
     }
-    if (help) return new Options(target, token, peer, text, device, 0, Duration.ZERO, tls, true);
+    Path positionsFile = positions == null || positions.isEmpty() ? null : Path.of(positions);
+    if (help) return new Options(target, token, peer, text, device, 0, Duration.ZERO, tls, positionsFile, true);
     if (token == null || token.isEmpty()) throw new IllegalArgumentException("--token (CHAT_TOKEN) is required");
     if ((peer == null) != (text == null)) throw new IllegalArgumentException("--to and --text go together");
     if (text != null && text.isEmpty()) throw new IllegalArgumentException("--text must not be empty");
     return new Options(target, token, peer, text, device,
-        number(count, "--count", 0), Duration.ofMillis(number(timeout, "--timeout-ms", 1)), tls, false);
+        number(count, "--count", 0), Duration.ofMillis(number(timeout, "--timeout-ms", 1)), tls, positionsFile, false);
   }
 
   /** True when a DM is to be sent. */
