@@ -66,6 +66,8 @@ describe('ClientConnection acks', () => {
       conn.pushMessage(message('dm:ann:bob', a));
       conn.pushMessage(message('dm:ann:bob', b));
       conn.pushMessage(message('g:7', c));
+      conn.pushMessage(message('dm:ann:bob', a)); // again (relay and fallback): not pushed twice
+      assert.equal(frames.filter((f) => f.frame?.$case === 'message').length, 3);
       const notDelivered = (9n << 22n).toString();
       // The DM's position is named exactly (the device lacks a message before b); the group's is a hint.
       conn.receive({ requestId: '', frame: { $case: 'ack', value: { messageIds: [b.toString(), a.toString(), c.toString(), notDelivered], heldThrough: { 'dm:ann:bob': a.toString() } } } });

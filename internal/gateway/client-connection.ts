@@ -161,9 +161,9 @@ export class ClientConnection implements RegisteredConnection, Registrant {
     this.sink.close(cause, reason);
   }
 
+  /** Pushes a message unless this connection was already sent it (and has not acked it since). */
   pushMessage(message: ChatMessage): void {
-    this.delivered.remember(message.messageId, message.conversationId);
-    this.push(messageFrame(message));
+    if (this.delivered.remember(message.messageId, message.conversationId)) this.push(messageFrame(message));
   }
 
   /**
@@ -259,8 +259,9 @@ export class ClientConnection implements RegisteredConnection, Registrant {
       { ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen, resumeAfter: hello.resumeAfter },
       {
         page: (page) => {
-          for (const m of page.messages) this.delivered.remember(m.messageId, m.conversationId);
-          this.push({ requestId, frame: { $case: 'historyPage', value: page } });
+          // What reached this connection live since it registered is not sent again.
+          const fresh = page.messages.filter((m) => this.delivered.remember(m.messageId, m.conversationId));
+          if (fresh.length > 0 || page.hasMore) this.push({ requestId, frame: { $case: 'historyPage', value: { ...page, messages: fresh } } });
         },
         gap: (gap) => this.push({ requestId, frame: { $case: 'gap', value: gap } }),
         error: (err) => this.push(errorFrame(err, requestId)),

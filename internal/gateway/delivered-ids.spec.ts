@@ -11,13 +11,20 @@ describe('DeliveredIds', () => {
 
   it('keeps an id pushed twice (live and replayed) in its first place', () => {
     const ids = new DeliveredIds(3);
-    ids.remember('1', 'c');
+    assert.equal(ids.remember('1', 'c'), true);
     ids.remember('2', 'c');
-    ids.remember('1', 'c');
+    assert.equal(ids.remember('1', 'c'), false, 'a second push of a noted id is refused');
     ids.remember('3', 'c');
     ids.remember('4', 'c');
     assert.equal(ids.take('1'), undefined, 'evicted as the oldest');
     assert.deepEqual(['2', '3', '4'].map((id) => ids.take(id)), ['c', 'c', 'c']);
+  });
+
+  it('notes an id again once it was acked (taken)', () => {
+    const ids = new DeliveredIds(3);
+    ids.remember('1', 'c');
+    ids.take('1');
+    assert.equal(ids.remember('1', 'c'), true);
   });
 
   it('stays bounded over many rounds of its capacity', () => {

@@ -1,6 +1,8 @@
 /**
  * The conversation of each message recently pushed to one connection, so that an `ack` (which
- * names only message ids) can advance the right per-conversation resume position. Bounded: the
+ * names only message ids) can advance the right per-conversation resume position, and so that a
+ * message reaching the connection twice (relay and fallback, a retry delivered again, live and in
+ * its replay) is pushed once while it is noted. Bounded: the
  * oldest entries are forgotten first, and an ack of a forgotten id only means more replay later.
  * Acked ids are dropped at once, so a client that acks keeps the map small.
  *
@@ -15,8 +17,9 @@ export class DeliveredIds {
 
   constructor(private readonly capacity: number) {}
 
-  remember(messageId: string, conversationId: string): void {
-    if (this.map.has(messageId)) return; // pushed live and replayed: it keeps its first place
+  /** Notes a message pushed to the connection; false when it is still noted (pushed before, not acked since). */
+  remember(messageId: string, conversationId: string): boolean {
+    if (this.map.has(messageId)) return false; // pushed live and replayed: it keeps its first place
     if (this.ring.length < this.capacity) this.ring.push(messageId);
     else {
       this.map.delete(this.ring[this.next]);
@@ -24,6 +27,7 @@ export class DeliveredIds {
       this.next = (this.next + 1) % this.capacity;
     }
     this.map.set(messageId, conversationId);
+    return true;
   }
 
   /** The conversation of a delivered message, forgotten once asked for: an ack is needed once. */
