@@ -8,6 +8,7 @@ import { ConversationAccess } from '../../internal/chat/conversation-access';
 import { KnownConversations, notingDelivery } from '../../internal/chat/known-conversations';
 import { pushEphemeral } from '../../internal/ephemeral/ephemeral-events';
 import { MeshEphemeralPublisher } from '../../internal/ephemeral/ephemeral-publisher-mesh';
+import { SharedForwardPages } from '../../internal/chat/shared-forward-pages';
 import { HistoryQueries } from '../../internal/chat/history-queries';
 import { MessageService } from '../../internal/chat/message-service';
 import type { Config } from '../../internal/config/config';
@@ -121,7 +122,8 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
       verifier,
       sessions,
       messages,
-      history: new HistoryQueries(history, access, config),
+      // Resumes of one conversation at once (a reconnect storm) share their history reads.
+      history: new HistoryQueries(new SharedForwardPages(history), access, config),
       access,
       cursors: history,
       acks: new AckBatcher({ cursors: history, receipts, flushMs: config.ackFlushMs, maxBatch: config.ackMaxBatch, log }),
