@@ -30,6 +30,18 @@ describe('LoggedAppender', () => {
     await bus.close();
   });
 
+  it('answers a retry of a send already in the log with the original, appending and delivering nothing again', async () => {
+    const bus = new MemoryBus(log);
+    let publishes = 0;
+    const counting = { publish: (...args: Parameters<MemoryBus['publish']>) => (publishes++, bus.publish(...args)) } as unknown as MemoryBus;
+    const appender = new LoggedAppender({ bus: counting, claims: new MemorySendClaims({ ttlMs: 60_000 }), publishTimeoutMs: 1_000 });
+    await appender.append(draft('100'), ['ann', 'ben']);
+    await new Promise((r) => setImmediate(r)); // the appended note is not awaited by the send
+    const retry = await appender.append(draft('200'), ['ann', 'ben']);
+    assert.deepEqual([retry.message.messageId, retry.created, retry.redeliver, publishes], ['100', false, false, 1]);
+    await bus.close();
+  });
+
   it('refuses a draft whose id is behind its conversation with IdBehind, claiming and appending nothing', async () => {
     const bus = new MemoryBus(log);
     const appender = new LoggedAppender({ bus, claims: new MemorySendClaims({ ttlMs: 60_000 }), publishTimeoutMs: 1_000 });

@@ -10,7 +10,7 @@ interface Numbering {
 
 /** SendClaims in one process (tests): maps pruned of expired entries as they are used. */
 export class MemorySendClaims implements SendClaims {
-  private readonly claims = new Map<string, { message: ChatMessage; expiresAtMs: number }>();
+  private readonly claims = new Map<string, { message: ChatMessage; expiresAtMs: number; appended?: boolean }>();
   private readonly numbering = new Map<string, Numbering>();
 
   constructor(private readonly opts: { ttlMs: number; sequenceTtlMs?: number; now?: () => number }) {}
@@ -20,7 +20,7 @@ export class MemorySendClaims implements SendClaims {
     this.prune(now);
     const key = claimKey(draft);
     const held = this.claims.get(key);
-    if (held && held.expiresAtMs > now) return Promise.resolve({ message: held.message });
+    if (held && held.expiresAtMs > now) return Promise.resolve({ message: held.message, appended: held.appended === true });
     const id = BigInt(draft.messageId);
     let n = this.numbering.get(draft.conversationId);
     if (n && n.expiresAtMs <= now) n = undefined;
@@ -31,6 +31,12 @@ export class MemorySendClaims implements SendClaims {
     this.numbering.set(draft.conversationId, { seq: BigInt(message.seq), epoch: message.epoch, newestId: id, expiresAtMs: now + (this.opts.sequenceTtlMs ?? Number.MAX_SAFE_INTEGER) });
     this.claims.set(key, { message, expiresAtMs: now + this.opts.ttlMs });
     return Promise.resolve({ message });
+  }
+
+  appended(message: ChatMessage): Promise<void> {
+    const held = this.claims.get(claimKey(message));
+    if (held?.message.messageId === message.messageId) held.appended = true;
+    return Promise.resolve();
   }
 
   /** Map iteration is in insertion order, which is expiry order (one fixed TTL per map). */

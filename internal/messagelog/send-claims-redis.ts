@@ -1,6 +1,6 @@
 import { ChatMessage } from '../../gen/chat/v1/message';
 import { withDeadline } from '../deadline/with-deadline';
-import { clientKeyPrefix, defineScript, type RedisClient } from '../engines/redis-client';
+import { clientKeyPrefix, defineScript, type RedisClient, type RedisScript } from '../engines/redis-client';
 import { ChatError } from '../errors/chat-error';
 import { claimKey, type ClaimResult, type SendClaims } from './send-claims';
 
@@ -15,15 +15,15 @@ export interface RedisSendClaimsOptions {
 }
 
 /**
- * KEYS: the claim (hash m, s, e), the conversation's numbering (hash s, e, n: seq, epoch, newest id).
+ * KEYS: the claim (hash m, s, e, and a once appended), the conversation's numbering (hash s, e, n: seq, epoch, newest id).
  * ARGV: the encoded draft, claim TTL, the draft's id (decimal), numbering TTL.
  * Returns {1, seq, epoch} when the draft won, {0, message, seq, epoch} for a held claim, {2, newest id}
  * when the draft's id is not above the conversation's newest. Ids compare as decimal strings:
  * longer is greater, then lexicographic (Lua numbers are doubles and lose 64-bit ids).
  */
 const CLAIM = `
-local held = redis.call('HMGET', KEYS[1], 'm', 's', 'e')
-if held[1] then return {0, held[1], held[2], held[3]} end
+local held = redis.call('HMGET', KEYS[1], 'm', 's', 'e', 'a')
+if held[1] then return {0, held[1], held[2], held[3], held[4] or ''} end
 local newest = redis.call('HGET', KEYS[2], 'n')
 local id = ARGV[3]
 if newest and (#newest > #id or (#newest == #id and newest >= id)) then return {2, newest} end
@@ -37,7 +37,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {1, seq, epoch}
 `;
 
-type ClaimReply = [1, number, Buffer] | [0, Buffer, Buffer, Buffer] | [2, Buffer];
+/** KEYS: the claim. ARGV: the message id. Marks a live claim of that message appended (an expired one stays gone). */
+const APPENDED = `
+local m = redis.call('HGET', KEYS[1], 'm')
+if m then redis.call('HSET', KEYS[1], 'a', ARGV[1]) end
+return 0
+`;
+
+type ClaimReply = [1, number, Buffer] | [0, Buffer, Buffer, Buffer, Buffer] | [2, Buffer];
 
 /**
  * SendClaims in Redis: one script per send, atomic on the server, so chat servers anywhere in the
@@ -50,11 +57,21 @@ type ClaimReply = [1, number, Buffer] | [0, Buffer, Buffer, Buffer] | [2, Buffer
  * seqs already given, which clients treat as already held (they dedupe by id). See GUARANTEES.md.
  */
 export class RedisSendClaims implements SendClaims {
-  private readonly script: (...args: (string | number | Buffer)[]) => Promise<unknown>;
+  private readonly script: RedisScript;
+  private readonly markAppended: RedisScript;
 
   constructor(private readonly opts: RedisSendClaimsOptions) {
     if (clientKeyPrefix(opts.redis)) throw new Error('RedisSendClaims: pass keyPrefix to the claims, not to the ioredis client');
     this.script = defineScript(opts.redis, 'chatSendClaim', CLAIM, 2, { buffers: true });
+    this.markAppended = defineScript(opts.redis, 'chatSendClaimAppended', APPENDED, 1);
+  }
+
+  async appended(message: ChatMessage): Promise<void> {
+    await withDeadline(this.markAppended(this.claimKeyOf(message), message.messageId), this.opts.commandTimeoutMs, 'noting an append in Redis');
+  }
+
+  private claimKeyOf(message: ChatMessage): string {
+    return `${this.opts.keyPrefix}claim:{${message.conversationId}}:${claimKey(message)}`;
   }
 
   async claim(draft: ChatMessage): Promise<ClaimResult> {
@@ -64,7 +81,7 @@ export class RedisSendClaims implements SendClaims {
     let reply: ClaimReply;
     try {
       reply = (await withDeadline(
-        this.script(`${p}claim:${tag}:${claimKey(draft)}`, `${p}seq:${tag}`, value, this.opts.ttlMs, draft.messageId, this.opts.sequenceTtlMs),
+        this.script(this.claimKeyOf(draft), `${p}seq:${tag}`, value, this.opts.ttlMs, draft.messageId, this.opts.sequenceTtlMs),
         this.opts.commandTimeoutMs,
         'claiming a send in Redis',
       )) as ClaimReply;
@@ -75,7 +92,7 @@ export class RedisSendClaims implements SendClaims {
       case 1:
         return { message: { ...draft, seq: String(reply[1]), epoch: reply[2].toString() } };
       case 0:
-        return { message: { ...ChatMessage.decode(reply[1]), seq: reply[2].toString(), epoch: reply[3].toString() } };
+        return { message: { ...ChatMessage.decode(reply[1]), seq: reply[2].toString(), epoch: reply[3].toString() }, appended: reply[4].length > 0 };
       default:
         return { behind: BigInt(reply[1].toString()) };
     }

@@ -43,6 +43,18 @@ export function sendClaimsContract(name: string, harness: () => SendClaimsHarnes
       assert.equal(retry.seq, '1', 'and its original number');
     });
 
+    it('tells a retry whether the claimed message was noted appended, across holders', async () => {
+      const h = harness();
+      const first = message(`u6${uniq}`, 'ap');
+      won(await h.claims(60_000).claim(first));
+      const before = await h.claims(60_000).claim(message(`u6${uniq}`, 'ap'));
+      assert.ok('message' in before && !before.appended, 'not noted yet');
+      await h.claims(60_000).appended({ ...first, seq: '1', epoch: first.messageId });
+      const after = await h.claims(60_000).claim(message(`u6${uniq}`, 'ap'));
+      assert.ok('message' in after && after.appended === true);
+      assert.equal(after.message.messageId, first.messageId);
+    });
+
     it('keeps different senders and different client ids apart', async () => {
       const claims = harness().claims(60_000);
       const a = message(`u2${uniq}`, 'same');

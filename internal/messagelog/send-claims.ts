@@ -2,8 +2,11 @@ import type { ChatMessage } from '../../gen/chat/v1/message';
 
 /** What a claim answers. */
 export type ClaimResult =
-  /** The key's message, numbered: the caller's own draft when it won, the original for a retry. */
-  | { message: ChatMessage }
+  /**
+   * The key's message, numbered: the caller's own draft when it won, the original for a retry;
+   * `appended` when an earlier attempt's append to the log is known to have succeeded.
+   */
+  | { message: ChatMessage; appended?: boolean }
   /**
    * Nothing was claimed or numbered: the conversation already has a message whose id is not below
    * the draft's (another chat server's clock runs ahead). The caller retries with an id above `newestId`.
@@ -30,6 +33,12 @@ export type ClaimResult =
  */
 export interface SendClaims {
   claim(draft: ChatMessage): Promise<ClaimResult>;
+  /**
+   * Notes that the claimed message is in the log, so a retry need not be delivered again (its
+   * first attempt was, unless its server died first, which the recipients' positions show). Best
+   * effort: a note that is lost only costs a redelivery.
+   */
+  appended(message: ChatMessage): Promise<void>;
 }
 
 /** The claim key of a message: its sender and client message id, unambiguously joined. */
