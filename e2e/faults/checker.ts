@@ -23,6 +23,8 @@ export interface Verdict {
     received: number;
     /** Of those, copies of an id the device already had (removed by client dedupe). */
     deduped: number;
+    /** Repeats by how the copy came (live, replay, page). */
+    repeatsVia: Record<string, number>;
     /** Resume gaps the servers named to the scenario's devices, by reason. */
     gaps: Record<string, number>;
   };
@@ -66,7 +68,9 @@ async function readHistory(api: ChatApi, conversationId: string, problems: strin
  *    conversations, and after dedupe by id shows none twice (no two ids for one client_msg_id);
  * 4. no message reaches a device of a non-member;
  * 5. order as documented: history pages in strict id order; a device's sends acknowledged on one
- *    connection have increasing ids; every id's timestamp lies within the scenario's time range.
+ *    connection have increasing ids; every id's timestamp lies within the scenario's time range;
+ * 6. replays carry only what is missing: of the message frames devices received (live, replayed
+ *    and paged), at most `maxRepeatShare` repeat an id the device already had.
  */
 export interface CheckOptions {
   historyTimeoutMs?: number;
@@ -77,6 +81,8 @@ export interface CheckOptions {
    * still fails the scenario.
    */
   unshownExpected?: string;
+  /** Check 6's bound on repeated frames; default 0.01 (issue 15). */
+  maxRepeatShare?: number;
 }
 
 export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Promise<Verdict> {
@@ -174,10 +180,16 @@ export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Pr
   await shownAll();
   let received = 0;
   let deduped = 0;
+  const repeatsVia: Record<string, number> = {};
   for (const d of world.devices) {
     received += d.received.length;
     const shown = displayed(d);
     deduped += d.received.length - new Set(d.received.map((m) => m.messageId)).size;
+    const had = new Set<string>();
+    d.received.forEach((m, i) => {
+      if (had.has(m.messageId)) repeatsVia[d.receivedVia[i] ?? 'live'] = (repeatsVia[d.receivedVia[i] ?? 'live'] ?? 0) + 1;
+      had.add(m.messageId);
+    });
     const notShown = expected(d.userId).filter((id) => !shown.has(id));
     if (notShown.length > 0) {
       const line = `${d.deviceId} never shows ${notShown.length} message(s) of its conversations, e.g. ${notShown.slice(0, 3).join(', ')}`;
@@ -198,6 +210,10 @@ export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Pr
   }
   await Promise.all(world.devices.map((d) => d.stop()));
 
+  // 6. Repeats: resume is exact, so copies come only from a delivery on two paths at once.
+  const maxRepeatShare = opts.maxRepeatShare ?? 0.01;
+  if (deduped > maxRepeatShare * received) problems.push(`${deduped} of ${received} frames the devices received (${((100 * deduped) / Math.max(1, received)).toFixed(1)} %) repeat a message they had; the bound is ${100 * maxRepeatShare} %`);
+
   const inHistory = [...history.values()].reduce((n, l) => n + l.length, 0);
   const gaps: Record<string, number> = {};
   for (const d of world.devices) for (const [reason, n] of d.gaps) gaps[reason] = (gaps[reason] ?? 0) + n;
@@ -206,13 +222,13 @@ export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Pr
     ok: problems.length === 0,
     problems: [...new Set(problems)],
     notes,
-    stats: { attempts: world.attempts.length, acked: acked.length, unacked: world.attempts.length - acked.length, unackedInHistory, inHistory, devices: world.devices.length, received, deduped, gaps },
+    stats: { attempts: world.attempts.length, acked: acked.length, unacked: world.attempts.length - acked.length, unackedInHistory, inHistory, devices: world.devices.length, received, deduped, repeatsVia, gaps },
   };
 }
 
 /** One line per verdict (and one per problem) for the suite's output. */
 export function formatVerdict(v: Verdict): string {
   const s = v.stats;
-  const head = `[faults] ${v.scenario}: ${v.ok ? 'PASS' : 'FAIL'} - ${s.acked}/${s.attempts} sends acknowledged (${s.unacked} unacknowledged, ${s.unackedInHistory} of them in history), ${s.inHistory} in history, ${s.devices} devices received ${s.received} (${s.deduped} duplicates removed by dedupe)${Object.keys(s.gaps).length > 0 ? `; resume gaps named by the servers: ${Object.entries(s.gaps).map(([r, n]) => `${r.replace('GAP_REASON_', '')} ${n}`).join(', ')}` : ''}`;
+  const head = `[faults] ${v.scenario}: ${v.ok ? 'PASS' : 'FAIL'} - ${s.acked}/${s.attempts} sends acknowledged (${s.unacked} unacknowledged, ${s.unackedInHistory} of them in history), ${s.inHistory} in history, ${s.devices} devices received ${s.received} (${s.deduped} repeats removed by dedupe${s.deduped > 0 ? `: ${Object.entries(s.repeatsVia).map(([via, n]) => `${n} ${via}`).join(', ')}` : ''})${Object.keys(s.gaps).length > 0 ? `; resume gaps named by the servers: ${Object.entries(s.gaps).map(([r, n]) => `${r.replace('GAP_REASON_', '')} ${n}`).join(', ')}` : ''}`;
   return [head, ...v.problems.map((p) => `[faults]   problem: ${p}`), ...v.notes.map((n) => `[faults]   reported, not failed: ${n}`)].join('\n');
 }

@@ -41,6 +41,15 @@ export function snowflakeMs(id: string): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A hole in a device's positions older than this is filled from history (the relay's ack timeout is 3 s). */
+const HOLE_REPAIR_MS = 4_000;
+
+/** How a scenario's device behaves beyond the careful client it always is. */
+export interface DeviceOptions {
+  /** Fill a hole in its positions from history once it outlives HOLE_REPAIR_MS. Default true. */
+  repairHoles?: boolean;
+}
+
 /**
  * One device of a scenario, behaving like a careful client: it keeps a connection (reconnecting
  * with jittered backoff to a live chat server when it closes or its heartbeats go unanswered),
@@ -57,6 +66,8 @@ export class Device {
   connections = 0;
   /** Every message frame or replayed history message, in arrival order, duplicates included. */
   readonly received: ChatMessage[] = [];
+  /** How each of `received` came: pushed live, in a resume replay, or paged with `history`. */
+  readonly receivedVia: ('live' | 'replay' | 'page')[] = [];
   /** Closes seen by this device: code and reason. */
   readonly closes: { code: number; reason: string }[] = [];
   /** Gaps the server named, by reason (for the scenario's report). */
@@ -68,6 +79,11 @@ export class Device {
   private pinned?: Map<string, bigint>;
   /** Where this device holds every message, per conversation (what `resume_after` names). */
   readonly positions = new HeldPositions();
+  /** When each conversation's current hole was first seen, and those being filled from history. */
+  private readonly holeSince = new Map<string, number>();
+  private readonly repairing = new Set<string>();
+  /** The current connection's resume replay is not over: holes are the replay's to fill. */
+  private resuming = false;
   private openedAt = 0;
   private lastPongAt = 0;
   private reconnecting?: Promise<void>;
@@ -79,6 +95,7 @@ export class Device {
     readonly userId: string,
     readonly deviceId: string,
     readonly rng: SeededRandom,
+    private readonly opts: DeviceOptions = {},
   ) {}
 
   /** The newest id shown per conversation (pinned lower after an unserved resume); the scenario start otherwise. */
@@ -97,9 +114,16 @@ export class Device {
 
   /** A message shown, live or paged: recorded, and it moves the position if it is the next one. */
   private show(m: ChatMessage): void {
-    this.received.push(m);
+    this.record([m], 'live');
     this.track(m.conversationId);
     this.positions.receive(m);
+  }
+
+  private record(messages: readonly ChatMessage[], via: Device['receivedVia'][number]): void {
+    for (const m of messages) {
+      this.received.push(m);
+      this.receivedVia.push(via);
+    }
   }
 
   /** A conversation this device follows from the scenario's start (its messages all come after the floor). */
@@ -118,10 +142,16 @@ export class Device {
     for (const c of conversations) this.track(c);
     const presented = this.lastSeen();
     const replay = { complete: false, unserved: false };
+    this.resuming = true;
     // A replay's pages move positions once the replay is over and named no gap for them (a page
     // followed by HISTORY_BEHIND may lack a message history has not stored yet).
     const replayed = new Map<string, ChatMessage[]>();
     const notServed = new Set<string>();
+    const pageAfterReplay: ResumeGap[] = [];
+    // A connection this device gave up on (it reconnected elsewhere) may still deliver frames
+    // while its close completes, a stopped server flushing its backlog: they are ignored, as a
+    // client drops what a socket it is closing still brings (the resume covers them).
+    const current = () => opened.client === undefined || this.client === opened.client;
     const client = await ChatClient.connect({
       url: mesh.chatServers[index].wsUrl,
       token: await mesh.token(this.userId),
@@ -131,17 +161,21 @@ export class Device {
       requestTimeoutMs: 5_000,
       connectTimeoutMs: 5_000,
       listeners: {
-        message: (m) => this.show(m),
+        message: (m) => {
+          if (current()) this.show(m);
+        },
         historyPage: (p: HistoryPage) => {
-          this.received.push(...p.messages);
+          if (!current()) return;
+          this.record(p.messages, 'replay');
           replayed.set(p.conversationId, [...(replayed.get(p.conversationId) ?? []), ...p.messages]);
         },
         gap: (g: ResumeGap) => {
           const reason = gapReasonToJSON(g.reason);
           this.gaps.set(reason, (this.gaps.get(reason) ?? 0) + 1);
           if (g.reason !== GapReason.GAP_REASON_REPLAY_LIMIT) notServed.add(g.conversationId);
-          // More missed than one replay holds: page on, as the protocol asks.
-          if (g.reason === GapReason.GAP_REASON_REPLAY_LIMIT) return void this.pageOn(g.conversationId, g.afterId);
+          // More missed than one replay holds: page on, as the protocol asks, once the replay moved
+          // the position (so the paging asks only for what is still missing).
+          if (g.reason === GapReason.GAP_REASON_REPLAY_LIMIT) return void pageAfterReplay.push(g);
           // History behind or unreadable: keep that position (for any later hello) and page it a
           // moment later on this connection. Reconnecting instead would add load when a storm of
           // resumes is what made history slow.
@@ -156,10 +190,12 @@ export class Device {
         },
         resumeComplete: (done) => {
           replay.complete = true;
+          if (current()) this.resuming = false;
           for (const [c, messages] of replayed) {
             if (notServed.has(c)) for (const m of messages) this.positions.receive(m);
             else this.positions.replayed(c, messages);
           }
+          for (const g of pageAfterReplay) void this.pageOn(g.conversationId, this.positions.get(g.conversationId)?.messageId ?? g.afterId);
           if (replay.unserved) {
             if (opened.client !== undefined && this.client === opened.client) void opened.client.close(4000, 'resume incomplete').catch(() => undefined);
           } else if (done.gaps === 0) {
@@ -181,17 +217,35 @@ export class Device {
   }
 
   /**
-   * Pages a conversation forward from a gap's position with `history` + after_id, as the protocol
-   * asks; `unpin` when the position was pinned for this gap and is served once paged to the end.
+   * Pages a conversation forward from `afterId` with `history` + after_id, as the protocol asks
+   * for a gap, until this device holds everything history has; `unpin` when the position was
+   * pinned for this gap and is served once paged to the end. Where the device knows the size of
+   * its first hole (HeldPositions.firstHole), a page asks for just that many, so paging a hole
+   * repeats nothing it holds past it.
    */
   private async pageOn(conversationId: string, afterId: string, unpin = false): Promise<void> {
     let after = afterId;
     try {
-      for (;;) {
-        const next = await (await this.connected()).history({ conversationId, afterId: after, limit: 100 });
-        next.messages.forEach((m) => this.show(m));
-        if (!next.hasMore || next.messages.length === 0) break;
-        after = next.messages.at(-1)!.messageId;
+      for (let round = 0; round < 100; round++) {
+        const hole = this.positions.firstHole(conversationId);
+        const limit = hole && hole.afterId === after && hole.count > 0 ? Math.min(100, hole.count) : 100;
+        const before = this.positions.get(conversationId)?.messageId;
+        const next = await (await this.connected()).history({ conversationId, afterId: after, limit });
+        this.record(next.messages, 'page');
+        // A page read from where the device holds everything is the conversation from there.
+        if (before === after) this.positions.replayed(conversationId, next.messages);
+        else for (const m of next.messages) this.positions.receive(m);
+        if (next.messages.length === 0) break;
+        const held = this.positions.get(conversationId)?.messageId;
+        if (limit < 100 && next.messages.length === limit) {
+          // The hole's size: filled, or it never fills (the position did not move).
+          if (held === undefined || held === before) break;
+          after = held;
+        } else if (!next.hasMore) {
+          break;
+        } else {
+          after = next.messages.at(-1)!.messageId;
+        }
       }
       if (unpin && this.pinned?.get(conversationId) === BigInt(afterId)) this.pinned.delete(conversationId);
     } catch {
@@ -199,6 +253,31 @@ export class Device {
       this.pin(conversationId, BigInt(after));
       const c = this.client;
       if (c) void c.close(4000, 'paging failed').catch(() => undefined);
+    }
+  }
+
+  /**
+   * A hole that outlived HOLE_REPAIR_MS (longer than a delivery waits for the relay's ack timeout
+   * and the fallback) is filled from history, as a client should, unless this device was made not
+   * to (a scenario that must see the resume itself fill it).
+   */
+  private repairHoles(): void {
+    if (this.resuming) {
+      this.holeSince.clear();
+      return;
+    }
+    const now = Date.now();
+    const holes = new Set(this.positions.withGaps());
+    for (const c of this.holeSince.keys()) if (!holes.has(c)) this.holeSince.delete(c);
+    for (const c of holes) {
+      const since = this.holeSince.get(c) ?? now;
+      this.holeSince.set(c, since);
+      if (this.opts.repairHoles === false || now - since < HOLE_REPAIR_MS || this.repairing.has(c)) continue;
+      const hole = this.positions.firstHole(c);
+      if (!hole) continue;
+      this.repairing.add(c);
+      this.holeSince.delete(c);
+      void this.pageOn(c, hole.afterId).finally(() => this.repairing.delete(c));
     }
   }
 
@@ -214,6 +293,7 @@ export class Device {
     clearInterval(this.watchdog);
     this.watchdog = setInterval(() => {
       if (this.client !== client) return;
+      if (client.isOpen) this.repairHoles();
       if (!client.isOpen) return this.scheduleReconnect();
       client.heartbeat().then(() => (this.lastPongAt = Date.now())).catch(() => {
         if (this.client !== client || this.stopped) return;
@@ -347,8 +427,8 @@ export class FaultWorld {
   }
 
   /** A device of `userId`, connected to `server` (or a live one picked by the seed). */
-  async device(userId: string, server?: number, suffix = 'd'): Promise<Device> {
-    const d = new Device(this, userId, `${userId}-${suffix}`, this.rng.fork(`${userId}-${suffix}`));
+  async device(userId: string, server?: number, suffix = 'd', opts: DeviceOptions = {}): Promise<Device> {
+    const d = new Device(this, userId, `${userId}-${suffix}`, this.rng.fork(`${userId}-${suffix}`), opts);
     this.devices.push(d);
     try {
       await d.connect(server);

@@ -33,6 +33,26 @@ describe('HeldPositions', () => {
     assert.deepEqual(p.withGaps(), []);
   });
 
+  it('names the first run of missing numbers, so a client can fill exactly it from history', () => {
+    const p = positions();
+    p.receive(m(1));
+    assert.equal(p.firstHole(C), undefined);
+    p.receive(m(4));
+    p.receive(m(7));
+    assert.deepEqual(p.firstHole(C), { afterId: '100001', count: 2 }, 'seqs 2 and 3');
+    p.receive(m(1, 200));
+    p.receive(m(2));
+    p.receive(m(3));
+    p.receive(m(5));
+    p.receive(m(6));
+    p.receive(m(7));
+    assert.deepEqual(p.firstHole(C), { afterId: '100007', count: 0 }, 'only a later epoch is held: page to the end');
+    const q = positions();
+    q.startAt(C, '5');
+    q.receive(m(3));
+    assert.deepEqual(q.firstHole(C), { afterId: '5', count: 2 }, 'from a start: seqs 1 and 2');
+  });
+
   it('ignores repeats, older numbers, older epochs and unnumbered messages', () => {
     const p = positions();
     p.receive(m(3));

@@ -131,6 +131,25 @@ export class HeldPositions {
     return out;
   }
 
+  /**
+   * The first run of missing numbers of a conversation, to fill it from history and nothing more:
+   * page forwards after `afterId` for `count` messages (0: the count is not known, the next
+   * message held being in a later epoch; page to the end). Undefined when nothing is missing.
+   */
+  firstHole(conversationId: string): { afterId: string; count: number } | undefined {
+    const t = this.tracked.get(conversationId);
+    if (!t || t.ahead.size === 0) return undefined;
+    const start = t.held.seq === '0';
+    let next: bigint | undefined;
+    for (const m of t.ahead.values()) {
+      if (!start && m.epoch !== t.held.epoch) continue;
+      const seq = BigInt(m.seq);
+      if (next === undefined || seq < next) next = seq;
+    }
+    const count = next === undefined ? 0 : Number(next - (start ? 0n : BigInt(t.held.seq)) - 1n);
+    return { afterId: t.held.messageId, count };
+  }
+
   /** Conversations with messages received past a missing number. */
   withGaps(): string[] {
     return [...this.tracked].filter(([, t]) => t.ahead.size > 0).map(([id]) => id);
