@@ -8,8 +8,6 @@ export interface Verdict {
   scenario: string;
   ok: boolean;
   problems: string[];
-  /** What the scenario's CheckOptions said to report instead of failing (see unshownExpected). */
-  notes: string[];
   stats: {
     attempts: number;
     acked: number;
@@ -74,20 +72,12 @@ async function readHistory(api: ChatApi, conversationId: string, problems: strin
  */
 export interface CheckOptions {
   historyTimeoutMs?: number;
-  /**
-   * Why messages in history that a device never shows (even after its final resume) are to be
-   * reported rather than failed: a fault whose documented cost is exactly that. Only the resume
-   * window's limit (docs/GUARANTEES.md, "What this assumes"; issue 15) qualifies. Every other check
-   * still fails the scenario.
-   */
-  unshownExpected?: string;
   /** Check 6's bound on repeated frames; default 0.01 (issue 15). */
   maxRepeatShare?: number;
 }
 
 export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Promise<Verdict> {
   const problems: string[] = [];
-  const notes: string[] = [];
   const attemptsByKey = new Map<string, SendAttempt>();
   for (const a of world.attempts) attemptsByKey.set(keyOf(a), a);
   const acked = world.acked();
@@ -192,9 +182,7 @@ export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Pr
     });
     const notShown = expected(d.userId).filter((id) => !shown.has(id));
     if (notShown.length > 0) {
-      const line = `${d.deviceId} never shows ${notShown.length} message(s) of its conversations, e.g. ${notShown.slice(0, 3).join(', ')}`;
-      if (opts.unshownExpected) notes.push(`${line} (${opts.unshownExpected})`);
-      else problems.push(line);
+      problems.push(`${d.deviceId} never shows ${notShown.length} message(s) of its conversations, e.g. ${notShown.slice(0, 3).join(', ')}`);
     }
     const keys = new Map<string, string>();
     for (const m of d.received) {
@@ -221,7 +209,6 @@ export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Pr
     scenario: world.name,
     ok: problems.length === 0,
     problems: [...new Set(problems)],
-    notes,
     stats: { attempts: world.attempts.length, acked: acked.length, unacked: world.attempts.length - acked.length, unackedInHistory, inHistory, devices: world.devices.length, received, deduped, repeatsVia, gaps },
   };
 }
@@ -230,5 +217,5 @@ export async function checkWorld(world: FaultWorld, opts: CheckOptions = {}): Pr
 export function formatVerdict(v: Verdict): string {
   const s = v.stats;
   const head = `[faults] ${v.scenario}: ${v.ok ? 'PASS' : 'FAIL'} - ${s.acked}/${s.attempts} sends acknowledged (${s.unacked} unacknowledged, ${s.unackedInHistory} of them in history), ${s.inHistory} in history, ${s.devices} devices received ${s.received} (${s.deduped} repeats removed by dedupe${s.deduped > 0 ? `: ${Object.entries(s.repeatsVia).map(([via, n]) => `${n} ${via}`).join(', ')}` : ''})${Object.keys(s.gaps).length > 0 ? `; resume gaps named by the servers: ${Object.entries(s.gaps).map(([r, n]) => `${r.replace('GAP_REASON_', '')} ${n}`).join(', ')}` : ''}`;
-  return [head, ...v.problems.map((p) => `[faults]   problem: ${p}`), ...v.notes.map((n) => `[faults]   reported, not failed: ${n}`)].join('\n');
+  return [head, ...v.problems.map((p) => `[faults]   problem: ${p}`)].join('\n');
 }
