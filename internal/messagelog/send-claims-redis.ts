@@ -15,36 +15,40 @@ export interface RedisSendClaimsOptions {
 }
 
 /**
- * KEYS: the claim (hash m, s, e, and a once appended), the conversation's numbering (hash s, e, n: seq, epoch, newest id).
+ * KEYS: the claim (a string: a flag byte, '1' once appended, then `seq,epoch,` and the encoded
+ * message), the conversation's numbering (hash s, e, n: seq, epoch, newest id).
  * ARGV: the encoded draft, claim TTL, the draft's id (decimal), numbering TTL.
- * Returns {1, seq, epoch} when the draft won, {0, message, seq, epoch} for a held claim, {2, newest id}
- * when the draft's id is not above the conversation's newest. Ids compare as decimal strings:
- * longer is greater, then lexicographic (Lua numbers are doubles and lose 64-bit ids).
+ * Returns {1, seq, epoch} when the draft won, {0, claim} for a held claim, {2, newest id} when
+ * the draft's id is not above the conversation's newest. Ids compare as decimal strings: longer
+ * is greater, then lexicographic (Lua numbers are doubles and lose 64-bit ids; a seq stays exact
+ * up to 2^53). Five commands; the script call itself is most of its cost (measured at 1,000 DMs/s
+ * on 4 servers: Redis 0.05 CPU-s per 1,000 messages against 0.027 with the plain SET NX before).
  */
 const CLAIM = `
-local held = redis.call('HMGET', KEYS[1], 'm', 's', 'e', 'a')
-if held[1] then return {0, held[1], held[2], held[3], held[4] or ''} end
-local newest = redis.call('HGET', KEYS[2], 'n')
+local held = redis.call('GET', KEYS[1])
+if held then return {0, held} end
+local conv = redis.call('HMGET', KEYS[2], 's', 'e', 'n')
 local id = ARGV[3]
+local newest = conv[3]
 if newest and (#newest > #id or (#newest == #id and newest >= id)) then return {2, newest} end
-redis.call('HSETNX', KEYS[2], 'e', id)
-local seq = redis.call('HINCRBY', KEYS[2], 's', 1)
-redis.call('HSET', KEYS[2], 'n', id)
+local seq = string.format('%d', (tonumber(conv[1]) or 0) + 1)
+local epoch = conv[2] or id
+redis.call('HSET', KEYS[2], 's', seq, 'e', epoch, 'n', id)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-local epoch = redis.call('HGET', KEYS[2], 'e')
-redis.call('HSET', KEYS[1], 'm', ARGV[1], 's', seq, 'e', epoch)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[1], '0' .. seq .. ',' .. epoch .. ',' .. ARGV[1], 'PX', ARGV[2])
 return {1, seq, epoch}
 `;
 
-/** KEYS: the claim. ARGV: the message id. Marks a live claim of that message appended (an expired one stays gone). */
-const APPENDED = `
-local m = redis.call('HGET', KEYS[1], 'm')
-if m then redis.call('HSET', KEYS[1], 'a', ARGV[1]) end
-return 0
-`;
+type ClaimReply = [1, Buffer, Buffer] | [0, Buffer] | [2, Buffer];
 
-type ClaimReply = [1, number, Buffer] | [0, Buffer, Buffer, Buffer, Buffer] | [2, Buffer];
+/** A held claim's value: flag byte, `seq,epoch,`, the encoded message. */
+function parseHeld(value: Buffer): { message: ChatMessage; appended: boolean } {
+  const afterSeq = value.indexOf(0x2c, 1);
+  const afterEpoch = value.indexOf(0x2c, afterSeq + 1);
+  const seq = value.subarray(1, afterSeq).toString();
+  const epoch = value.subarray(afterSeq + 1, afterEpoch).toString();
+  return { message: { ...ChatMessage.decode(value.subarray(afterEpoch + 1)), seq, epoch }, appended: value[0] === 0x31 };
+}
 
 /**
  * SendClaims in Redis: one script per send, atomic on the server, so chat servers anywhere in the
@@ -58,16 +62,19 @@ type ClaimReply = [1, number, Buffer] | [0, Buffer, Buffer, Buffer, Buffer] | [2
  */
 export class RedisSendClaims implements SendClaims {
   private readonly script: RedisScript;
-  private readonly markAppended: RedisScript;
 
   constructor(private readonly opts: RedisSendClaimsOptions) {
     if (clientKeyPrefix(opts.redis)) throw new Error('RedisSendClaims: pass keyPrefix to the claims, not to the ioredis client');
     this.script = defineScript(opts.redis, 'chatSendClaim', CLAIM, 2, { buffers: true });
-    this.markAppended = defineScript(opts.redis, 'chatSendClaimAppended', APPENDED, 1);
   }
 
+  /**
+   * One SETRANGE of the flag byte (no script, the claim's TTL kept). Unchecked: were the claim
+   * already expired, it would leave a one-byte key with no TTL, which takes a claim TTL
+   * (CHAT_SEND_DEDUPE_TTL_SEC, a day) shorter than an append.
+   */
   async appended(message: ChatMessage): Promise<void> {
-    await withDeadline(this.markAppended(this.claimKeyOf(message), message.messageId), this.opts.commandTimeoutMs, 'noting an append in Redis');
+    await withDeadline(this.opts.redis.setrange(this.claimKeyOf(message), 0, '1'), this.opts.commandTimeoutMs, 'noting an append in Redis');
   }
 
   private claimKeyOf(message: ChatMessage): string {
@@ -90,9 +97,9 @@ export class RedisSendClaims implements SendClaims {
     }
     switch (reply[0]) {
       case 1:
-        return { message: { ...draft, seq: String(reply[1]), epoch: reply[2].toString() } };
+        return { message: { ...draft, seq: reply[1].toString(), epoch: reply[2].toString() } };
       case 0:
-        return { message: { ...ChatMessage.decode(reply[1]), seq: reply[2].toString(), epoch: reply[3].toString() }, appended: reply[4].length > 0 };
+        return parseHeld(reply[1]);
       default:
         return { behind: BigInt(reply[1].toString()) };
     }
