@@ -45,14 +45,17 @@ class FlakyStore implements BatchAppender {
   }
 }
 
-async function setup(options: { failures?: number; maxBatch?: number; started?: boolean } = {}) {
+async function setup(options: { failures?: number; maxBatch?: number; started?: boolean; unmarked?: boolean } = {}) {
   const bus = new MemoryBus(log, { delivery: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 5 } });
   const store = new SqliteMessageStore({ db: openSqliteDatabase({ path: ':memory:', synchronous: 'full' }), ownsDb: true });
   const flaky = new FlakyStore(store, options.failures ?? 0);
   const metrics = new ChatMetrics({ service: 'sync-worker', instance: 'test', processMetrics: false });
   const worker = new SyncWorker({ bus, store: flaky, metrics, log, retryBackoffMs: 5, maxRetryBackoffMs: 20, maxBatch: options.maxBatch ?? 16, lingerMs: 0 });
   if (options.started ?? true) await worker.start();
-  const appender = new LoggedAppender({ bus, claims: new MemorySendClaims({ ttlMs: 60_000 }), publishTimeoutMs: 1_000 });
+  const memoryClaims = new MemorySendClaims({ ttlMs: 60_000 });
+  // Unmarked: no claim is ever noted appended, as when the first attempt's append failed.
+  const claims = options.unmarked ? { claim: (m: ChatMessage) => memoryClaims.claim(m), appended: () => Promise.resolve() } : memoryClaims;
+  const appender = new LoggedAppender({ bus, claims, publishTimeoutMs: 1_000 });
   const count = async (result: string) => sampleValue(parseMetrics(await metrics.text()), `chat_sync_writes_total{result="${result}"}`);
   const page = async () => (await store.listMessages({ conversationId: 'dm:ann:ben', limit: 100 })).messages.map((m) => m.text).reverse();
   return { bus, store, flaky, worker, appender, metrics, count, page };
@@ -60,7 +63,7 @@ async function setup(options: { failures?: number; maxBatch?: number; started?: 
 
 describe('the message log and the sync worker', () => {
   it('writes every appended message to history in log order, and a retried send only once', async () => {
-    const { appender, count, page, worker } = await setup();
+    const { appender, count, page, worker } = await setup({ unmarked: true });
     const first = await appender.append(draft('one'), ['ann', 'ben']);
     assert.equal(first.created, true);
     const retry = await appender.append(draft('one again', 'c-one'), ['ann', 'ben']);
