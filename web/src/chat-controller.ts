@@ -6,7 +6,7 @@ import { pickWsUrl } from './ws-endpoints';
 import { ChatConnection, type ServerFrame } from './connection';
 import { describeError, UserFacingError } from './errors';
 import { applyConversationSummary, applyReceipt, applyReceiptSummary, max } from './receipt-state';
-import { ResumeState } from './resume-state';
+import { ResumeSession } from '../../internal/client/resume-session';
 import { deviceId, loadHeldPositions, loadLastSeen, loadSession, saveHeldPositions, saveLastSeen, saveSession, tokenSubject } from './session';
 import { WebApi } from './web-api';
 
@@ -27,7 +27,7 @@ export class ChatController {
   /** Per conversation, the newest message id seen: unread counting, and the `last_seen` hint. */
   private lastSeen: Record<string, string> = {};
   /** Held positions (saved in localStorage), the replay in progress, and what to acknowledge. */
-  private resumeState = new ResumeState();
+  private resumeState = new ResumeSession();
   private ackScheduled = false;
   private readonly typingSentAt = new Map<string, number>();
   private watched = new Set<string>();
@@ -71,7 +71,7 @@ export class ChatController {
   signOut(): void {
     this.conn?.stop();
     this.conn = undefined;
-    this.resumeState = new ResumeState();
+    this.resumeState = new ResumeSession();
     saveSession(undefined);
     Object.assign(this.s, { auth: undefined, selected: undefined, conversations: new Map(), presence: new Map(), error: undefined, membersOpen: false });
     this.store.changed();
@@ -82,7 +82,7 @@ export class ChatController {
     this.s.error = undefined;
     this.api = new WebApi(token);
     this.lastSeen = loadLastSeen();
-    this.resumeState = new ResumeState(loadHeldPositions(), (m) => m.senderId === userId);
+    this.resumeState = new ResumeSession(loadHeldPositions(), (m) => m.senderId === userId);
     saveSession({ token, userId, openConversation });
     this.conn = new ChatConnection({
       url: pickWsUrl,

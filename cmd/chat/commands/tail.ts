@@ -8,7 +8,7 @@ import type { CliContext } from '../cli-context';
 import { describeError, formatMessage, formatPresence } from '../output';
 import { presencePeers } from '../presence-peers';
 import { RecentIds } from '../recent-ids';
-import { TailResume } from '../tail-resume';
+import { ResumeSession } from '../../../internal/client/resume-session';
 
 /** At most this many users' presence is watched. */
 const PRESENCE_CAP = 100;
@@ -32,7 +32,7 @@ const FATAL_CODES = new Set([
  *
  * Resuming, by position (docs/clients.md "How a client resumes"): the tail tracks, per
  * conversation, the message up to which it holds every message, from their `seq` numbers
- * (TailResume over HeldPositions). Every received message is acked, with that position as
+ * (ResumeSession over HeldPositions, internal/client). Every received message is acked, with that position as
  * `held_through`, which the server saves as the device's exact position; the acks still pending
  * are sent before the tail exits on SIGINT/SIGTERM. So a later tail with the same device gets
  * exactly what it missed (the server replays it as history pages, printed first), and nothing it
@@ -55,7 +55,7 @@ interface Session {
 
 class Tail {
   /** Positions, `hello` fields and acks of this run. */
-  private readonly resume = new TailResume();
+  private readonly resume = new ResumeSession();
   private readonly printed = new RecentIds(10_000);
   private readonly watched = new Set<string>();
   private selfId = '';

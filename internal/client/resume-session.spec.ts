@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GapReason } from '../../gen/chat/v1/gateway';
 import type { ChatMessage } from '../../gen/chat/v1/message';
-import { TailResume } from './tail-resume';
+import { ResumeSession } from './resume-session';
 
 const C = 'dm:a:b';
 const D = 'dm:a:c';
@@ -12,9 +12,9 @@ function msg(c: string, seq: number, id = 1000 + seq): ChatMessage {
   return { messageId: String(id), conversationId: c, senderId: 'a', clientMsgId: '', text: `m${seq}`, createdAt: new Date(), seq: String(seq), epoch: '1' };
 }
 
-describe('TailResume', () => {
+describe('ResumeSession', () => {
   it('presents held positions as resume_after and the newest id as last_seen only where there is none', () => {
-    const r = new TailResume();
+    const r = new ResumeSession();
     assert.deepEqual(r.hello(), { resumeAfter: {}, lastSeen: {} });
     r.complete();
     r.message(msg(C, 1));
@@ -26,7 +26,7 @@ describe('TailResume', () => {
   });
 
   it('applies a replay at resume_complete and acknowledges nothing before it', () => {
-    const r = new TailResume();
+    const r = new ResumeSession();
     r.hello();
     r.complete();
     r.message(msg(C, 1));
@@ -40,7 +40,7 @@ describe('TailResume', () => {
   });
 
   it('does not start a position past a replay still under way', () => {
-    const r = new TailResume();
+    const r = new ResumeSession();
     r.hello(); // a new run: the server replays from its saved position
     r.message(msg(C, 7)); // live, before the replay's page with 5 and 6
     r.page({ conversationId: C, messages: [msg(C, 5), msg(C, 6)], hasMore: false });
@@ -49,7 +49,7 @@ describe('TailResume', () => {
   });
 
   it('starts a conversation the replay could not serve at the gap, and moves it only when paged from there', () => {
-    const r = new TailResume();
+    const r = new ResumeSession();
     r.hello();
     r.gap({ conversationId: C, afterId: '1004', reason: GapReason.GAP_REASON_HISTORY_UNAVAILABLE });
     r.message(msg(C, 9));
@@ -61,7 +61,7 @@ describe('TailResume', () => {
   });
 
   it('counts only contiguous numbers of a page behind a HISTORY_BEHIND gap', () => {
-    const r = new TailResume();
+    const r = new ResumeSession();
     r.hello();
     r.complete();
     r.message(msg(C, 1));
@@ -75,7 +75,7 @@ describe('TailResume', () => {
   });
 
   it('pages on after a REPLAY_LIMIT gap from where the replay ended', () => {
-    const r = new TailResume();
+    const r = new ResumeSession();
     r.hello();
     r.page({ conversationId: C, messages: [msg(C, 1), msg(C, 2)], hasMore: true });
     r.gap({ conversationId: C, afterId: '1002', reason: GapReason.GAP_REASON_REPLAY_LIMIT });

@@ -1,6 +1,6 @@
 import { GapReason, type HistoryPage, type ResumeGap, type SendAck } from '../../gen/chat/v1/gateway';
 import type { ChatMessage } from '../../gen/chat/v1/message';
-import { HeldPositions, type HeldPosition, type Numbered } from '../../internal/client/held-positions';
+import { HeldPositions, type HeldPosition, type Numbered } from './held-positions';
 
 /** What the next `ack` frame carries. */
 export interface PendingAck {
@@ -15,14 +15,16 @@ export interface ResumeHello {
 }
 
 /**
- * The page's resume bookkeeping, one connection at a time: where this browser holds every message
- * of each conversation (a {@link HeldPositions}, from the `seq` numbers of what it receives, kept
- * in localStorage through {@link snapshot}), what each `hello` presents, and what to acknowledge.
+ * A client's resume bookkeeping, one connection at a time: where it holds every message of each
+ * conversation (a {@link HeldPositions}, from the `seq` numbers of what it receives; kept across
+ * restarts through {@link snapshot}), what each `hello` presents, and what to acknowledge. It
+ * sends nothing: the client feeds it every frame and sends what {@link takeAck} returns. The web
+ * client and `chat tail` use it; no Node-only code, it goes into the browser bundle.
  *
  * The rules (docs/clients.md "How a client resumes"):
- * - `hello` presents the held positions as `resume_after`, and the page's newest-seen ids as the
- *   `last_seen` hint only for conversations without one (unnumbered messages, or a profile saved
- *   before positions existed).
+ * - `hello` presents the held positions as `resume_after`, and the newest ids seen as the
+ *   `last_seen` hint only for conversations without one (unnumbered messages, or a client that
+ *   kept only newest ids before positions existed).
  * - A replay's pages move positions at `resume_complete`, all at once (`replayed`), unless a gap
  *   other than REPLAY_LIMIT named the conversation: history may have lacked a message there, so
  *   only contiguous numbers count (`receive`).
@@ -37,8 +39,10 @@ export interface ResumeHello {
  *   touch that has a position: without it the server would save the newest acked id as a hint,
  *   replacing its exact position.
  */
-export class ResumeState {
+export class ResumeSession {
   private readonly positions: HeldPositions;
+  /** Per conversation, the newest id received: the `last_seen` hint where there is no position. */
+  private readonly newest = new Map<string, bigint>();
   /** Ids received on the current connection, not acknowledged yet. */
   private ackIds: string[] = [];
   /** Conversations whose held position the next ack names. */
@@ -65,8 +69,11 @@ export class ResumeState {
     return this.inReplay;
   }
 
-  /** The `hello` fields of a new connection; what it receives until `resume_complete` is its replay. */
-  hello(newestSeen: Readonly<Record<string, string>>): ResumeHello {
+  /**
+   * The `hello` fields of a new connection; what it receives until `resume_complete` is its replay.
+   * `newestSeen`: newest ids the client kept from before this session, as further hints.
+   */
+  hello(newestSeen: Readonly<Record<string, string>> = {}): ResumeHello {
     this.inReplay = true;
     this.replay = new Map();
     this.gaps = new Map();
@@ -78,6 +85,9 @@ export class ResumeState {
     const resumeAfter = this.positions.heldThrough();
     const lastSeen: Record<string, string> = {};
     for (const [conversationId, id] of Object.entries(newestSeen)) if (!(conversationId in resumeAfter)) lastSeen[conversationId] = id;
+    for (const [conversationId, id] of this.newest) {
+      if (!(conversationId in resumeAfter) && id > BigInt(lastSeen[conversationId] ?? '0')) lastSeen[conversationId] = id.toString();
+    }
     return { resumeAfter, lastSeen };
   }
 
@@ -156,9 +166,14 @@ export class ResumeState {
     return { messageIds, heldThrough };
   }
 
-  /** Every held position, for localStorage (the constructor takes it back). */
+  /** Every held position, to keep across restarts (the constructor takes it back). */
   snapshot(): Record<string, HeldPosition> {
     return this.positions.snapshot();
+  }
+
+  /** Conversation id → held message id, for every conversation with a position. */
+  heldThrough(): Record<string, string> {
+    return this.positions.heldThrough();
   }
 
   private numbered(m: Numbered): void {
@@ -169,5 +184,7 @@ export class ResumeState {
   private received(m: ChatMessage): void {
     if (!this.mine(m)) this.ackIds.push(m.messageId);
     this.ackHeld.add(m.conversationId);
+    const id = BigInt(m.messageId);
+    if (id > (this.newest.get(m.conversationId) ?? 0n)) this.newest.set(m.conversationId, id);
   }
 }
