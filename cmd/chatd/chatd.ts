@@ -34,6 +34,7 @@ import { TypingService } from '../../internal/typing/typing-service';
 import { openAdapters } from './adapters';
 import { sessionRpc, watchPresenceImplementation } from '../../internal/session/session-rpc';
 import { SessionTracker } from '../../internal/session/session-tracker';
+import { SequencedAppender } from '../../internal/history/sequenced-appender';
 
 
 export interface RunningChatd {
@@ -84,7 +85,10 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const groups = new GroupService({ store: groupStore, limits: config, nextId: () => ids.nextString() });
   const access = new ConversationAccess(groups, messageStore);
   const metrics = new ChatMetrics({ service: 'chatd', instance: config.serverId, stallMetrics: true });
-  const messages = new MessageService({ appender: messageStore, access, ids, metrics, delivery: new LocalDelivery(registry), limits: config, log });
+  // SQLite numbers each conversation in its append; Cassandra's append does not, so this process,
+  // the only appender of its conversations, does it in front of the store.
+  const appender = config.store === 'cassandra' ? new SequencedAppender(messageStore) : messageStore;
+  const messages = new MessageService({ appender, access, ids, metrics, delivery: new LocalDelivery(registry), limits: config, log });
   const history = new HistoryQueries(messageStore, access, config);
   const ephemeral = new LocalEphemeralPublisher(registry);
   const receipts = new ReceiptService({ store: adapters.receipts, messages: messageStore, access, ephemeral });
