@@ -76,11 +76,11 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
   const sessionRpc = rpcClientFromConfig(SessionServiceDefinition, config.sessionServiceAddr!, config, credentials, closers);
   const historyRpc = rpcClientFromConfig(HistoryServiceDefinition, config.historyServiceAddr!, config, credentials, closers);
   const sessions = new SessionClient(sessionRpc, { serverId: config.serverId, maxConnectionsPerCall: config.maxGroupSize });
-  const history = new HistoryClient(historyRpc, { maxDevicesPerCall: config.ackMaxBatch });
+  const history = new HistoryClient(historyRpc, { maxDevicesPerCall: config.ackMaxBatch, maxPagesPerCall: config.historyBatchMaxPages });
   // Fed by what this server sends and receives (notingDelivery, the inbox), so a presence check
   // for a DM partner rarely asks the history service.
   const known = new KnownConversations(history, { maxEntries: config.conversationCacheEntries });
-  const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers)), known);
+  const access = new ConversationAccess(new GroupClient(rpcClientFromConfig(GroupServiceDefinition, config.groupServiceAddr!, config, credentials, closers), { maxChecksPerCall: config.membershipCheckMaxBatch }), known);
 
   const registry = new ConnectionRegistry();
   // Invalidated through the inbox (connectionsChanged), by the session service's notices to this server only.

@@ -99,8 +99,8 @@ export async function startChatd(config: Config, log: Logger = pino({ level: con
   const gateway = new Gateway({ serverId: config.serverId, serverAddress: '', verifier, sessions, messages, history, access, cursors: messageStore, acks, historyCatchUp: HISTORY_WRITTEN_BEFORE_ACK, registry, presenceWatches, typing, receipts, limits: config, log, now: Date.now });
 
   const unary = {
-    group: groupRpc(groups),
-    history: withConversationReceipts(historyRpc(history, messageStore, adapters.receipts), summaries),
+    group: groupRpc(groups, config),
+    history: withConversationReceipts(historyRpc(history, messageStore, adapters.receipts, config), summaries),
     session: sessionRpc({ sessions, visiblePresences: (viewer, targets) => access.visiblePresences(viewer, targets), maxUsersPerCall: config.maxGroupSize }),
   };
   let ready = false;

@@ -26,7 +26,7 @@ export async function startGroupService(config: Config, log: Logger): Promise<Ru
       log,
       metrics: new ChatMetrics({ service: 'group-service', instance: `${hostname()}:${config.grpcPort}` }),
       closers,
-      grpcServices: [{ definition: GroupServiceService, name: 'chat.v1.GroupService', implementation: grpcUnaryImplementation(groupRpc(groups), verifier, log) }],
+      grpcServices: [{ definition: GroupServiceService, name: 'chat.v1.GroupService', implementation: grpcUnaryImplementation(groupRpc(groups, config), verifier, log) }],
     });
   } catch (err) {
     await closeAll(closers);

@@ -35,7 +35,7 @@ export async function startHistoryService(config: Config, log: Logger): Promise<
     const access = new ConversationAccess(groups, store);
     const receiptStore = await CassandraReceiptStore.open({ session });
     const receipts = new ReceiptSummaries({ store: receiptStore, messages: store, access, maxUnreadCount: config.maxPageSize });
-    const methods = withConversationReceipts(historyRpc(new HistoryQueries(store, access, config), store, receiptStore), receipts);
+    const methods = withConversationReceipts(historyRpc(new HistoryQueries(store, access, config), store, receiptStore, config), receipts);
     return await serveProcess({
       name: 'history-service',
       config,

@@ -8,7 +8,7 @@ import type { ConversationIndex } from '../history/message-store';
  * The group reads access needs: the GroupService itself in `chatd` and the group service, the
  * GroupService client in chat servers.
  */
-export type GroupDirectory = Pick<GroupService, 'membersForSend' | 'usersSharingAGroup'>;
+export type GroupDirectory = Pick<GroupService, 'membersForSend' | 'checkMember' | 'usersSharingAGroup'>;
 
 /**
  * Who may read and write a conversation: the two users of a DM, the members of a group. Services
@@ -31,6 +31,17 @@ export class ConversationAccess {
       return [...ref.members];
     }
     return this.groups.membersForSend(caller.kind === 'service' ? undefined : caller.id, ref.groupId);
+  }
+
+  /**
+   * Throws PERMISSION_DENIED unless the caller may read the conversation (NOT_FOUND for an unknown
+   * group), as {@link participants} would, without the member list: a user's group read is one
+   * membership check. Services may read any existing conversation.
+   */
+  async checkRead(caller: Principal, conversationId: string): Promise<void> {
+    const ref = parseConversationId(conversationId);
+    if (ref.kind === 'group' && caller.kind !== 'service') await this.groups.checkMember(caller.id, ref.groupId);
+    else await this.participants(caller, conversationId);
   }
 
   async canSeePresence(viewer: string, target: string): Promise<boolean> {

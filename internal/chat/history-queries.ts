@@ -31,7 +31,20 @@ export class HistoryQueries {
   ) {}
 
   async history(caller: Principal, req: HistoryRequest): Promise<MessagePage> {
-    await this.access.participants(caller, req.conversationId);
+    await this.access.checkRead(caller, req.conversationId);
+    return this.read(req);
+  }
+
+  /**
+   * A page for a service that checked access itself (ListMessagesBatch, the chat server's resume
+   * replays): the same validation and limits as {@link history}, without asking who may read.
+   */
+  async checkedPage(req: HistoryRequest): Promise<MessagePage> {
+    parseConversationId(req.conversationId);
+    return this.read(req);
+  }
+
+  private read(req: HistoryRequest): Promise<MessagePage> {
     const beforeId = parseCursor(req.beforeId, 'before_id');
     const afterId = parseCursor(req.afterId, 'after_id');
     if (beforeId !== undefined && afterId !== undefined) throw ChatError.invalidArgument('set at most one of before_id and after_id');

@@ -1,5 +1,6 @@
 import { HistoryServiceDefinition, type AdvanceReceiptRequest, type DeviceCursor, type Watermarks } from '../../gen/chat/v1/history';
 import { ReceiptKind } from '../../gen/chat/v1/message';
+import { ErrorCode } from '../../gen/chat/v1/errors';
 import { mapConcurrent } from '../cassandra/map-concurrent';
 import { ChatError } from '../errors/chat-error';
 import { laterCursor, type DeviceCursor as StoredCursor, type MessageStore } from '../history/message-store';
@@ -20,8 +21,14 @@ export type HistoryBackend = Pick<MessageStore, 'append' | 'hasConversation' | '
  */
 const DEVICES_IN_FLIGHT = 32;
 
+/** The bounds of ListMessagesBatch (CHAT_HISTORY_BATCH_MAX_PAGES, CHAT_HISTORY_BATCH_CONCURRENCY). */
+export interface HistoryBatchLimits {
+  historyBatchMaxPages: number;
+  historyBatchConcurrency: number;
+}
+
 /** HistoryService RPCs: public reads through the access rules, internal calls for services. */
-export function historyRpc(queries: HistoryQueries, store: HistoryBackend, receipts: ReceiptStore): UnaryMethod[] {
+export function historyRpc(queries: HistoryQueries, store: HistoryBackend, receipts: ReceiptStore, limits: HistoryBatchLimits): UnaryMethod[] {
   return unaryMethods(HistoryServiceDefinition, {
     appendMessage: {
       access: 'internal',
@@ -39,6 +46,24 @@ export function historyRpc(queries: HistoryQueries, store: HistoryBackend, recei
       },
     },
     listMessages: { access: 'public', handle: (req, caller) => queries.history(caller, req) },
+    listMessagesBatch: {
+      access: 'internal',
+      handle: async (req) => {
+        if (req.pages.length > limits.historyBatchMaxPages) throw ChatError.invalidArgument(`at most ${limits.historyBatchMaxPages} pages per call (CHAT_HISTORY_BATCH_MAX_PAGES), got ${req.pages.length}`);
+        // A page fails alone with its ChatError (a bad id, storage unavailable); anything else is a
+        // bug, which fails the call and is logged with it.
+        const pages = await mapConcurrent(req.pages, limits.historyBatchConcurrency, (q) =>
+          queries.checkedPage(q).then(
+            (page) => ({ ...page, errorCode: ErrorCode.ERROR_CODE_UNSPECIFIED, errorMessage: '' }),
+            (err: unknown) => {
+              if (!(err instanceof ChatError)) throw err;
+              return { messages: [], hasMore: false, errorCode: err.code, errorMessage: err.message };
+            },
+          ),
+        );
+        return { pages };
+      },
+    },
     listConversations: {
       access: 'public',
       handle: (req, caller) => queries.conversations(actingUser(caller, req.userId), req.limit, req.beforeMessageId),

@@ -7,7 +7,7 @@ import { ClientConnection } from './client-connection';
 import type { GatewayContext, GatewayLimits } from './gateway-context';
 import { embeddedAcks } from './testing/embedded-acks';
 
-const LIMITS = { heartbeatIntervalMs: 5000, presenceTtlMs: 10_000, sendRatePerSec: 10, sendBurst: 10, maxProtocolErrors: 10, maxPresenceSubscriptions: 10, resumeMaxMessages: 10, resumeMaxConversations: 10, resumeOverlapMs: 0, resumeSyncWaitMs: 0, typingRatePerSec: 1, handshakeTimeoutMs: 10_000 } as GatewayLimits;
+const LIMITS = { heartbeatIntervalMs: 5000, presenceTtlMs: 10_000, sendRatePerSec: 10, sendBurst: 10, maxProtocolErrors: 10, maxPresenceSubscriptions: 10, resumeMaxMessages: 10, resumeMaxConversations: 10, resumeOverlapMs: 0, resumeSyncWaitMs: 0, resumeConcurrency: 4, typingRatePerSec: 1, handshakeTimeoutMs: 10_000 } as GatewayLimits;
 
 describe('ClientConnection liveness', () => {
   it('answers a heartbeat at once without calling the session service, and counts it when it arrives', async () => {

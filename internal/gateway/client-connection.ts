@@ -13,6 +13,7 @@ import { DeliveredIds } from './delivered-ids';
 import type { GatewayContext } from './gateway-context';
 import { TokenBucket, type KeyedTokenBuckets } from './rate-limiter';
 import { resumeConversations } from './resume';
+import type { ResumeSlots } from './resume-slots';
 import type { Connection } from '../../gen/chat/v1/session';
 import { sessionIdFor } from '../session/session-store';
 
@@ -20,6 +21,14 @@ import { sessionIdFor } from '../session/session-store';
 export type CloseCause = 'unauthenticated' | 'protocol' | 'timeout' | 'slow_consumer' | 'going_away' | 'limit';
 
 /** The transport side of a connection: it encodes frames in the client's format. */
+/** What every connection of one server shares (the Gateway's); each part is optional in tests. */
+export interface ConnectionShared {
+  /** Sends per user over all its connections here. */
+  userSends?: KeyedTokenBuckets;
+  /** Resume replays reading history at once, over all connections. */
+  resumeSlots?: ResumeSlots;
+}
+
 export interface FrameSink {
   send(frame: ConnectResponse): void;
   close(cause: CloseCause, reason: string): void;
@@ -76,8 +85,8 @@ export class ClientConnection implements RegisteredConnection, Registrant {
     private readonly sink: FrameSink,
     /** A token from the transport (gRPC metadata), used when `hello` carries none. */
     private readonly transportToken = '',
-    /** Sends per user, shared by all connections of this server. */
-    private readonly userSends?: KeyedTokenBuckets,
+    /** What all connections of this server share: sends per user, resume slots. */
+    private readonly shared: ConnectionShared = {},
   ) {
     this.lastBeatAtMs = ctx.now();
     this.helloDueAtMs = this.lastBeatAtMs + ctx.limits.handshakeTimeoutMs;
@@ -255,7 +264,7 @@ export class ClientConnection implements RegisteredConnection, Registrant {
       frame: { $case: 'welcome', value: { userId: this.userId, sessionId: this.sessionId, serverId: this.ctx.serverId, heartbeatIntervalMs: this.ctx.limits.heartbeatIntervalMs } },
     });
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ userId: this.userId, deviceId: this.deviceId }, 'connection open');
-    await resumeConversations(
+    const resume = () => resumeConversations(
       { ctx: this.ctx, principal, deviceId: this.deviceId, lastSeen: hello.lastSeen, resumeAfter: hello.resumeAfter },
       {
         page: (page) => {
@@ -268,13 +277,14 @@ export class ClientConnection implements RegisteredConnection, Registrant {
         complete: (done) => this.push({ requestId, frame: { $case: 'resumeComplete', value: done } }),
       },
     );
+    await (this.shared.resumeSlots ? this.shared.resumeSlots.run(resume) : resume());
   }
 
   private async send(requestId: string, send: Send): Promise<void> {
     if (!(this.sendBucket ??= new TokenBucket(this.ctx.limits.sendRatePerSec, this.ctx.limits.sendBurst, this.ctx.now)).tryTake()) {
       throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, `more than ${this.ctx.limits.sendRatePerSec} sends per second; retry with the same client_msg_id`);
     }
-    if (this.userSends && !this.userSends.tryTake(this.userId)) {
+    if (this.shared.userSends && !this.shared.userSends.tryTake(this.userId)) {
       throw new ChatError(ErrorCode.ERROR_CODE_RATE_LIMITED, 'too many sends per second from this user over all its connections; retry with the same client_msg_id');
     }
     const ack = await this.ctx.messages.send(this.principal!, send, this.sessionId);

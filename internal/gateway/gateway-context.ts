@@ -26,6 +26,8 @@ export interface GatewayLimits {
   resumeOverlapMs: number;
   /** How long a resume waits for history to hold everything acknowledged before it reads. */
   resumeSyncWaitMs: number;
+  /** Resume replays this server reads history for at once; more wait their turn (ResumeSlots). */
+  resumeConcurrency: number;
   /** Typing frames per connection per second (burst twice that). */
   typingRatePerSec: number;
   /** A connection without a completed hello is closed after this long. */

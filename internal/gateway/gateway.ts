@@ -1,6 +1,7 @@
 import { ClientConnection, type FrameSink } from './client-connection';
 import type { GatewayContext } from './gateway-context';
 import { KeyedTokenBuckets } from './rate-limiter';
+import { ResumeSlots } from './resume-slots';
 import { ServerLease } from './server-lease';
 
 /**
@@ -16,11 +17,14 @@ export class Gateway {
   private draining = false;
   /** Sends per user over all its connections to this server (a user cannot multiply its rate by connecting more). */
   private readonly userSends: KeyedTokenBuckets;
+  /** Resume replays reading history at once (CHAT_RESUME_CONCURRENCY), over all connections. */
+  private readonly resumeSlots: ResumeSlots;
   private readonly lease: ServerLease;
 
   constructor(readonly ctx: GatewayContext) {
     const { sendRatePerSec, sendBurst, userSendRatePerSec, userSendBurst } = ctx.limits;
     this.userSends = new KeyedTokenBuckets(userSendRatePerSec ?? 2 * sendRatePerSec, userSendBurst ?? 2 * sendBurst, ctx.now);
+    this.resumeSlots = new ResumeSlots(ctx.limits.resumeConcurrency);
     this.lease = new ServerLease({ serverId: ctx.serverId, sessions: ctx.sessions, registrants: () => this.live, log: ctx.log });
   }
 
@@ -36,7 +40,7 @@ export class Gateway {
   /** A new transport connection; undefined while draining (the transport refuses it). */
   open(sink: FrameSink, transportToken?: string): ClientConnection | undefined {
     if (this.draining) return undefined;
-    const conn = new ClientConnection(this.ctx, sink, transportToken, this.userSends);
+    const conn = new ClientConnection(this.ctx, sink, transportToken, { userSends: this.userSends, resumeSlots: this.resumeSlots });
     this.live.add(conn);
     return conn;
   }

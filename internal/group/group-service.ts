@@ -1,4 +1,4 @@
-import { MemberRole, type Group, type GroupMember } from '../../gen/chat/v1/group';
+import { MemberRole, Membership, type Group, type GroupMember } from '../../gen/chat/v1/group';
 import type { Principal } from '../auth/principal';
 import { assertUserId, groupConversationId } from '../conversation/conversation-id';
 import { ChatError } from '../errors/chat-error';
@@ -88,6 +88,22 @@ export class GroupService {
       throw ChatError.permissionDenied(`not a member of group ${groupId}`);
     }
     return members.map((m) => m.userId);
+  }
+
+  /**
+   * Whether `userId` is a member of the group, from its one membership row (no member list): the
+   * read access rule. NOT_FOUND for an unknown group, PERMISSION_DENIED for a non-member.
+   */
+  async checkMember(userId: string, groupId: string): Promise<void> {
+    const membership = await this.membership(groupId, userId);
+    if (membership === Membership.MEMBERSHIP_NO_GROUP) throw ChatError.notFound(`group ${groupId} not found`);
+    if (membership !== Membership.MEMBERSHIP_MEMBER) throw ChatError.permissionDenied(`not a member of group ${groupId}`);
+  }
+
+  /** What CheckMembership answers for one pair; INVALID_ARGUMENT for a bad group or user id. */
+  async membership(groupId: string, userId: string): Promise<Membership> {
+    if (await this.opts.store.getMember(this.assertGroupId(groupId), assertUserId(userId))) return Membership.MEMBERSHIP_MEMBER;
+    return (await this.opts.store.get(groupId)) ? Membership.MEMBERSHIP_NOT_MEMBER : Membership.MEMBERSHIP_NO_GROUP;
   }
 
   /** Which of `others` have a group in common with `viewer` (one of the presence visibility rules). */

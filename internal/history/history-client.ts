@@ -1,4 +1,6 @@
-import type { DeviceCursor as WireCursor, HistoryServiceDefinition } from '../../gen/chat/v1/history';
+import { ErrorCode } from '../../gen/chat/v1/errors';
+import type { HistoryServiceDefinition, ListMessagesRequest, DeviceCursor as WireCursor } from '../../gen/chat/v1/history';
+import { ChatError } from '../errors/chat-error';
 import { CallBatcher } from '../rpc/call-batcher';
 import type { RpcClient } from '../rpc/grpc-client';
 import type { ConversationIndex, ConversationPage, DeviceCursor, DeviceCursorStore, MessagePage, MessageReader, PageQuery } from './message-store';
@@ -7,9 +9,12 @@ import type { ConversationIndex, ConversationPage, DeviceCursor, DeviceCursorSto
 export interface HistoryClientOptions {
   /** Devices per GetDeviceCursorsBatch call at most: CHAT_ACK_MAX_BATCH (its default if unset). */
   maxDevicesPerCall?: number;
+  /** Forward pages per ListMessagesBatch call at most: CHAT_HISTORY_BATCH_MAX_PAGES (its default if unset). */
+  maxPagesPerCall?: number;
 }
 
 const DEFAULT_MAX_DEVICES_PER_CALL = 500;
+const DEFAULT_MAX_PAGES_PER_CALL = 100;
 
 /**
  * What a chat server reads from history, through the HistoryService (service credentials): pages
@@ -18,10 +23,13 @@ const DEFAULT_MAX_DEVICES_PER_CALL = 500;
  *
  * Device cursors cost per call, not per device: the loads of one event-loop turn (the hellos of a
  * reconnect storm) travel in one GetDeviceCursorsBatch, and the gateway's AckBatcher saves every
- * device of a flush with one SaveDeviceCursorsBatch.
+ * device of a flush with one SaveDeviceCursorsBatch. Forward pages (resume replays, gap paging) do
+ * the same: those of one turn travel in one ListMessagesBatch, each failing alone. Pages from the
+ * newest end and backwards (a user scrolling) are one ListMessages each.
  */
 export class HistoryClient implements MessageReader, ConversationIndex, DeviceCursorStore {
   private readonly loads: CallBatcher<{ userId: string; deviceId: string }, Map<string, DeviceCursor>>;
+  private readonly forwardPages: CallBatcher<PageQuery, MessagePage>;
 
   constructor(
     private readonly rpc: RpcClient<typeof HistoryServiceDefinition>,
@@ -35,10 +43,19 @@ export class HistoryClient implements MessageReader, ConversationIndex, DeviceCu
       },
       { windowMs: 0, maxBatch: opts.maxDevicesPerCall ?? DEFAULT_MAX_DEVICES_PER_CALL },
     );
+    this.forwardPages = new CallBatcher<PageQuery, MessagePage>(
+      async (queries) => {
+        const answer = await rpc.call('listMessagesBatch', { pages: queries.map(toWireQuery) });
+        if (answer.pages.length !== queries.length) throw new Error(`ListMessagesBatch answered ${answer.pages.length} pages for ${queries.length}`);
+        return answer.pages.map((p) => (p.errorCode === ErrorCode.ERROR_CODE_UNSPECIFIED ? { messages: p.messages, hasMore: p.hasMore } : new ChatError(p.errorCode, p.errorMessage)));
+      },
+      { windowMs: 0, maxBatch: opts.maxPagesPerCall ?? DEFAULT_MAX_PAGES_PER_CALL },
+    );
   }
 
   listMessages(q: PageQuery): Promise<MessagePage> {
-    return this.rpc.call('listMessages', { conversationId: q.conversationId, beforeId: (q.beforeId ?? 0n).toString(), afterId: (q.afterId ?? 0n).toString(), limit: q.limit });
+    if (q.afterId !== undefined && q.beforeId === undefined) return this.forwardPages.call(q);
+    return this.rpc.call('listMessages', toWireQuery(q));
   }
 
   listConversations(userId: string, limit: number, beforeMessageId?: bigint): Promise<ConversationPage> {
@@ -64,6 +81,10 @@ export class HistoryClient implements MessageReader, ConversationIndex, DeviceCu
   loadDeviceCursors(userId: string, deviceId: string): Promise<Map<string, DeviceCursor>> {
     return this.loads.call({ userId, deviceId });
   }
+}
+
+function toWireQuery(q: PageQuery): ListMessagesRequest {
+  return { conversationId: q.conversationId, beforeId: (q.beforeId ?? 0n).toString(), afterId: (q.afterId ?? 0n).toString(), limit: q.limit };
 }
 
 function toWire(cursors: ReadonlyMap<string, DeviceCursor>): WireCursor[] {

@@ -67,6 +67,56 @@ export function memberRoleToJSON(object: MemberRole): string {
   }
 }
 
+/** Membership is whether a user belongs to a group. */
+export enum Membership {
+  /** MEMBERSHIP_UNSPECIFIED - Never sent. */
+  MEMBERSHIP_UNSPECIFIED = 0,
+  /** MEMBERSHIP_MEMBER - The user is a member. */
+  MEMBERSHIP_MEMBER = 1,
+  /** MEMBERSHIP_NOT_MEMBER - The group exists and the user is not a member. */
+  MEMBERSHIP_NOT_MEMBER = 2,
+  /** MEMBERSHIP_NO_GROUP - There is no such group. */
+  MEMBERSHIP_NO_GROUP = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function membershipFromJSON(object: any): Membership {
+  switch (object) {
+    case 0:
+    case "MEMBERSHIP_UNSPECIFIED":
+      return Membership.MEMBERSHIP_UNSPECIFIED;
+    case 1:
+    case "MEMBERSHIP_MEMBER":
+      return Membership.MEMBERSHIP_MEMBER;
+    case 2:
+    case "MEMBERSHIP_NOT_MEMBER":
+      return Membership.MEMBERSHIP_NOT_MEMBER;
+    case 3:
+    case "MEMBERSHIP_NO_GROUP":
+      return Membership.MEMBERSHIP_NO_GROUP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Membership.UNRECOGNIZED;
+  }
+}
+
+export function membershipToJSON(object: Membership): string {
+  switch (object) {
+    case Membership.MEMBERSHIP_UNSPECIFIED:
+      return "MEMBERSHIP_UNSPECIFIED";
+    case Membership.MEMBERSHIP_MEMBER:
+      return "MEMBERSHIP_MEMBER";
+    case Membership.MEMBERSHIP_NOT_MEMBER:
+      return "MEMBERSHIP_NOT_MEMBER";
+    case Membership.MEMBERSHIP_NO_GROUP:
+      return "MEMBERSHIP_NO_GROUP";
+    case Membership.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Group is a group conversation. */
 export interface Group {
   /** Snowflake id (a decimal string in JSON). */
@@ -171,6 +221,26 @@ export interface ListUserGroupsRequest {
 export interface ListUserGroupsResponse {
   /** The caller's groups, newest first. */
   groups: Group[];
+}
+
+/** MembershipQuery names one user of one group. */
+export interface MembershipQuery {
+  /** The group. */
+  groupId: string;
+  /** The user. */
+  userId: string;
+}
+
+/** CheckMembershipRequest asks about many (group, user) pairs. */
+export interface CheckMembershipRequest {
+  /** The pairs, at most CHAT_MEMBERSHIP_CHECK_MAX_BATCH. */
+  queries: MembershipQuery[];
+}
+
+/** CheckMembershipResponse answers CheckMembership. */
+export interface CheckMembershipResponse {
+  /** One answer per query, in request order. */
+  answers: Membership[];
 }
 
 function createBaseGroup(): Group {
@@ -1213,6 +1283,225 @@ export const ListUserGroupsResponse: MessageFns<ListUserGroupsResponse> = {
   },
 };
 
+function createBaseMembershipQuery(): MembershipQuery {
+  return { groupId: "0", userId: "" };
+}
+
+export const MembershipQuery: MessageFns<MembershipQuery> = {
+  encode(message: MembershipQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.groupId !== "0") {
+      writer.uint32(8).uint64(message.groupId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MembershipQuery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMembershipQuery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.groupId = reader.uint64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MembershipQuery {
+    return {
+      groupId: isSet(object.groupId)
+        ? globalThis.String(object.groupId)
+        : isSet(object.group_id)
+        ? globalThis.String(object.group_id)
+        : "0",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: MembershipQuery): unknown {
+    const obj: any = {};
+    if (message.groupId !== "0") {
+      obj.groupId = message.groupId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+};
+
+function createBaseCheckMembershipRequest(): CheckMembershipRequest {
+  return { queries: [] };
+}
+
+export const CheckMembershipRequest: MessageFns<CheckMembershipRequest> = {
+  encode(message: CheckMembershipRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.queries) {
+      MembershipQuery.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckMembershipRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckMembershipRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.queries.push(MembershipQuery.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckMembershipRequest {
+    return {
+      queries: globalThis.Array.isArray(object?.queries)
+        ? object.queries.map((e: any) => MembershipQuery.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CheckMembershipRequest): unknown {
+    const obj: any = {};
+    if (message.queries?.length) {
+      obj.queries = message.queries.map((e) => MembershipQuery.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseCheckMembershipResponse(): CheckMembershipResponse {
+  return { answers: [] };
+}
+
+export const CheckMembershipResponse: MessageFns<CheckMembershipResponse> = {
+  encode(message: CheckMembershipResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.answers.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.answers) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckMembershipResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckMembershipResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.answers.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.answers.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckMembershipResponse {
+    return {
+      answers: globalThis.Array.isArray(object?.answers) ? object.answers.map((e: any) => membershipFromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CheckMembershipResponse): unknown {
+    const obj: any = {};
+    if (message.answers?.length) {
+      obj.answers = message.answers.map((e) => membershipToJSON(e));
+    }
+    return obj;
+  },
+};
+
 /**
  * GroupService manages group conversations of up to CHAT_MAX_GROUP_SIZE (500) members.
  * The caller is the `sub` of the request's token. A group's conversation id is "g:<group_id>".
@@ -1289,6 +1578,21 @@ export const GroupServiceDefinition = {
       requestType: ListUserGroupsRequest as typeof ListUserGroupsRequest,
       requestStream: false,
       responseType: ListUserGroupsResponse as typeof ListUserGroupsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * CheckMembership answers, for each (group, user) pair, whether the user is a member, without
+     * reading the member list: the access rule of a chat server's history reads and resume replays,
+     * those of one event-loop turn in one call. Answered in request order. Service credentials.
+     * Idempotent. Errors: INVALID_ARGUMENT (a bad group id, an empty user id, more pairs than
+     * CHAT_MEMBERSHIP_CHECK_MAX_BATCH), UNAVAILABLE.
+     */
+    checkMembership: {
+      name: "CheckMembership",
+      requestType: CheckMembershipRequest as typeof CheckMembershipRequest,
+      requestStream: false,
+      responseType: CheckMembershipResponse as typeof CheckMembershipResponse,
       responseStream: false,
       options: {},
     },
@@ -1380,6 +1684,24 @@ export const GroupServiceService = {
       Buffer.from(ListUserGroupsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListUserGroupsResponse => ListUserGroupsResponse.decode(value),
   },
+  /**
+   * CheckMembership answers, for each (group, user) pair, whether the user is a member, without
+   * reading the member list: the access rule of a chat server's history reads and resume replays,
+   * those of one event-loop turn in one call. Answered in request order. Service credentials.
+   * Idempotent. Errors: INVALID_ARGUMENT (a bad group id, an empty user id, more pairs than
+   * CHAT_MEMBERSHIP_CHECK_MAX_BATCH), UNAVAILABLE.
+   */
+  checkMembership: {
+    path: "/chat.v1.GroupService/CheckMembership" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckMembershipRequest): Buffer =>
+      Buffer.from(CheckMembershipRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckMembershipRequest => CheckMembershipRequest.decode(value),
+    responseSerialize: (value: CheckMembershipResponse): Buffer =>
+      Buffer.from(CheckMembershipResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckMembershipResponse => CheckMembershipResponse.decode(value),
+  },
 } as const;
 
 export interface GroupServiceServer extends UntypedServiceImplementation {
@@ -1411,6 +1733,14 @@ export interface GroupServiceServer extends UntypedServiceImplementation {
    * service, those of `user_id`. Errors: PERMISSION_DENIED (a user naming another user).
    */
   listUserGroups: handleUnaryCall<ListUserGroupsRequest, ListUserGroupsResponse>;
+  /**
+   * CheckMembership answers, for each (group, user) pair, whether the user is a member, without
+   * reading the member list: the access rule of a chat server's history reads and resume replays,
+   * those of one event-loop turn in one call. Answered in request order. Service credentials.
+   * Idempotent. Errors: INVALID_ARGUMENT (a bad group id, an empty user id, more pairs than
+   * CHAT_MEMBERSHIP_CHECK_MAX_BATCH), UNAVAILABLE.
+   */
+  checkMembership: handleUnaryCall<CheckMembershipRequest, CheckMembershipResponse>;
 }
 
 export interface GroupServiceClient extends Client {
@@ -1525,6 +1855,28 @@ export interface GroupServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListUserGroupsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CheckMembership answers, for each (group, user) pair, whether the user is a member, without
+   * reading the member list: the access rule of a chat server's history reads and resume replays,
+   * those of one event-loop turn in one call. Answered in request order. Service credentials.
+   * Idempotent. Errors: INVALID_ARGUMENT (a bad group id, an empty user id, more pairs than
+   * CHAT_MEMBERSHIP_CHECK_MAX_BATCH), UNAVAILABLE.
+   */
+  checkMembership(
+    request: CheckMembershipRequest,
+    callback: (error: ServiceError | null, response: CheckMembershipResponse) => void,
+  ): ClientUnaryCall;
+  checkMembership(
+    request: CheckMembershipRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckMembershipResponse) => void,
+  ): ClientUnaryCall;
+  checkMembership(
+    request: CheckMembershipRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckMembershipResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ErrorCode, errorCodeFromJSON, errorCodeToJSON } from "./errors";
 import { ChatMessage, ConversationSummary, ReceiptKind, receiptKindFromJSON, receiptKindToJSON } from "./message";
 
 export const protobufPackage = "chat.v1";
@@ -58,6 +59,33 @@ export interface ListMessagesResponse {
   messages: ChatMessage[];
   /** True when more messages exist beyond this page. Exact. */
   hasMore: boolean;
+}
+
+/** ListMessagesBatchRequest reads many pages. */
+export interface ListMessagesBatchRequest {
+  /** One entry per page, each as in ListMessages. */
+  pages: ListMessagesRequest[];
+}
+
+/** ListMessagesBatchResponse answers ListMessagesBatch. */
+export interface ListMessagesBatchResponse {
+  /** One entry per requested page, in request order. */
+  pages: ListMessagesBatchPage[];
+}
+
+/** ListMessagesBatchPage is one page of a ListMessagesBatch, or why it could not be read. */
+export interface ListMessagesBatchPage {
+  /** The page, in the direction of paging (as in ListMessagesResponse); empty on an error. */
+  messages: ChatMessage[];
+  /** True when more messages exist beyond this page. Exact. */
+  hasMore: boolean;
+  /**
+   * ERROR_CODE_UNSPECIFIED when the page was read; otherwise what ListMessages would have failed
+   * with (INVALID_ARGUMENT for a bad conversation id or cursors, UNAVAILABLE...).
+   */
+  errorCode: ErrorCode;
+  /** A human-readable reason with error_code. */
+  errorMessage: string;
 }
 
 /** ListConversationsRequest reads the caller's conversation list. */
@@ -562,6 +590,249 @@ export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
     }
     if (message.hasMore !== false) {
       obj.hasMore = message.hasMore;
+    }
+    return obj;
+  },
+};
+
+function createBaseListMessagesBatchRequest(): ListMessagesBatchRequest {
+  return { pages: [] };
+}
+
+export const ListMessagesBatchRequest: MessageFns<ListMessagesBatchRequest> = {
+  encode(message: ListMessagesBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pages) {
+      ListMessagesRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMessagesBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMessagesBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pages.push(ListMessagesRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMessagesBatchRequest {
+    return {
+      pages: globalThis.Array.isArray(object?.pages)
+        ? object.pages.map((e: any) => ListMessagesRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListMessagesBatchRequest): unknown {
+    const obj: any = {};
+    if (message.pages?.length) {
+      obj.pages = message.pages.map((e) => ListMessagesRequest.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseListMessagesBatchResponse(): ListMessagesBatchResponse {
+  return { pages: [] };
+}
+
+export const ListMessagesBatchResponse: MessageFns<ListMessagesBatchResponse> = {
+  encode(message: ListMessagesBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pages) {
+      ListMessagesBatchPage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMessagesBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMessagesBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pages.push(ListMessagesBatchPage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMessagesBatchResponse {
+    return {
+      pages: globalThis.Array.isArray(object?.pages)
+        ? object.pages.map((e: any) => ListMessagesBatchPage.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListMessagesBatchResponse): unknown {
+    const obj: any = {};
+    if (message.pages?.length) {
+      obj.pages = message.pages.map((e) => ListMessagesBatchPage.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseListMessagesBatchPage(): ListMessagesBatchPage {
+  return { messages: [], hasMore: false, errorCode: 0, errorMessage: "" };
+}
+
+export const ListMessagesBatchPage: MessageFns<ListMessagesBatchPage> = {
+  encode(message: ListMessagesBatchPage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      ChatMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.hasMore !== false) {
+      writer.uint32(16).bool(message.hasMore);
+    }
+    if (message.errorCode !== 0) {
+      writer.uint32(24).int32(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(34).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMessagesBatchPage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMessagesBatchPage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(ChatMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.hasMore = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.errorCode = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMessagesBatchPage {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => ChatMessage.fromJSON(e))
+        : [],
+      hasMore: isSet(object.hasMore)
+        ? globalThis.Boolean(object.hasMore)
+        : isSet(object.has_more)
+        ? globalThis.Boolean(object.has_more)
+        : false,
+      errorCode: isSet(object.errorCode)
+        ? errorCodeFromJSON(object.errorCode)
+        : isSet(object.error_code)
+        ? errorCodeFromJSON(object.error_code)
+        : 0,
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: ListMessagesBatchPage): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => ChatMessage.toJSON(e));
+    }
+    if (message.hasMore !== false) {
+      obj.hasMore = message.hasMore;
+    }
+    if (message.errorCode !== 0) {
+      obj.errorCode = errorCodeToJSON(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
     }
     return obj;
   },
@@ -2331,6 +2602,22 @@ export const HistoryServiceDefinition = {
       options: {},
     },
     /**
+     * ListMessagesBatch is ListMessages for many pages in one call, answered in request order, each
+     * page read or failed on its own (`error_code`). For services that checked access themselves: a
+     * chat server coalesces the resume replays and gap reads of one event-loop turn, so a reconnect
+     * storm costs a call per turn rather than one per conversation, and the history service reads the
+     * pages with bounded concurrency. Service credentials. Idempotent. Errors (the whole call):
+     * INVALID_ARGUMENT (more pages than CHAT_HISTORY_BATCH_MAX_PAGES), UNAVAILABLE.
+     */
+    listMessagesBatch: {
+      name: "ListMessagesBatch",
+      requestType: ListMessagesBatchRequest as typeof ListMessagesBatchRequest,
+      requestStream: false,
+      responseType: ListMessagesBatchResponse as typeof ListMessagesBatchResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
      * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
      * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
      * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
@@ -2523,6 +2810,25 @@ export const HistoryServiceService = {
     responseDeserialize: (value: Buffer): GetDeviceCursorsBatchResponse => GetDeviceCursorsBatchResponse.decode(value),
   },
   /**
+   * ListMessagesBatch is ListMessages for many pages in one call, answered in request order, each
+   * page read or failed on its own (`error_code`). For services that checked access themselves: a
+   * chat server coalesces the resume replays and gap reads of one event-loop turn, so a reconnect
+   * storm costs a call per turn rather than one per conversation, and the history service reads the
+   * pages with bounded concurrency. Service credentials. Idempotent. Errors (the whole call):
+   * INVALID_ARGUMENT (more pages than CHAT_HISTORY_BATCH_MAX_PAGES), UNAVAILABLE.
+   */
+  listMessagesBatch: {
+    path: "/chat.v1.HistoryService/ListMessagesBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListMessagesBatchRequest): Buffer =>
+      Buffer.from(ListMessagesBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListMessagesBatchRequest => ListMessagesBatchRequest.decode(value),
+    responseSerialize: (value: ListMessagesBatchResponse): Buffer =>
+      Buffer.from(ListMessagesBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListMessagesBatchResponse => ListMessagesBatchResponse.decode(value),
+  },
+  /**
    * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
    * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
    * servers check access first). Errors: INVALID_ARGUMENT (kind unspecified, bad id).
@@ -2642,6 +2948,15 @@ export interface HistoryServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT (an entry without user_id or device_id), UNAVAILABLE.
    */
   getDeviceCursorsBatch: handleUnaryCall<GetDeviceCursorsBatchRequest, GetDeviceCursorsBatchResponse>;
+  /**
+   * ListMessagesBatch is ListMessages for many pages in one call, answered in request order, each
+   * page read or failed on its own (`error_code`). For services that checked access themselves: a
+   * chat server coalesces the resume replays and gap reads of one event-loop turn, so a reconnect
+   * storm costs a call per turn rather than one per conversation, and the history service reads the
+   * pages with bounded concurrency. Service credentials. Idempotent. Errors (the whole call):
+   * INVALID_ARGUMENT (more pages than CHAT_HISTORY_BATCH_MAX_PAGES), UNAVAILABLE.
+   */
+  listMessagesBatch: handleUnaryCall<ListMessagesBatchRequest, ListMessagesBatchResponse>;
   /**
    * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to
    * message_id; a watermark never moves back, so it is idempotent. Service credentials (chat
@@ -2832,6 +3147,29 @@ export interface HistoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetDeviceCursorsBatchResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ListMessagesBatch is ListMessages for many pages in one call, answered in request order, each
+   * page read or failed on its own (`error_code`). For services that checked access themselves: a
+   * chat server coalesces the resume replays and gap reads of one event-loop turn, so a reconnect
+   * storm costs a call per turn rather than one per conversation, and the history service reads the
+   * pages with bounded concurrency. Service credentials. Idempotent. Errors (the whole call):
+   * INVALID_ARGUMENT (more pages than CHAT_HISTORY_BATCH_MAX_PAGES), UNAVAILABLE.
+   */
+  listMessagesBatch(
+    request: ListMessagesBatchRequest,
+    callback: (error: ServiceError | null, response: ListMessagesBatchResponse) => void,
+  ): ClientUnaryCall;
+  listMessagesBatch(
+    request: ListMessagesBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListMessagesBatchResponse) => void,
+  ): ClientUnaryCall;
+  listMessagesBatch(
+    request: ListMessagesBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListMessagesBatchResponse) => void,
   ): ClientUnaryCall;
   /**
    * AdvanceReceipt moves a user's DELIVERED or READ watermark in a conversation forwards to

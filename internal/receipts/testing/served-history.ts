@@ -15,6 +15,8 @@ import { openSqliteDatabase } from '../../sqlite/sqlite-database';
 import { SqliteReceiptStore } from '../receipt-store-sqlite';
 
 const SECRET = 'served-history-test-secret-0123456789';
+/** ListMessagesBatch pages per call at most, small so tests reach it. */
+export const BATCH_MAX_PAGES = 8;
 
 /** A HistoryService served over real gRPC, on SQLite in memory, and a client of it. */
 export interface ServedHistory {
@@ -46,7 +48,7 @@ export async function serveHistory(): Promise<ServedHistory> {
     host: '127.0.0.1',
     port: 0,
     maxMessageBytes: 4 << 20,
-    services: [{ definition: HistoryServiceService, name: 'chat.v1.HistoryService', implementation: grpcUnaryImplementation(historyRpc(queries, messages, receipts), verifier, log) }],
+    services: [{ definition: HistoryServiceService, name: 'chat.v1.HistoryService', implementation: grpcUnaryImplementation(historyRpc(queries, messages, receipts, { historyBatchMaxPages: BATCH_MAX_PAGES, historyBatchConcurrency: 4 }), verifier, log) }],
     onCall: (path) => {
       const name = path.slice(path.lastIndexOf('/') + 1);
       calls.set(name, (calls.get(name) ?? 0) + 1);
