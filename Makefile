@@ -52,7 +52,7 @@ lint: install
 breaking: install
 	@if git rev-parse --verify -q main >/dev/null; then $(NODE_BIN)/buf breaking --against '$(BUF_BREAKING_AGAINST)'; else echo "no main branch to compare with"; fi
 
-build: install web
+build: install web sdk
 	rm -rf dist
 	$(NODE_BIN)/tsc -p tsconfig.build.json
 
@@ -101,6 +101,14 @@ test-ha: build
 
 clean:
 	rm -rf dist node_modules data web/dist
+
+.PHONY: sdk
+# The client SDK package @chat-mesh/client (packages/client): internal/client/index.ts bundled by
+# esbuild for any platform (a Node builtin fails the build) into packages/client/dist, ESM + CJS +
+# declarations. `npm pack packages/client` packs it; internal/client/sdk-package.spec.ts installs
+# the tarball into a fresh project and uses it from require() and import.
+sdk: install
+	node --import tsx packages/client/build.ts
 
 .PHONY: web browser test-browser
 # The web client (web/src: Preact + htm, JSON frames encoded by the code in gen/) bundled by esbuild

@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['gen/**', 'dist/**', '.dist-*/**', 'web/dist/**', 'node_modules/**', 'data/**', 'test-results/**', 'deploy/local/.cache/**', 'deploy/local/run/**', 'examples/java-client/target/**', 'eslint.config.mjs'] },
+  { ignores: ['gen/**', 'dist/**', '.dist-*/**', 'web/dist/**', 'packages/*/dist/**', 'node_modules/**', 'data/**', 'test-results/**', 'deploy/local/.cache/**', 'deploy/local/run/**', 'examples/java-client/target/**', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   importX.flatConfigs.typescript,

@@ -1,8 +1,9 @@
 import { ChatApi } from '../../internal/client/chat-api';
-import { ChatClient, type ChatClientOptions } from '../../internal/client/chat-client';
+import { ChatClient, nodeWebSocket, type ChatClientOptions } from '../../internal/client/chat-client';
 import { ChatClientError } from '../../internal/client/chat-client-error';
+import { ChatSession, type ChatSessionOptions } from '../../internal/client/chat-session';
 import { ChatHttpClient } from '../../internal/client/http-client';
-import { jwtSubject } from './jwt-subject';
+import { jwtSubject } from '../../internal/client/jwt-subject';
 import { Output } from './output';
 
 /** The global options, as commander parsed them (flags over CHAT_* variables over defaults). */
@@ -75,6 +76,21 @@ export class CliContext {
     const { token } = await this.identity();
     const deviceId = await this.deviceId();
     return ChatClient.connect({ url: this.anonymousHttp().wsUrl, token, deviceId, ...extra });
+  }
+
+  /**
+   * A reconnecting session (not started) as the current identity and device; each reconnect asks
+   * for the identity again, so a dev token that expired is fetched anew.
+   */
+  async session(extra: Partial<ChatSessionOptions> = {}): Promise<ChatSession> {
+    await this.identity();
+    return new ChatSession({
+      url: this.anonymousHttp().wsUrl,
+      token: async (reconnect) => (await this.identity(reconnect)).token,
+      deviceId: await this.deviceId(),
+      WebSocket: nodeWebSocket,
+      ...extra,
+    });
   }
 
   private async resolveIdentity(): Promise<Identity> {

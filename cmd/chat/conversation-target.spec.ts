@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChatClientError } from '../../internal/client/chat-client-error';
 import { conversationTarget } from './conversation-target';
-import { jwtSubject } from './jwt-subject';
 
 describe('conversationTarget', () => {
   it('takes ids with a colon as conversation ids and user ids as DMs, sorted', () => {
@@ -10,14 +9,5 @@ describe('conversationTarget', () => {
     assert.equal(conversationTarget('alice', 'bob'), 'dm:alice:bob');
     assert.equal(conversationTarget('carol', 'bob'), 'dm:bob:carol');
     assert.throws(() => conversationTarget('bob', 'bob'), ChatClientError);
-  });
-});
-
-describe('jwtSubject', () => {
-  it('reads sub without verifying, undefined when unreadable', () => {
-    const payload = Buffer.from(JSON.stringify({ sub: 'alice' })).toString('base64url');
-    assert.equal(jwtSubject(`h.${payload}.sig`), 'alice');
-    assert.equal(jwtSubject('garbage'), undefined);
-    assert.equal(jwtSubject(`h.${Buffer.from('{"sub":1}').toString('base64url')}.s`), undefined);
   });
 });

@@ -5,7 +5,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode } from '../../gen/chat/v1/errors';
 import { ConnectRequest, ConnectResponse } from '../../gen/chat/v1/gateway';
 import { PresenceStatus } from '../../gen/chat/v1/message';
-import { ChatClient, type ChatClientOptions } from './chat-client';
+import { ChatClient, nodeWebSocket, type ChatClientOptions } from './chat-client';
+import { ChatClient as PortableChatClient } from './portable-chat-client';
+import type { SocketEvent, WebSocketLike } from './web-socket';
 import { ChatClientError } from './chat-client-error';
 import { waitUntil } from '../testing/wait-until';
 import type { FrameFormat } from './frame-codec';
@@ -130,6 +132,39 @@ class FakeGateway {
 
 function errorFrame(requestId: string, code: ErrorCode, message: string): ConnectResponse {
   return { requestId, frame: { $case: 'error', value: { code, message, requestId } } };
+}
+
+/** A WebSocket with only the browser's API (ws underneath, its `terminate` hidden), as a page has. */
+class BrowserLikeWebSocket implements WebSocketLike {
+  private readonly inner: WebSocketLike;
+
+  constructor(url: string) {
+    this.inner = new nodeWebSocket(url);
+  }
+
+  get readyState(): number {
+    return this.inner.readyState;
+  }
+
+  get binaryType(): string {
+    return this.inner.binaryType;
+  }
+
+  set binaryType(value: string) {
+    this.inner.binaryType = value;
+  }
+
+  send(data: string | Uint8Array): void {
+    this.inner.send(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.inner.close(code, reason);
+  }
+
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: SocketEvent) => void): void {
+    this.inner.addEventListener(type, listener);
+  }
 }
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<ChatClientError> {
@@ -314,6 +349,20 @@ describe('ChatClient', () => {
     assert.equal(await closed, 1006);
     assert.equal(client.isOpen, false);
     assert.throws(() => client.ack(['1']), ChatClientError);
+  });
+
+  it('runs on a browser WebSocket (no terminate): a heartbeat nobody answers closes it at once', async () => {
+    const fast = new FakeGateway(20);
+    try {
+      const client = await PortableChatClient.connect({ url: fast.url, token: 'alice', deviceId: 'd3', WebSocket: BrowserLikeWebSocket, format: 'json', requestTimeoutMs: 100 });
+      assert.equal((await client.send('g:1', 'hi')).conversationId, 'g:1');
+      const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+      for (const ws of fast.sockets) ws.pause(); // the server stops reading: no pong comes
+      assert.equal(await closed, 1006);
+      assert.equal(client.isOpen, false);
+    } finally {
+      await fast.close();
+    }
   });
 
   it('close() closes normally', async () => {

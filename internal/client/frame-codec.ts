@@ -1,4 +1,3 @@
-import type { RawData } from 'ws';
 import { ConnectRequest, ConnectResponse } from '../../gen/chat/v1/gateway';
 
 /**
@@ -8,7 +7,10 @@ import { ConnectRequest, ConnectResponse } from '../../gen/chat/v1/gateway';
  */
 export type FrameFormat = 'json' | 'binary';
 
-/** Encodes a client frame for the wire; the result's type tells `ws` to send text or binary. */
+/** Encodes a client frame for the wire: a string goes as a text WS message, bytes as a binary one. */
+export function encodeRequest(request: ConnectRequest, format: 'binary'): Uint8Array;
+export function encodeRequest(request: ConnectRequest, format: 'json'): string;
+export function encodeRequest(request: ConnectRequest, format: FrameFormat): string | Uint8Array;
 export function encodeRequest(request: ConnectRequest, format: FrameFormat): string | Uint8Array {
   return format === 'json'
     ? JSON.stringify(ConnectRequest.toJSON(request))
@@ -16,22 +18,18 @@ export function encodeRequest(request: ConnectRequest, format: FrameFormat): str
 }
 
 /**
- * Decodes one server frame, choosing the decoder from how it arrived (not from the client's
- * configured format, so answers to raw frames of the other form decode too). Throws on bad bytes or
- * bad JSON. A frame with a case this client does not know decodes with `frame` undefined.
+ * Decodes one server frame: a string is a text WS message (JSON), bytes a binary one (protobuf),
+ * whatever the client's configured format (so answers to raw frames of the other form decode too).
+ * Bytes are read through a plain Uint8Array view (no copy), so a Node Buffer's subclass does not
+ * leak into decoded `bytes` fields. Throws on bad bytes or bad JSON. A frame with a case this client
+ * does not know decodes with `frame` undefined.
  */
-export function decodeResponse(data: RawData, isBinary: boolean): ConnectResponse {
-  const bytes = toBuffer(data);
-  if (isBinary) return ConnectResponse.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  const json: unknown = JSON.parse(bytes.toString('utf8'));
+export function decodeResponse(data: string | ArrayBuffer | Uint8Array): ConnectResponse {
+  if (data instanceof Uint8Array) return ConnectResponse.decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  if (typeof data !== 'string') return ConnectResponse.decode(new Uint8Array(data));
+  const json: unknown = JSON.parse(data);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new TypeError('a JSON frame must be an object');
   }
   return ConnectResponse.fromJSON(json);
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }

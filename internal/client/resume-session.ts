@@ -53,15 +53,17 @@ export class ResumeSession {
   private live: Numbered[] = [];
 
   /**
-   * `saved`: the positions of {@link snapshot}, from an earlier page load. `mine`: messages this
+   * `saved`: the positions of {@link snapshot}, from an earlier page load; or a HeldPositions to
+   * work on, shared with the caller (the fault suite's devices keep one ResumeSession per
+   * connection, each buffering its own replay, over the device's positions). `mine`: messages this
    * user wrote, whose ids are not acknowledged (a DELIVERED watermark at one's own message would
    * claim the others' messages before it); their numbers still move positions.
    */
   constructor(
-    saved: Readonly<Record<string, HeldPosition>> = {},
+    saved: Readonly<Record<string, HeldPosition>> | HeldPositions = {},
     private readonly mine: (m: ChatMessage) => boolean = () => false,
   ) {
-    this.positions = new HeldPositions(saved);
+    this.positions = saved instanceof HeldPositions ? saved : new HeldPositions(saved);
   }
 
   /** True from `hello` to `resume_complete`. */

@@ -1,4 +1,7 @@
-/** A set of the most recently added ids, forgetting the oldest beyond `capacity`. */
+/**
+ * A set of the most recently added ids, forgetting the oldest beyond `capacity`: a client's dedupe
+ * by message id, in bounded memory.
+ */
 export class RecentIds {
   private readonly ids = new Set<string>();
 
