@@ -117,7 +117,7 @@ web: install
 	$(NODE_BIN)/tsc -p web/tsconfig.json
 	rm -rf web/dist && mkdir -p web/dist
 	$(NODE_BIN)/esbuild web/src/main.ts --bundle --format=esm --target=es2022 --minify --sourcemap \
-	  --alias:@grpc/grpc-js=./web/src/grpc-stub.ts --log-level=warning --outfile=web/dist/app.js
+	  --alias:@grpc/grpc-js=./internal/client/grpc-stub.ts --log-level=warning --outfile=web/dist/app.js
 	cp web/index.html web/styles.css web/dist/
 
 # Debian's Chromium for the browser tests, installed when missing (as root, else with sudo).

@@ -1,5 +1,4 @@
-import type { ChatMessage, PresenceStatus } from '../../gen/chat/v1/message';
-import type { LinkState } from './connection';
+import type { ChatMessage, LinkState, PresenceStatus } from '../../internal/client/index';
 
 /** A message of the user's own not yet acknowledged by the server. */
 export interface PendingMessage {

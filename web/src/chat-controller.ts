@@ -1,34 +1,26 @@
-import { errorCodeToJSON } from '../../gen/chat/v1/errors';
-import { GapReason, type ResumeGap, type Welcome } from '../../gen/chat/v1/gateway';
-import type { ChatMessage, ConversationSummary } from '../../gen/chat/v1/message';
+import { ChatClientError, ChatSession, errorCodeToJSON, jwtSubject, type ChatMessage, type ConversationSummary, type LinkState, type Welcome } from '../../internal/client/index';
 import { compareIds, dmId, mergeMessages, newConversation, type ConversationState, type Store } from './app-state';
 import { pickWsUrl } from './ws-endpoints';
-import { ChatConnection, type ServerFrame } from './connection';
 import { describeError, UserFacingError } from './errors';
 import { applyConversationSummary, applyReceipt, applyReceiptSummary, max } from './receipt-state';
-import { ResumeSession } from '../../internal/client/resume-session';
-import { deviceId, loadHeldPositions, loadLastSeen, loadSession, saveHeldPositions, saveLastSeen, saveSession, tokenSubject } from './session';
+import { deviceId, loadHeldPositions, loadLastSeen, loadSession, saveHeldPositions, saveLastSeen, saveSession } from './session';
 import { WebApi } from './web-api';
 
 const PAGE_SIZE = 30;
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOW_MS = 6000;
-/** After a resume gap because history was behind, how long to wait before paging it. */
-const HISTORY_BEHIND_RETRY_MS = 1000;
 const USER_ID = /^[A-Za-z0-9_.@+=-]{1,128}$/;
 
 /**
- * Everything the page does: signs in, keeps the link, turns server frames into state, and
- * offers the actions the UI calls. Errors end up in `state.error`, in words.
+ * Everything the page does: signs in, keeps the link (the SDK's ChatSession: reconnects, resumes
+ * by position, dedupes, acks, pages gaps), turns what it emits into state, and offers the actions
+ * the UI calls. Errors end up in `state.error`, in words.
  */
 export class ChatController {
-  private conn?: ChatConnection;
+  private conn?: ChatSession;
   private api?: WebApi;
   /** Per conversation, the newest message id seen: unread counting, and the `last_seen` hint. */
   private lastSeen: Record<string, string> = {};
-  /** Held positions (saved in localStorage), the replay in progress, and what to acknowledge. */
-  private resumeState = new ResumeSession();
-  private ackScheduled = false;
   private readonly typingSentAt = new Map<string, number>();
   private watched = new Set<string>();
 
@@ -63,15 +55,15 @@ export class ChatController {
 
   signInToken(token: string): void {
     const t = token.trim();
-    const sub = tokenSubject(t);
+    const sub = jwtSubject(t);
     if (!sub) return this.fail(new UserFacingError('ERROR_CODE_INVALID_ARGUMENT', 'that is not a JWT with a subject (sub)'));
     this.begin(t, sub);
   }
 
   signOut(): void {
-    this.conn?.stop();
+    void this.conn?.stop('signed out');
     this.conn = undefined;
-    this.resumeState = new ResumeSession();
+    window.removeEventListener('online', this.retryNow);
     saveSession(undefined);
     Object.assign(this.s, { auth: undefined, selected: undefined, conversations: new Map(), presence: new Map(), error: undefined, membersOpen: false });
     this.store.changed();
@@ -82,32 +74,62 @@ export class ChatController {
     this.s.error = undefined;
     this.api = new WebApi(token);
     this.lastSeen = loadLastSeen();
-    this.resumeState = new ResumeSession(loadHeldPositions(), (m) => m.senderId === userId);
     saveSession({ token, userId, openConversation });
-    this.conn = new ChatConnection({
+    const conn = new ChatSession({
       url: pickWsUrl,
       token,
       deviceId: deviceId(),
-      resume: () => this.resumeState.hello(this.lastSeen),
-      onWelcome: (w) => void this.welcomed(w),
-      onFrame: (f, requestId) => this.frame(f, requestId),
-      onState: (link) => {
-        this.s.link = link;
-        if (link.kind === 'signed-out') {
-          this.signOut();
-          this.s.error = `Signed out: ${link.reason}`;
-        }
-        this.store.changed();
-      },
+      format: 'json',
+      positions: loadHeldPositions(),
+      lastSeen: () => this.lastSeen,
+      backoff: { maxMs: 10_000, jitter: 0.25 },
     });
-    this.conn.start();
+    this.conn = conn;
+    this.listen(conn);
+    window.addEventListener('online', this.retryNow);
+    // Its end shows as a link state (signed out, stopped); nothing else to do with the outcome.
+    conn.run().catch(() => undefined);
     if (openConversation) this.s.selected = openConversation;
     this.store.changed();
   }
 
-  retryNow(): void {
-    this.conn?.retryNow();
+  /** What the session emits, turned into state. */
+  private listen(conn: ChatSession): void {
+    conn.on('state', (link) => this.conn === conn && this.linkChanged(link));
+    conn.on('welcome', (w) => void this.welcomed(w));
+    conn.on('messages', (messages) => this.changed(() => this.incoming(messages)));
+    conn.on('positions', (positions) => this.conn === conn && saveHeldPositions(positions));
+    conn.on('gapNotFilled', (_gap, err) => this.fail(err));
+    conn.on('typing', (t) =>
+      this.changed(() => {
+        this.conversation(t.conversationId).typing.set(t.userId, Date.now() + TYPING_SHOW_MS);
+        setTimeout(() => this.store.changed(), TYPING_SHOW_MS + 50);
+      }),
+    );
+    conn.on('receipt', (r) => this.changed(() => applyReceipt(this.conversation(r.conversationId), r, this.me)));
+    conn.on('receiptSummary', (r) => this.changed(() => applyReceiptSummary(this.conversation(r.conversationId), r)));
+    conn.on('presence', (p) => this.changed(() => this.s.presence.set(p.userId, { status: p.status, lastSeen: p.lastSeen })));
+    conn.on('error', (e) => this.fail(new UserFacingError(errorCodeToJSON(e.code), e.message)));
   }
+
+  private linkChanged(link: LinkState): void {
+    this.s.link = link;
+    if (link.kind === 'signed-out') {
+      this.signOut();
+      this.s.error = `Signed out: ${link.reason}`;
+    }
+    this.store.changed();
+  }
+
+  private changed(update: () => void): void {
+    update();
+    this.store.changed();
+  }
+
+  /** Skips the reconnect wait (the "retry now" button, the browser back online). */
+  readonly retryNow = (): void => {
+    this.conn?.retryNow();
+  };
 
   dismissError(): void {
     this.s.error = undefined;
@@ -225,10 +247,8 @@ export class ChatController {
     this.store.changed();
     try {
       if (!this.conn) throw new UserFacingError('unavailable', 'not signed in');
-      const ack = await this.conn.request({ $case: 'send', value: { conversationId, clientMsgId, text } }, 'sendAck');
+      const ack = await this.conn.send(conversationId, text, clientMsgId);
       conv.pending = conv.pending.filter((p) => p.clientMsgId !== clientMsgId);
-      this.resumeState.sent(ack);
-      this.scheduleAck();
       const message: ChatMessage = { messageId: ack.messageId, conversationId, senderId: this.me, clientMsgId, text, createdAt: ack.createdAt, seq: ack.seq, epoch: ack.epoch };
       this.noteMessage(conv, message, true);
       conv.myRead = max(conv.myRead, BigInt(ack.messageId));
@@ -250,7 +270,7 @@ export class ChatController {
     const last = this.typingSentAt.get(conversationId) ?? 0;
     if (Date.now() - last < TYPING_SEND_EVERY_MS || !this.conn?.isOpen) return;
     this.typingSentAt.set(conversationId, Date.now());
-    this.conn.send({ $case: 'typing', value: { conversationId } });
+    this.conn.typing(conversationId);
   }
 
   /** Loads the page before the oldest loaded message. */
@@ -260,11 +280,9 @@ export class ChatController {
     conv.loadingOlder = true;
     this.store.changed();
     try {
-      const page = await this.conn.request({ $case: 'history', value: { conversationId, beforeId: conv.messages[0]?.messageId ?? '0', afterId: '0', limit: PAGE_SIZE } }, 'historyPage');
+      const page = await this.conn.history({ conversationId, beforeId: conv.messages[0]?.messageId ?? '0', limit: PAGE_SIZE });
       conv.messages = mergeMessages(conv.messages, page.messages);
       conv.hasMoreOlder = page.hasMore;
-      this.resumeState.loaded(page.messages);
-      this.scheduleAck();
     } catch (err) {
       this.fail(err);
     } finally {
@@ -275,17 +293,15 @@ export class ChatController {
 
   private async loadLatest(conv: ConversationState): Promise<void> {
     try {
-      const page = await this.conn!.request({ $case: 'history', value: { conversationId: conv.id, beforeId: '0', afterId: '0', limit: PAGE_SIZE } }, 'historyPage');
+      const page = await this.conn!.history({ conversationId: conv.id, limit: PAGE_SIZE });
       conv.messages = mergeMessages(conv.messages, page.messages);
       if (!conv.historyLoaded) conv.hasMoreOlder = page.hasMore;
       conv.historyLoaded = true;
       for (const m of page.messages) this.noteMessage(conv, m, false);
-      this.resumeState.loaded(page.messages);
-      this.scheduleAck();
       this.markRead(conv.id);
     } catch (err) {
       // A DM nobody wrote in yet is not readable until its first message: that is not an error.
-      if (!(err instanceof UserFacingError && err.code === 'ERROR_CODE_PERMISSION_DENIED' && conv.kind === 'dm')) this.fail(err);
+      if (!(err instanceof ChatClientError && err.code === 'ERROR_CODE_PERMISSION_DENIED' && conv.kind === 'dm')) this.fail(err);
       conv.historyLoaded = conv.kind === 'dm';
     }
     this.store.changed();
@@ -299,62 +315,12 @@ export class ChatController {
     if (!newest) return;
     if (BigInt(newest) > conv.myRead) {
       conv.myRead = BigInt(newest);
-      this.conn.send({ $case: 'read', value: { conversationId: id, messageId: newest } });
+      this.conn.markRead(id, newest);
     }
     if (conv.unread !== 0) {
       conv.unread = 0;
       this.store.changed();
     }
-  }
-
-  private frame(frame: ServerFrame, requestId: string): void {
-    switch (frame.$case) {
-      case 'message':
-        this.resumeState.message(frame.value);
-        this.incoming([frame.value]);
-        this.scheduleAck();
-        break;
-      case 'historyPage':
-        // The replay after hello: what this device missed since its positions (dedupe by id all
-        // the same: a conversation resumed from a last_seen hint repeats a little).
-        this.resumeState.page(frame.value);
-        this.incoming(frame.value.messages);
-        break;
-      case 'gap':
-        // The replay could not hold everything: paged on once it is complete.
-        this.resumeState.gap(frame.value);
-        break;
-      case 'resumeComplete':
-        for (const gap of this.resumeState.complete()) this.pageGap(gap);
-        this.scheduleAck();
-        break;
-      case 'typing': {
-        const conv = this.conversation(frame.value.conversationId);
-        conv.typing.set(frame.value.userId, Date.now() + TYPING_SHOW_MS);
-        setTimeout(() => this.store.changed(), TYPING_SHOW_MS + 50);
-        break;
-      }
-      case 'receipt':
-        applyReceipt(this.conversation(frame.value.conversationId), frame.value, this.me);
-        break;
-      case 'receiptSummary':
-        applyReceiptSummary(this.conversation(frame.value.conversationId), frame.value);
-        break;
-      case 'presence':
-        this.s.presence.set(frame.value.userId, { status: frame.value.status, lastSeen: frame.value.lastSeen });
-        break;
-      case 'error':
-        // Presence watches of users one shares nothing with yet are refused; that is expected.
-        // Forget them, so a later watch (once a message is shared) asks again.
-        if (requestId.startsWith('presence')) for (const u of frame.value.message.split(': ')[1]?.split(', ') ?? []) this.watched.delete(u);
-        else this.fail(new UserFacingError(errorCodeToJSON(frame.value.code), frame.value.message));
-        break;
-      case 'goAway':
-        break;
-      default:
-        return;
-    }
-    this.store.changed();
   }
 
   private incoming(messages: readonly ChatMessage[]): void {
@@ -375,25 +341,6 @@ export class ChatController {
     if (newGroups.length > 0) void this.refreshList();
   }
 
-  /** Pages on from a gap of the replay, a moment later when history was still behind. */
-  private pageGap({ conversationId, afterId, reason }: ResumeGap): void {
-    const delay = reason === GapReason.GAP_REASON_HISTORY_BEHIND ? HISTORY_BEHIND_RETRY_MS : 0;
-    setTimeout(() => void this.catchUp(conversationId, afterId), delay);
-  }
-
-  private async catchUp(conversationId: string, afterId: string): Promise<void> {
-    try {
-      const page = await this.conn!.request({ $case: 'history', value: { conversationId, afterId, beforeId: '0', limit: 100 } }, 'historyPage');
-      this.resumeState.pagedForward(conversationId, afterId, page.messages);
-      this.incoming(page.messages);
-      this.scheduleAck();
-      const last = page.messages.at(-1);
-      if (page.hasMore && last) await this.catchUp(conversationId, last.messageId);
-    } catch (err) {
-      this.fail(err);
-    }
-  }
-
   /** Records a message as the conversation's newest if it is, and in the loaded list if wanted. */
   private noteMessage(conv: ConversationState, m: ChatMessage, addToList: boolean): void {
     if (addToList) conv.messages = mergeMessages(conv.messages, [m]);
@@ -405,26 +352,6 @@ export class ChatController {
     }
   }
 
-  /**
-   * Saves the held positions and acknowledges what arrived since the last ack (DELIVERED, and the
-   * held positions as `held_through`: the server's exact resume position), batched per task.
-   * Nothing goes during a replay; `resume_complete` schedules the ack that follows it.
-   */
-  private scheduleAck(): void {
-    if (this.ackScheduled) return;
-    this.ackScheduled = true;
-    queueMicrotask(() => {
-      this.ackScheduled = false;
-      if (!this.conn) return; // signed out meanwhile: nothing to save or send
-      const ack = this.resumeState.takeAck();
-      if (!ack) return;
-      if (Object.keys(ack.heldThrough).length > 0) saveHeldPositions(this.resumeState.snapshot());
-      // A closed link drops the batch: ids count only on the connection that delivered them, and
-      // the next hello presents the positions.
-      if (this.conn?.isOpen) this.conn.send({ $case: 'ack', value: ack });
-    });
-  }
-
   /** Watches the presence of DM peers (those with at least one message) and the given users. */
   watchPresence(extra: string[] = []): void {
     if (!this.conn?.isOpen) return;
@@ -432,7 +359,12 @@ export class ChatController {
     const fresh = [...new Set([...peers, ...extra])].filter((u) => u !== this.me && !this.watched.has(u));
     if (fresh.length === 0) return;
     for (const u of fresh) this.watched.add(u);
-    this.conn.send({ $case: 'subscribePresence', value: { userIds: fresh } }, `presence-${Date.now()}`);
+    // Users one shares nothing with yet are refused (the error names them); that is expected.
+    // Forget them, so a later watch (once a message is shared) asks again.
+    this.conn.subscribePresence(fresh).catch((err: unknown) => {
+      const refused = err instanceof ChatClientError ? (err.message.split(': ')[1]?.split(', ') ?? []) : fresh;
+      for (const u of refused) this.watched.delete(u);
+    });
   }
 
   fail(err: unknown): void {

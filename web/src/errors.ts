@@ -1,3 +1,5 @@
+import { ChatClientError } from '../../internal/client/index';
+
 /** An error to show: the server's ErrorCode name and its message (safe to show), or a local one. */
 export class UserFacingError extends Error {
   constructor(
@@ -20,13 +22,13 @@ const WORDS: Record<string, string> = {
   ERROR_CODE_UNAVAILABLE: 'The server is unavailable; try again in a moment',
   ERROR_CODE_INTERNAL: 'Something went wrong on the server',
   unavailable: 'Not connected; try again when the connection is back',
-  timeout: 'The server did not answer in time',
+  deadline_exceeded: 'The server did not answer in time',
   network: 'The server cannot be reached',
 };
 
 /** A sentence for a person, from any error. */
 export function describeError(err: unknown): string {
-  if (err instanceof UserFacingError) {
+  if (err instanceof UserFacingError || err instanceof ChatClientError) {
     const words = WORDS[err.code];
     return words ? `${words}: ${err.message}` : err.message;
   }

@@ -1,4 +1,4 @@
-import type { HeldPosition } from '../../internal/client/held-positions';
+import type { HeldPosition } from '../../internal/client/index';
 
 /**
  * What survives a page reload: who is signed in, this browser's device id, where the user was,
@@ -60,18 +60,6 @@ export function loadLastSeen(): Record<string, string> {
 
 export function saveLastSeen(lastSeen: Record<string, string>): void {
   localStorage.setItem(LAST_SEEN_KEY, JSON.stringify(lastSeen));
-}
-
-/** The `sub` of a JWT (not verified here: the server does that). */
-export function tokenSubject(token: string): string | undefined {
-  try {
-    const payload = token.split('.')[1] ?? '';
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === 'string' ? sub : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Per conversation, where this browser holds every message (a HeldPositions snapshot); malformed entries are dropped. */

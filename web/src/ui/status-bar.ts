@@ -1,7 +1,7 @@
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { ChatController } from '../chat-controller';
-import type { LinkState } from '../connection';
+import type { LinkState } from '../../../internal/client/index';
 
 /** The link state in words (with "retry now" while waiting) and the latest error. */
 export function StatusBar({ chat }: { chat: ChatController }) {
@@ -36,5 +36,7 @@ function linkText(link: LinkState): string {
       return `Disconnected (${link.reason}). Reconnecting in ${Math.max(0, Math.ceil((link.retryAtMs - Date.now()) / 1000))} s…`;
     case 'signed-out':
       return `Signed out: ${link.reason}`;
+    case 'stopped':
+      return link.error ? `Disconnected: ${link.error.message}` : 'Disconnected';
   }
 }
