@@ -1,11 +1,14 @@
-import { ConnectRequest, ConnectResponse } from '../../gen/chat/v1/gateway';
+import type { ConnectRequest } from '../../gen/chat/v1/gateway';
+import { encodeRequest } from '../../internal/client/frame-codec';
 
 /**
  * Pre-encoded binary frames for the load generator. A send frame is encoded once per sender with
  * fixed-width ASCII digit fields (a client message id counter and a send timestamp in the text);
  * each send patches those digits in place, so sending costs no protobuf encoding and no allocation
  * beyond what `ws` does to mask the frame. Answers are classified by peeking at the oneof tag, and
- * only rare frames (errors, history pages, acks when ids are wanted) are decoded.
+ * only rare frames (errors, history pages, acks when ids are wanted) are decoded, by the SDK's
+ * decodeResponse (internal/client/frame-codec). Every frame is encoded once, by the SDK's
+ * encodeRequest, at setup: nothing here runs per frame but the digit patching and the peeks.
  */
 
 /** Marks the timestamp inside a message text; followed by TS_DIGITS digits of microseconds. */
@@ -17,31 +20,31 @@ const ID_DIGITS = 12;
 export const Case = { welcome: 10, sendAck: 11, message: 12, presence: 13, historyPage: 14, error: 15, pong: 16, goAway: 17 } as const;
 
 export function helloFrame(token: string, deviceId: string): Uint8Array {
-  return ConnectRequest.encode({ requestId: '', frame: { $case: 'hello', value: { token, deviceId, lastSeen: {}, resumeAfter: {} } } }).finish();
+  return binary({ requestId: '', frame: { $case: 'hello', value: { token, deviceId, lastSeen: {}, resumeAfter: {} } } });
 }
 
-export const HEARTBEAT_FRAME = Buffer.from(ConnectRequest.encode({ requestId: '', frame: { $case: 'heartbeat', value: {} } }).finish());
+export const HEARTBEAT_FRAME = Buffer.from(binary({ requestId: '', frame: { $case: 'heartbeat', value: {} } }));
 
 /** A heartbeat carrying `requestId`: its pong, answered in order, marks that the frames before it were handled. */
 export function markerFrame(requestId: string): Uint8Array {
-  return ConnectRequest.encode({ requestId, frame: { $case: 'heartbeat', value: {} } }).finish();
+  return binary({ requestId, frame: { $case: 'heartbeat', value: {} } });
 }
 
 export function typingFrame(conversationId: string): Uint8Array {
-  return ConnectRequest.encode({ requestId: '', frame: { $case: 'typing', value: { conversationId } } }).finish();
+  return binary({ requestId: '', frame: { $case: 'typing', value: { conversationId } } });
 }
 
 export function subscribePresenceFrame(requestId: string, userIds: string[]): Uint8Array {
-  return ConnectRequest.encode({ requestId, frame: { $case: 'subscribePresence', value: { userIds } } }).finish();
+  return binary({ requestId, frame: { $case: 'subscribePresence', value: { userIds } } });
 }
 
 /** A one-off send (not timed: its text carries no timestamp), answered by a send_ack with `requestId`. */
 export function sendFrame(requestId: string, conversationId: string, clientMsgId: string, text: string): Uint8Array {
-  return ConnectRequest.encode({ requestId, frame: { $case: 'send', value: { conversationId, clientMsgId, text } } }).finish();
+  return binary({ requestId, frame: { $case: 'send', value: { conversationId, clientMsgId, text } } });
 }
 
 export function historyFrame(conversationId: string, beforeId: string, limit: number): Uint8Array {
-  return ConnectRequest.encode({ requestId: '', frame: { $case: 'history', value: { conversationId, beforeId, afterId: '0', limit } } }).finish();
+  return binary({ requestId: '', frame: { $case: 'history', value: { conversationId, beforeId, afterId: '0', limit } } });
 }
 
 /** A send frame for one conversation whose message id counter and timestamp are patched per send. */
@@ -56,7 +59,7 @@ export class SendTemplate {
     const clientMsgId = `${prefix}-${'0'.repeat(ID_DIGITS)}`;
     const head = `${TS_MARKER.toString()}${'0'.repeat(TS_DIGITS)} `;
     const text = head + 'x'.repeat(Math.max(0, textBytes - head.length));
-    this.buf = Buffer.from(ConnectRequest.encode({ requestId: '', frame: { $case: 'send', value: { conversationId, clientMsgId, text } } }).finish());
+    this.buf = Buffer.from(binary({ requestId: '', frame: { $case: 'send', value: { conversationId, clientMsgId, text } } }));
     this.idAt = this.buf.indexOf(clientMsgId) + prefix.length + 1;
     this.tsAt = this.buf.indexOf(TS_MARKER) + TS_MARKER.length;
   }
@@ -67,6 +70,10 @@ export class SendTemplate {
     writeDigits(this.buf, this.tsAt, TS_DIGITS, Math.floor(atUs));
     return this.buf;
   }
+}
+
+function binary(request: ConnectRequest): Uint8Array {
+  return encodeRequest(request, 'binary');
 }
 
 function writeDigits(buf: Buffer, at: number, width: number, value: number): void {
@@ -115,10 +122,6 @@ export function readTimestamp(buf: Buffer): number {
   let v = 0;
   for (let i = at + TS_MARKER.length, end = i + TS_DIGITS; i < end; i++) v = v * 10 + (buf[i] - 48);
   return v;
-}
-
-export function decodeResponse(buf: Buffer): ConnectResponse {
-  return ConnectResponse.decode(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ErrorCode } from '../../gen/chat/v1/errors';
-import { Case, SendTemplate, decodeResponse, markerFrame, nowUs, peekRequestId, sendFrame, subscribePresenceFrame, typingFrame } from './frames';
+import { decodeResponse } from '../../internal/client/frame-codec';
+import { Case, SendTemplate, markerFrame, nowUs, peekRequestId, sendFrame, subscribePresenceFrame, typingFrame } from './frames';
 import type { FlatLoadCommand, FlatSetupCommand, FlatUserCommand, ToParent } from './worker-protocol';
 
 /**

@@ -1,7 +1,8 @@
 import * as hdr from 'hdr-histogram-js';
 import WebSocket from 'ws';
 import { TokenIssuer } from '../../internal/auth/token-issuer';
-import { Case, HEARTBEAT_FRAME, SendTemplate, decodeResponse, helloFrame, historyFrame, nowUs, peekCase, readTimestamp } from './frames';
+import { decodeResponse } from '../../internal/client/frame-codec';
+import { Case, HEARTBEAT_FRAME, SendTemplate, helloFrame, historyFrame, nowUs, peekCase, readTimestamp } from './frames';
 import { runFlatLoad, runFlatSetup, type FlatHost } from './worker-flat';
 import type { ConnectCommand, HistoryCommand, LoadCommand, SeedCommand, ToParent, ToWorker, WorkerReport } from './worker-protocol';
 
