@@ -2,6 +2,7 @@ import type { ChatMessage } from '../../gen/chat/v1/message';
 import { GapReason, gapReasonToJSON, type HistoryPage, type ResumeGap } from '../../gen/chat/v1/gateway';
 import { ChatClient } from '../../internal/client/chat-client';
 import { HeldPositions } from '../../internal/client/held-positions';
+import { ResumeSession } from '../../internal/client/resume-session';
 import { SNOWFLAKE_EPOCH_MS } from '../../internal/snowflake/snowflake';
 import type { FaultMesh } from './fault-mesh';
 import type { SeededRandom } from './seeded-random';
@@ -55,8 +56,9 @@ export interface DeviceOptions {
  * with jittered backoff to a live chat server when it closes or its heartbeats go unanswered),
  * tracks where it holds every message of each conversation from their `seq` numbers
  * (HeldPositions) and presents that as `resume_after` on every hello (with `last_seen`, the newest
- * id shown, as the hint for the rest), follows the server's resume protocol (a `gap` is paged or
- * resumed again; `resume_complete` ends the replay), dedupes by message id, and retries a failed
+ * id shown, as the hint for the rest), follows the server's resume protocol (each connection's
+ * replay buffered by the SDK's ResumeSession until `resume_complete`; a `gap` is paged or resumed
+ * again), dedupes by message id, and retries a failed
  * send with the same client_msg_id. Everything it is shown (live or replayed) is recorded for the
  * checker, which counts the repeats.
  */
@@ -143,10 +145,12 @@ export class Device {
     const presented = this.lastSeen();
     const replay = { complete: false, unserved: false };
     this.resuming = true;
-    // A replay's pages move positions once the replay is over and named no gap for them (a page
-    // followed by HISTORY_BEHIND may lack a message history has not stored yet).
-    const replayed = new Map<string, ChatMessage[]>();
-    const notServed = new Set<string>();
+    // This connection's replay, over this device's positions: its pages move them once the replay
+    // is over, and only contiguously where a gap other than REPLAY_LIMIT named the conversation (a
+    // page followed by HISTORY_BEHIND may lack a message history has not stored yet). Live
+    // messages and send_acks move them at once, as before; the hello fields are this device's own.
+    const replayState = new ResumeSession(this.positions);
+    replayState.hello();
     const pageAfterReplay: ResumeGap[] = [];
     // A connection this device gave up on (it reconnected elsewhere) may still deliver frames
     // while its close completes, a stopped server flushing its backlog: they are ignored, as a
@@ -167,12 +171,12 @@ export class Device {
         historyPage: (p: HistoryPage) => {
           if (!current()) return;
           this.record(p.messages, 'replay');
-          replayed.set(p.conversationId, [...(replayed.get(p.conversationId) ?? []), ...p.messages]);
+          replayState.page(p);
         },
         gap: (g: ResumeGap) => {
           const reason = gapReasonToJSON(g.reason);
           this.gaps.set(reason, (this.gaps.get(reason) ?? 0) + 1);
-          if (g.reason !== GapReason.GAP_REASON_REPLAY_LIMIT) notServed.add(g.conversationId);
+          replayState.gap(g);
           // More missed than one replay holds: page on, as the protocol asks, once the replay moved
           // the position (so the paging asks only for what is still missing).
           if (g.reason === GapReason.GAP_REASON_REPLAY_LIMIT) return void pageAfterReplay.push(g);
@@ -191,10 +195,7 @@ export class Device {
         resumeComplete: (done) => {
           replay.complete = true;
           if (current()) this.resuming = false;
-          for (const [c, messages] of replayed) {
-            if (notServed.has(c)) for (const m of messages) this.positions.receive(m);
-            else this.positions.replayed(c, messages);
-          }
+          replayState.complete();
           for (const g of pageAfterReplay) void this.pageOn(g.conversationId, this.positions.get(g.conversationId)?.messageId ?? g.afterId);
           if (replay.unserved) {
             if (opened.client !== undefined && this.client === opened.client) void opened.client.close(4000, 'resume incomplete').catch(() => undefined);
