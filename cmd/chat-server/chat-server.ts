@@ -106,7 +106,7 @@ async function compose(config: Config, log: Logger, closers: Closer[]): Promise<
     access,
     ids,
     metrics,
-    delivery: notingDelivery(known, new MeshDelivery({ serverId: config.serverId, registry, sessions: locations, router, metrics, log })),
+    delivery: notingDelivery(known, new MeshDelivery({ serverId: config.serverId, registry, sessions: locations, router, metrics, log, locateRetryMs: config.deliveryLocateRetryMs })),
     limits: config,
     log,
     afterAppend: dieAfterAppend(config.testFault, log),

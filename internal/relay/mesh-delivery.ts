@@ -14,9 +14,15 @@ export interface MeshDeliveryOptions {
   registry: ConnectionRegistry;
   sessions: Pick<Sessions, 'locate'>;
   router: RelayRouter;
-  metrics: ChatMetrics;
+  metrics: Pick<ChatMetrics, 'deliveries' | 'deliveryLatency' | 'locateRetries'>;
   log: Logger;
+  /** CHAT_DELIVERY_LOCATE_RETRY_MS: how long a delivery whose recipients could not be located is retried. */
+  locateRetryMs: number;
 }
+
+/** The first retry of a failed locate waits this long, then twice as long each time, up to {@link LOCATE_RETRY_MAX_DELAY_MS}. */
+const LOCATE_RETRY_FIRST_DELAY_MS = 250;
+const LOCATE_RETRY_MAX_DELAY_MS = 2_000;
 
 /**
  * Delivery on a chat server of the mesh: this server's own connections at once, then one relay
@@ -33,9 +39,28 @@ export class MeshDelivery implements Delivery {
       this.opts.metrics.deliveryLatency.observe({ path: 'local' }, secondsSince(message.createdAt ?? Date.now()));
     }
     const traceContext = injectTraceContext();
-    this.relay(message, recipientIds, excludeSessionId ?? '', traceContext).catch((err: unknown) =>
-      this.opts.log.error({ err, messageId: message.messageId }, 'cannot locate recipients; they catch up from history'),
+    this.relayRetrying(message, recipientIds, excludeSessionId ?? '', traceContext).catch((err: unknown) =>
+      this.opts.log.error({ err, messageId: message.messageId, retriedMs: this.opts.locateRetryMs }, 'cannot locate recipients; their devices get the message on their next resume'),
     );
+  }
+
+  /**
+   * A locate that fails (the session service past its deadline in a burst, or restarting) is tried
+   * again, backing off, for up to `locateRetryMs`: a recipient's connected device would otherwise
+   * see the message only when it next reconnects. Late is safe: clients place it by its seq, and
+   * a connection is pushed a message once.
+   */
+  private async relayRetrying(message: ChatMessage, recipientIds: readonly string[], excludeSessionId: string, traceContext: Record<string, string>): Promise<void> {
+    const deadline = Date.now() + this.opts.locateRetryMs;
+    for (let delay = LOCATE_RETRY_FIRST_DELAY_MS; ; delay = Math.min(2 * delay, LOCATE_RETRY_MAX_DELAY_MS)) {
+      try {
+        return await this.relay(message, recipientIds, excludeSessionId, traceContext);
+      } catch (err) {
+        if (Date.now() + delay > deadline) throw err;
+        this.opts.metrics.locateRetries.inc();
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   private async relay(message: ChatMessage, recipientIds: readonly string[], excludeSessionId: string, traceContext: Record<string, string>): Promise<void> {

@@ -65,6 +65,8 @@ export class ChatMetrics {
   readonly sends: Counter<'result'>;
   /** Sends whose id was behind their conversation's newest (another server's clock ahead), retried with a newer id. */
   readonly sendsBehind: Counter;
+  /** Deliveries whose recipients could not be located, tried again (CHAT_DELIVERY_LOCATE_RETRY_MS). */
+  readonly locateRetries: Counter;
   /** One per message per recipient user handed to that path (local push, relay batch, fallback topic). */
   readonly deliveries: Counter<'path'>;
   /** Relay batches sent to a peer: `acked` by it, or `failed` (then they go to the fallback). */
@@ -106,6 +108,7 @@ export class ChatMetrics {
 
     this.connections = new Gauge({ name: 'chat_connections', help: 'Live client connections on this chat server.', registers });
     this.sends = new Counter({ name: 'chat_sends_total', help: 'Client sends answered, by result.', labelNames: ['result'], registers });
+    this.locateRetries = new Counter({ name: 'chat_locate_retries_total', help: 'Locates of a delivery\'s recipients that failed and were tried again.', registers });
     this.sendsBehind = new Counter({ name: 'chat_sends_behind_total', help: "Send attempts whose id was behind their conversation's newest (another server's clock ahead), retried with a newer id.", registers });
     this.deliveries = new Counter({ name: 'chat_deliveries_total', help: 'Messages handed to a delivery path, one per recipient user.', labelNames: ['path'], registers });
     this.relayBatches = new Counter({ name: 'chat_relay_batches_total', help: 'Relay batches sent to peer chat servers, by result.', labelNames: ['result'], registers });
