@@ -98,9 +98,10 @@ export const DEFAULT_KAFKA_CONSUMER: KafkaConsumerTuning = {
 };
 
 /**
- * The Bus on Apache Kafka (kafkajs). Publishing goes through one idempotent producer (acks=-1,
- * one request in flight, concurrent publishes batched into it), so records of one key land in one
- * partition in publish order without duplicates from the producer's own retries. A group subscription is a consumer of that group; a
+ * The Bus on Apache Kafka (kafkajs). Publishing goes through one producer (acks=-1, one request
+ * in flight, concurrent publishes batched into it), so records of one key land in one partition in
+ * publish order. A failed batch is produced again whole (produceWhole): a record may then be in
+ * the log twice, never silently missing. A group subscription is a consumer of that group; a
  * broadcast subscription is a consumer of a group of its own (deleted on close). Topics are created
  * at startup ({@link KafkaBusOptions.topics}) or on first use with the default layout. See
  * {@link KafkaSubscription} for positioning and commits.
@@ -117,6 +118,8 @@ export class KafkaBus implements Bus {
   private readonly log: Logger;
   private closed = false;
   private readonly outbox: Outgoing[] = [];
+  /** How a failed produce is retried (the whole batch). */
+  private readonly produceRetry: { initialRetryTime: number; maxRetryTime: number; retries: number };
   private producing = false;
 
   private constructor(private readonly options: KafkaBusOptions) {
@@ -125,6 +128,7 @@ export class KafkaBus implements Bus {
     this.brokerList = options.brokers.join(',');
     this.log = options.log.child({ component: 'kafka-bus' });
     const retry = { initialRetryTime: 200, maxRetryTime: 2_000, retries: options.retries ?? 5 };
+    this.produceRetry = retry;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
@@ -137,12 +141,17 @@ export class KafkaBus implements Bus {
     });
     this.admin = this.kafka.admin({ retry });
     this.producer = this.kafka.producer({
-      idempotent: true,
+      // Not kafkajs' idempotent producer: it requires kafkajs' own retries, and kafkajs' retry of a
+      // batch that spans brokers drops the partitions whose leadership moved to a broker that had
+      // already answered (sendMessages keeps one answer per broker) and resolves as if all were
+      // written. Retries are produceWhole's: the whole batch again. One request in flight keeps
+      // per-key order; a record a failed attempt did write may be in the log twice.
+      idempotent: false,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // murmur2, as the Java client: a key maps to the same partition whichever client wrote it.
       createPartitioner: Partitioners.DefaultPartitioner,
-      retry,
+      retry: { ...retry, retries: 0 },
     });
     const onRequest = options.onRequest;
     if (onRequest) {
@@ -277,8 +286,7 @@ export class KafkaBus implements Bus {
         if (list) list.push(r.message);
         else byTopic.set(r.topic, [r.message]);
       }
-      this.producer
-        .sendBatch({ acks: -1, timeout: this.timeouts.requestMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+      this.produceWhole([...byTopic].map(([topic, messages]) => ({ topic, messages })))
         .then(
           () => batch.forEach((r) => r.resolve()),
           (err: unknown) => batch.forEach((r) => r.reject(err)),
@@ -290,6 +298,26 @@ export class KafkaBus implements Bus {
     };
     if (linger > 0) setTimeout(send, linger);
     else setImmediate(send);
+  }
+
+  /**
+   * Produces the batch, retrying all of it after a failure, with backoff. A retry may write again
+   * what the failed attempt wrote: every consumer of the bus takes a record twice as once (the sync
+   * worker by message id, deliveries by id at the client); a record silently missing, as kafkajs'
+   * own retry can leave, is what must not happen.
+   */
+  private async produceWhole(topicMessages: Array<{ topic: string; messages: Outgoing['message'][] }>): Promise<void> {
+    const { initialRetryTime, maxRetryTime, retries } = this.produceRetry;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.producer.sendBatch({ acks: -1, timeout: this.timeouts.requestMs, topicMessages });
+        return;
+      } catch (err) {
+        if (attempt >= retries || this.closed) throw err;
+        this.log.warn({ err, attempt: attempt + 1 }, 'a produce failed; producing the whole batch again');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(maxRetryTime, initialRetryTime * 2 ** attempt)));
+      }
+    }
   }
 }
 
