@@ -20,7 +20,6 @@ import { sessionIdFor } from '../session/session-store';
 /** Why the server ends a connection; transports map these to WS close codes / gRPC statuses. */
 export type CloseCause = 'unauthenticated' | 'protocol' | 'timeout' | 'slow_consumer' | 'going_away' | 'limit';
 
-/** The transport side of a connection: it encodes frames in the client's format. */
 /** What every connection of one server shares (the Gateway's); each part is optional in tests. */
 export interface ConnectionShared {
   /** Sends per user over all its connections here. */
@@ -29,6 +28,7 @@ export interface ConnectionShared {
   resumeSlots?: ResumeSlots;
 }
 
+/** The transport side of a connection: it encodes frames in the client's format. */
 export interface FrameSink {
   send(frame: ConnectResponse): void;
   close(cause: CloseCause, reason: string): void;
@@ -277,7 +277,9 @@ export class ClientConnection implements RegisteredConnection, Registrant {
         complete: (done) => this.push({ requestId, frame: { $case: 'resumeComplete', value: done } }),
       },
     );
-    await (this.shared.resumeSlots ? this.shared.resumeSlots.run(resume) : resume());
+    // A connection that closed while it waited for a slot needs no replay.
+    const replay = () => (this.isClosed() ? Promise.resolve() : resume());
+    await (this.shared.resumeSlots ? this.shared.resumeSlots.run(replay) : replay());
   }
 
   private async send(requestId: string, send: Send): Promise<void> {
