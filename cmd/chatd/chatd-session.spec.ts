@@ -87,6 +87,11 @@ describe('ChatSession (the SDK) against chatd', () => {
     const s = open({ user: 's-carol' });
     const carolConv = dmConversationId('s-alice', 's-carol');
     await waitUntil(() => s.caughtUp === 1, 5_000, 'caught up');
+    // A resume replays the conversations the device has a position in: carol holds this one
+    // before the restart (a conversation begun while she is away is not replayed; she would find
+    // it in her conversation list).
+    await alice.send(carolConv, 'before the restart');
+    await waitUntil(() => s.texts().includes('before the restart'), 5_000, 'the message before the restart');
     const port = new URL(chatd.httpUrl).port;
     await alice.close();
     await chatd.stop();
@@ -94,7 +99,10 @@ describe('ChatSession (the SDK) against chatd', () => {
     chatd = await TestChatd.start({ dataDir, httpPort: port, resumeMaxMessages: '2' });
     alice = await chatd.connect('s-alice');
     await alice.send(carolConv, 'while you were away');
-    await waitUntil(() => s.texts().includes('while you were away'), 15_000, 'the message sent during the restart');
+    // Say where the session stood if the message never came.
+    await waitUntil(() => s.texts().includes('while you were away'), 15_000, 'the message sent during the restart').catch((err: Error) => {
+      throw new Error(`${err.message}; the session's last states: ${JSON.stringify(s.states.slice(-3))}; caught up ${s.caughtUp} times; got ${JSON.stringify(s.got)}`);
+    });
     assert.equal(s.texts().filter((t) => t === 'while you were away').length, 1);
     assert.equal(s.states.at(-1)?.kind, 'open');
   });
